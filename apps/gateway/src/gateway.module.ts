@@ -1,0 +1,38 @@
+import { AuthModule } from '@axle/auth';
+import { type AxleConfig, ConfigModule } from '@axle/config';
+import { DataModule } from '@axle/data';
+import { IntentsModule } from '@axle/intents';
+import { type Logger, ObservabilityModule } from '@axle/observability';
+import { type BeforeApplicationShutdown, Injectable, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { HealthController } from './health/health.controller';
+import { AllExceptionsFilter } from './http/all-exceptions.filter';
+import { AuthGuard } from './http/auth.guard';
+import { streamsShutdown } from './http/sse';
+import { IntentsController } from './intents/intents.controller';
+import { StreamsController } from './intents/streams.controller';
+
+@Injectable()
+class StreamsDrain implements BeforeApplicationShutdown {
+  beforeApplicationShutdown() {
+    streamsShutdown.abort();
+  }
+}
+
+@Module({})
+export class GatewayModule {
+  static forRoot(config: AxleConfig, logger: Logger) {
+    return {
+      module: GatewayModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        ObservabilityModule.forRoot(logger),
+        DataModule.forRoot({ databaseUrl: config.database.url }),
+        AuthModule,
+        IntentsModule.forRoot({ redisUrl: config.redis.url, temporal: config.temporal }),
+      ],
+      controllers: [HealthController, IntentsController, StreamsController],
+      providers: [{ provide: APP_GUARD, useClass: AuthGuard }, { provide: APP_FILTER, useClass: AllExceptionsFilter }, StreamsDrain],
+    };
+  }
+}

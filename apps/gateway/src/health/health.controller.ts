@@ -1,0 +1,44 @@
+import { PrismaService } from '@axle/data';
+import { EventBus, IntentWorkflowClient } from '@axle/intents';
+import { Controller, Get, Res } from '@nestjs/common';
+import { type FastifyReply } from 'fastify';
+import { Public } from '../http/request-context';
+
+@Public()
+@Controller()
+export class HealthController {
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly bus: EventBus,
+    private readonly temporal: IntentWorkflowClient,
+  ) {}
+
+  @Get(['health', 'v1/health'])
+  health() {
+    return { ok: true };
+  }
+
+  /** Ready when Postgres, Redis and Temporal all answer; 503 with Retry-After otherwise. */
+  @Get('ready')
+  async ready(@Res() reply: FastifyReply) {
+    const probe = async (name: string, check: () => Promise<void>): Promise<[string, string]> => {
+      try {
+        await withTimeout(check(), 2_000);
+        return [name, 'up'];
+      } catch {
+        return [name, 'down'];
+      }
+    };
+    const checks = Object.fromEntries(
+      await Promise.all([probe('postgres', () => this.prisma.ping()), probe('redis', () => this.bus.ping()), probe('temporal', () => this.temporal.ping())]),
+    );
+    const ok = Object.values(checks).every((v) => v === 'up');
+    if (!ok) void reply.header('retry-after', '5');
+    return reply.status(ok ? 200 : 503).send({ ok, checks });
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), ms)))]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,81 @@
+// Long-poll SSE (SPEC §4): send what is after the cursor; when there is nothing, wait up to
+// wait_seconds for a notice; then `stream.timeout {ok, next_seq}` and close. With follow=true the
+// stream stays open with a comment heartbeat every 15 s.
+import { type EventBus, type StreamSource } from '@axle/intents';
+import { SSE_EVENTS } from '@axle/protocol';
+import { type FastifyReply, type FastifyRequest } from 'fastify';
+
+const HEARTBEAT_MS = 15_000;
+
+/** Aborted when the gateway shuts down: open streams end with a resume hint instead of being cut. */
+export const streamsShutdown = new AbortController();
+
+export type StreamOptions = { since: number; waitSeconds: number; follow: boolean };
+
+export function frame(id: number | null, event: string, data: unknown): string {
+  return `${id === null ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** Cursor from Last-Event-ID (a reconnecting EventSource) or else `?since`. */
+export function startCursor(request: FastifyRequest, since: number | undefined): number {
+  const header = request.headers['last-event-id'];
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value && /^\d{1,15}$/.test(value.trim())) return Number(value.trim());
+  return since ?? 0;
+}
+
+export async function serveStream(request: FastifyRequest, reply: FastifyReply, bus: EventBus, source: StreamSource, options: StreamOptions): Promise<void> {
+  const closed = new AbortController();
+  request.raw.on('close', () => closed.abort());
+  let dirty = false;
+  let wake: (() => void) | null = null;
+  // Subscribe before the first read so a notice between read and wait is never missed.
+  const stopListening = await bus.listen(source.channel, () => {
+    dirty = true;
+    wake?.();
+  });
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    'x-request-id': request.id,
+    ...(request.traceId ? { 'x-trace-id': request.traceId } : {}),
+  });
+  raw.write(': axle stream\n\n');
+  let cursor = options.since;
+  const deadline = Date.now() + options.waitSeconds * 1000;
+  try {
+    while (!closed.signal.aborted && !streamsShutdown.signal.aborted) {
+      dirty = false;
+      const batch = await source.read(cursor);
+      for (const f of batch.frames) raw.write(frame(f.id, f.event, f.data));
+      cursor = batch.cursor;
+      if (batch.finished || (!options.follow && batch.frames.length > 0)) break;
+      const waitMs = options.follow ? HEARTBEAT_MS : deadline - Date.now();
+      if (waitMs <= 0) break;
+      if (!dirty) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, waitMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          closed.signal.addEventListener('abort', wake, { once: true });
+          streamsShutdown.signal.addEventListener('abort', wake, { once: true });
+        });
+        wake = null;
+        if (options.follow && !dirty && !closed.signal.aborted) raw.write(': heartbeat\n\n');
+      }
+    }
+    if (!closed.signal.aborted) raw.write(frame(null, SSE_EVENTS.timeout, { ok: true, next_seq: cursor }));
+  } catch (err) {
+    // Headers are sent; tell the client where to resume and close.
+    if (!closed.signal.aborted) raw.write(frame(null, 'stream.error', { ok: false, next_seq: cursor, error: { code: 'stream_interrupted', message: err instanceof Error ? err.message : 'stream failed' } }));
+  } finally {
+    stopListening();
+    raw.end();
+  }
+}

@@ -1,0 +1,73 @@
+import { type Principal } from '@axle/auth';
+import { IntentQueries, parseOrThrow, ResumeIntentUseCase, SubmitIntentUseCase, toEventView, toIntentView } from '@axle/intents';
+import { eventsQuerySchema, ValidationFailedError } from '@axle/protocol';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { type FastifyReply, type FastifyRequest } from 'fastify';
+import { CurrentPrincipal, headerValue } from '../http/request-context';
+
+/** REST adapter over the intent use cases (reference/axme-wire.md §1.3). */
+@Controller('v1/intents')
+export class IntentsController {
+  constructor(
+    private readonly submit: SubmitIntentUseCase,
+    private readonly resumeIntent: ResumeIntentUseCase,
+    private readonly queries: IntentQueries,
+  ) {}
+
+  @Post()
+  async create(@CurrentPrincipal() principal: Principal, @Body() body: unknown, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
+    const result = await this.submit.execute({
+      principal,
+      body,
+      idempotencyKey: idempotencyKey(request),
+      requestId: request.id,
+      traceId: request.traceId ?? null,
+    });
+    return reply.status(result.status).send(result.body);
+  }
+
+  @Get(':id')
+  async get(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
+    return { ok: true, intent: toIntentView(await this.queries.get(principal, id)) };
+  }
+
+  @Get(':id/events')
+  async events(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Query() query: unknown) {
+    const { since, limit } = parseOrThrow(eventsQuerySchema, query, 'query');
+    const events = await this.queries.events(principal, id, since, limit);
+    return { ok: true, events: events.map(toEventView) };
+  }
+
+  @Post(':id/resume')
+  @HttpCode(200)
+  async resume(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: unknown, @Req() request: FastifyRequest) {
+    return this.resumeIntent.execute({
+      principal,
+      intentId: id,
+      body,
+      ownerAgent: ownerAgent(request),
+      idempotencyKey: idempotencyKey(request),
+      requestId: request.id,
+    });
+  }
+}
+
+export function idempotencyKey(request: FastifyRequest): string | undefined {
+  const key = headerValue(request, 'idempotency-key');
+  if (key === undefined) return undefined;
+  if (key.length < 1 || key.length > 255) {
+    throw new ValidationFailedError([{ path: 'Idempotency-Key', loc: ['header', 'idempotency-key'], message: 'must be 1-255 characters', type: 'string_length' }]);
+  }
+  return key;
+}
+
+/** `?owner_agent=` or `x-owner-agent`; when both are given they must match (reference §1.1). */
+export function ownerAgent(request: FastifyRequest): string | undefined {
+  const query = (request.query as Record<string, unknown> | undefined)?.owner_agent;
+  const fromQuery = typeof query === 'string' ? query : undefined;
+  const fromHeader = headerValue(request, 'x-owner-agent');
+  if (fromQuery && fromHeader && fromQuery !== fromHeader) {
+    throw new ValidationFailedError([{ path: 'owner_agent', loc: ['query', 'owner_agent'], message: 'owner_agent query and x-owner-agent header differ', type: 'mismatch' }], 'owner_agent_mismatch');
+  }
+  return fromQuery ?? fromHeader;
+}

@@ -1,0 +1,55 @@
+import 'reflect-metadata';
+import { BootstrapService } from '@axle/auth';
+import { type AxleConfig, loadConfigOrExit } from '@axle/config';
+import { createLogger, type Logger, PinoNestLogger } from '@axle/observability';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { GatewayModule } from './gateway.module';
+import { generateRequestId, installRequestContext } from './http/request-context';
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  const logger = createLogger({ level: config.logLevel, app: 'gateway' });
+  const adapter = new FastifyAdapter({
+    // Whole-body cap; the intent payload has its own, smaller limit (413) checked by the use case.
+    bodyLimit: Math.max(1024 * 1024, config.limits.maxPayloadBytes * 2),
+    genReqId: generateRequestId,
+    logger: false,
+  });
+  const app = await NestFactory.create<NestFastifyApplication>(GatewayModule.forRoot(config, logger), adapter, {
+    logger: new PinoNestLogger(logger),
+  });
+  const fastify = app.getHttpAdapter().getInstance();
+  installRequestContext(fastify);
+  app.enableShutdownHooks();
+  await app.init();
+
+  await bootstrapTenancy(app, config, logger);
+  await app.listen({ port: config.http.port, host: config.http.host });
+  logger.info({ url: `http://${config.http.host}:${config.http.port}` }, 'gateway listening');
+}
+
+/** First start: default org and admin key. Waits for Postgres if it is still coming up. */
+async function bootstrapTenancy(app: NestFastifyApplication, config: AxleConfig, logger: Logger): Promise<void> {
+  const bootstrap = app.get(BootstrapService);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = await bootstrap.ensureBootstrapped({ bootstrapApiKey: config.auth.bootstrapApiKey, dataDir: config.dataDir });
+      if (result.created) {
+        logger.info({ address: result.address, key_source: result.keySource }, 'bootstrapped org default with an admin service account');
+        // Shown once, on the console only (never in the JSON logs): the generated admin key.
+        if (result.keySource === 'generated') process.stdout.write(`\nAdmin API key (also in ${result.keyFile}):\n  ${result.key}\n\n`);
+      }
+      return;
+    } catch (err) {
+      if (attempt >= 30) throw err;
+      logger.warn({ attempt, err: String(err) }, 'bootstrap failed; retrying');
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`gateway failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,22 @@
+import { type AxleConfig, ConfigModule } from '@axle/config';
+import { DataModule } from '@axle/data';
+import { IntentsModule } from '@axle/intents';
+import { type Logger, ObservabilityModule } from '@axle/observability';
+import { OrchestrationModule } from '@axle/orchestration';
+import { Module } from '@nestjs/common';
+
+@Module({})
+export class WorkerModule {
+  static forRoot(config: AxleConfig, logger: Logger) {
+    return {
+      module: WorkerModule,
+      imports: [
+        ConfigModule.forRoot(config),
+        ObservabilityModule.forRoot(logger),
+        DataModule.forRoot({ databaseUrl: config.database.url }),
+        IntentsModule.forRoot({ redisUrl: config.redis.url, temporal: config.temporal }),
+        OrchestrationModule,
+      ],
+    };
+  }
+}

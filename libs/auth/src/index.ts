@@ -1,0 +1,5 @@
+export { fingerprint, generateApiKey, hashSecret, parseApiKey, verifySecret } from './api-key';
+export { AuthModule } from './auth.module';
+export { AuthService, type CredentialHeaders } from './auth.service';
+export { type BootstrapResult, BootstrapService } from './bootstrap.service';
+export { type Principal } from './principal';

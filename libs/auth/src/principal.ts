@@ -1,0 +1,11 @@
+/** Who is calling, as established from a credential. */
+export type Principal = {
+  kind: 'service_account';
+  serviceAccountId: string;
+  orgId: string;
+  workspaceId: string;
+  /** Canonical agent://org/ws/name of the service account. */
+  address: string;
+  /** The bootstrap admin: may act in any org (SPEC §2). */
+  platformAdmin: boolean;
+};

@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConfigError, loadConfig } from './config.schema';
+
+const base = { DATABASE_URL: 'postgresql://u:p@127.0.0.1:5432/axle', REDIS_URL: 'redis://127.0.0.1:6379', TEMPORAL_ADDRESS: '127.0.0.1:7233' };
+
+function issuesOf(env: Record<string, string>): { key: string; message: string }[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return err.issues;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  test('defaults follow SPEC §1', () => {
+    const config = loadConfig(base);
+    assert.equal(config.http.port, 8100);
+    assert.equal(config.http.grpcPort, 8101);
+    assert.equal(config.temporal.namespace, 'default');
+    assert.equal(config.limits.maxPayloadBytes, 131072);
+    assert.equal(config.addressing, 'open');
+  });
+
+  test('production defaults to strict addressing; an explicit value wins', () => {
+    assert.equal(loadConfig({ ...base, NODE_ENV: 'production' }).addressing, 'strict');
+    assert.equal(loadConfig({ ...base, NODE_ENV: 'production', AXLE_ADDRESSING: 'open' }).addressing, 'open');
+  });
+
+  test('missing required keys are each named', () => {
+    const keys = issuesOf({}).map((i) => i.key).sort();
+    assert.deepEqual(keys, ['DATABASE_URL', 'REDIS_URL', 'TEMPORAL_ADDRESS']);
+  });
+
+  for (const [key, value] of [
+    ['AXLE_PORT', 'eighty'],
+    ['AXLE_PORT', '70000'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['REDIS_URL', 'not a url'],
+    ['TEMPORAL_ADDRESS', 'localhost'],
+    ['AXLE_ADDRESSING', 'sometimes'],
+    ['AXLE_JWT_SECRET', 'short'],
+    ['AXLE_BOOTSTRAP_API_KEY', 'axme_sa_nope'],
+    ['AXLE_MAX_PAYLOAD_BYTES', '-1'],
+    ['LOG_LEVEL', 'loud'],
+  ] as const) {
+    test(`a bad ${key} (${value}) is refused with its name`, () => {
+      const issues = issuesOf({ ...base, [key]: value });
+      assert.deepEqual(issues.map((i) => i.key), [key]);
+      assert.ok(issues[0]!.message.length > 0);
+    });
+  }
+
+  test('the error message lists every bad key', () => {
+    assert.throws(() => loadConfig({ ...base, AXLE_PORT: 'x', LOG_LEVEL: 'y' }), (err: Error) => /AXLE_PORT/.test(err.message) && /LOG_LEVEL/.test(err.message));
+  });
+
+  test('empty values count as unset', () => {
+    assert.equal(loadConfig({ ...base, AXLE_PORT: '' }).http.port, 8100);
+  });
+});

@@ -1,0 +1,101 @@
+// Axle's configuration (SPEC §1), read from the environment once at boot. A bad value stops start-up
+// with a message that names the key. Nothing else in the code base reads process.env.
+import { z } from 'zod';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const url = (protocols: string[]) =>
+  z.string().refine(
+    (v) => {
+      try {
+        return protocols.includes(new URL(v).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL (${protocols.join(' or ')})` },
+  );
+
+export const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    AXLE_PORT: port.default(8100),
+    AXLE_HOST: z.string().min(1).default('127.0.0.1'),
+    AXLE_GRPC_PORT: port.default(8101),
+    AXLE_WORKER_HEALTH_PORT: port.default(8102),
+    AXLE_RUNNER_HEALTH_PORT: port.default(8103),
+    AXLE_DATA_DIR: z.string().min(1).default('.axle'),
+    DATABASE_URL: url(['postgresql:', 'postgres:']),
+    REDIS_URL: url(['redis:', 'rediss:']),
+    TEMPORAL_ADDRESS: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port'),
+    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    AXLE_JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    AXLE_JWKS_URL: url(['https:', 'http:']).optional(),
+    AXLE_BOOTSTRAP_API_KEY: z
+      .string()
+      .regex(/^axme_sa_[0-9a-f-]{36}_[0-9a-f]{32,128}$/, 'must look like axme_sa_<uuid>_<hex secret of 32-128 chars>')
+      .optional(),
+    SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+    AXLE_PUBLIC_URL: url(['http:', 'https:']).optional(),
+    AXLE_ADDRESSING: z.enum(['open', 'strict']).optional(),
+    AXLE_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(131072),
+    AXLE_IDEMPOTENCY_TTL_HOURS: z.coerce.number().int().min(24).max(24 * 365).default(48),
+    AXLE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+  })
+  .transform((env) => ({
+    nodeEnv: env.NODE_ENV,
+    logLevel: env.LOG_LEVEL,
+    dataDir: env.AXLE_DATA_DIR,
+    http: { host: env.AXLE_HOST, port: env.AXLE_PORT, grpcPort: env.AXLE_GRPC_PORT },
+    health: { workerPort: env.AXLE_WORKER_HEALTH_PORT, runnerPort: env.AXLE_RUNNER_HEALTH_PORT },
+    database: { url: env.DATABASE_URL },
+    redis: { url: env.REDIS_URL },
+    temporal: { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE },
+    auth: {
+      jwtSecret: env.AXLE_JWT_SECRET ?? null,
+      jwksUrl: env.AXLE_JWKS_URL ?? null,
+      bootstrapApiKey: env.AXLE_BOOTSTRAP_API_KEY ?? null,
+    },
+    smtpUrl: env.SMTP_URL ?? null,
+    publicUrl: env.AXLE_PUBLIC_URL ?? `http://127.0.0.1:${env.AXLE_PORT}`,
+    // Open addressing is for local development; production defaults to strict (SPEC §2).
+    addressing: env.AXLE_ADDRESSING ?? (env.NODE_ENV === 'production' ? 'strict' : 'open'),
+    limits: { maxPayloadBytes: env.AXLE_MAX_PAYLOAD_BYTES, idempotencyTtlHours: env.AXLE_IDEMPOTENCY_TTL_HOURS },
+    shutdownGraceMs: env.AXLE_SHUTDOWN_GRACE_MS,
+  }));
+
+export type AxleConfig = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: { key: string; message: string }[]) {
+    super(`invalid configuration:\n${issues.map((i) => `  ${i.key}: ${i.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses an environment (process.env by default); throws ConfigError naming every bad key. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): AxleConfig {
+  // Empty strings mean "unset", as in most shells' `FOO= cmd`.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(
+    parsed.error.issues.map((issue) => ({
+      key: String(issue.path[0] ?? '(environment)'),
+      message: issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message,
+    })),
+  );
+}
+
+/** For an app's main(): a bad configuration prints every bad key and exits 1 before anything starts. */
+export function loadConfigOrExit(env: Record<string, string | undefined> = process.env): AxleConfig {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}

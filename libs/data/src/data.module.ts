@@ -1,0 +1,20 @@
+import { Global, Module } from '@nestjs/common';
+import { DATABASE_URL, PrismaService } from './prisma.service';
+import { AuditRepository } from './repositories/audit.repository';
+import { IdempotencyRepository } from './repositories/idempotency.repository';
+import { IntentRepository } from './repositories/intent.repository';
+import { RegistryRepository } from './repositories/registry.repository';
+
+const repositories = [AuditRepository, IdempotencyRepository, IntentRepository, RegistryRepository];
+
+@Global()
+@Module({})
+export class DataModule {
+  static forRoot(options: { databaseUrl: string }) {
+    return {
+      module: DataModule,
+      providers: [{ provide: DATABASE_URL, useValue: options.databaseUrl }, PrismaService, ...repositories],
+      exports: [PrismaService, ...repositories],
+    };
+  }
+}

@@ -1,0 +1,317 @@
+import { ConflictError, canTransition, type IntentEventType, type IntentStatus, isTerminal, NotFoundError, type PendingWith, type WaitingReason } from '@axle/protocol';
+import { Injectable } from '@nestjs/common';
+import { Prisma } from '../generated/prisma/client';
+import { guarded } from '../errors';
+import { json } from '../json';
+import { PrismaService } from '../prisma.service';
+import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
+
+export type IntentRecord = {
+  id: string;
+  orgId: string;
+  workspaceId: string;
+  intentType: string;
+  correlationId: string;
+  fromAgent: string;
+  toAgent: string;
+  replyTo: string | null;
+  status: IntentStatus;
+  waitingReason: WaitingReason | null;
+  handler: string | null;
+  pendingWith: PendingWith | null;
+  payload: Record<string, unknown>;
+  humanTask: Record<string, unknown> | null;
+  result: unknown;
+  error: unknown;
+  deadlineAt: Date | null;
+  remindAfterSeconds: number | null;
+  remindIntervalSeconds: number | null;
+  maxReminders: number | null;
+  escalateTo: string | null;
+  maxDeliveryAttempts: number;
+  deliveryAttempt: number;
+  remindCount: number;
+  policyGeneration: number;
+  lastSeq: number;
+  traceId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  completedAt: Date | null;
+};
+
+export type IntentEventRecord = {
+  intentId: string;
+  seq: number;
+  eventType: string;
+  status: IntentStatus;
+  waitingReason: WaitingReason | null;
+  handler: string | null;
+  actor: string | null;
+  details: Record<string, unknown>;
+  at: Date;
+};
+
+export type NewIntent = Omit<
+  IntentRecord,
+  'orgId' | 'status' | 'waitingReason' | 'lastSeq' | 'createdAt' | 'updatedAt' | 'completedAt' | 'result' | 'error' | 'deliveryAttempt' | 'remindCount' | 'policyGeneration'
+>;
+
+export type IdempotencyClaim = {
+  callerId: string;
+  route: string;
+  key: string;
+  requestHash: string;
+  expiresAt: Date;
+  /** The response to replay; computed from the created intent. */
+  response: (intent: IntentRecord) => { status: number; body: Record<string, unknown> };
+};
+
+export type AppendEventInput = {
+  eventType: IntentEventType;
+  /** The status the intent enters; omit for events that do not change it (transfer, reminder…). */
+  status?: IntentStatus;
+  waitingReason?: WaitingReason | null;
+  handler?: string | null;
+  pendingWith?: PendingWith | null;
+  actor: string;
+  details?: Record<string, unknown>;
+  /** Makes the append idempotent: a retried writer gets the event it already wrote. */
+  dedupeKey?: string;
+  result?: unknown;
+  error?: unknown;
+  /** Also append this event to the agent's delivery stream (per-agent cursor). */
+  deliverTo?: string;
+};
+
+export type AppendEventResult = { event: IntentEventRecord; intent: IntentRecord; created: boolean; agentSeq: number | null };
+
+export type AgentStreamItem = { agentSeq: number; eventSeq: number; eventType: string; intent: IntentRecord };
+
+type Tx = Prisma.TransactionClient;
+type IntentRow = Awaited<ReturnType<PrismaService['client']['intent']['findFirstOrThrow']>>;
+type EventRow = Awaited<ReturnType<PrismaService['client']['intentEvent']['findFirstOrThrow']>>;
+
+@Injectable()
+export class IntentRepository {
+  constructor(private readonly prisma: PrismaService) {}
+
+  /**
+   * Persists the intent with events 1 (CREATED) and 2 (SUBMITTED), plus the idempotency record when a
+   * key was given, in one transaction. Throws IdempotencyKeyTakenError when the key was claimed first.
+   */
+  async createSubmitted(scope: OrgScope, input: NewIntent, actor: string, idempotency?: IdempotencyClaim): Promise<{ intent: IntentRecord; events: IntentEventRecord[] }> {
+    return guarded(async () => {
+      try {
+        return await this.prisma.client.$transaction(async (tx) => {
+          const now = new Date();
+          const row = await tx.intent.create({
+            data: {
+              ...input,
+              orgId: scope.orgId,
+              status: 'SUBMITTED',
+              lastSeq: 2,
+              pendingWith: json(input.pendingWith),
+              payload: json(input.payload) ?? {},
+              humanTask: json(input.humanTask),
+              createdAt: now,
+            },
+          });
+          const base = { intentId: row.id, orgId: scope.orgId, actor, handler: input.handler, at: now };
+          const events = [
+            await tx.intentEvent.create({ data: { ...base, seq: 1, eventType: 'intent.created', status: 'CREATED', dedupeKey: 'created' } }),
+            await tx.intentEvent.create({ data: { ...base, seq: 2, eventType: 'intent.submitted', status: 'SUBMITTED', dedupeKey: 'submitted' } }),
+          ];
+          const intent = toIntent(row);
+          if (idempotency) {
+            const response = idempotency.response(intent);
+            await tx.idempotencyRecord.create({
+              data: {
+                orgId: scope.orgId,
+                callerId: idempotency.callerId,
+                route: idempotency.route,
+                key: idempotency.key,
+                requestHash: idempotency.requestHash,
+                responseStatus: response.status,
+                responseBody: json(response.body) ?? {},
+                expiresAt: idempotency.expiresAt,
+              },
+            });
+          }
+          return { intent, events: events.map(toEvent) };
+        });
+      } catch (err) {
+        if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002' && /IdempotencyRecord|idempotency/i.test(`${JSON.stringify(err.meta ?? {})} ${err.message}`)) {
+          throw new IdempotencyKeyTakenError();
+        }
+        throw err;
+      }
+    });
+  }
+
+  async findById(scope: TenantScope, id: string): Promise<IntentRecord | null> {
+    return guarded(async () => {
+      const row = await this.prisma.client.intent.findFirst({ where: { id, ...orgFilter(scope) } });
+      return row ? toIntent(row) : null;
+    });
+  }
+
+  async listEvents(scope: TenantScope, intentId: string, since: number, limit: number): Promise<IntentEventRecord[]> {
+    return guarded(async () => {
+      const rows = await this.prisma.client.intentEvent.findMany({
+        where: { intentId, seq: { gt: since }, ...orgFilter(scope) },
+        orderBy: { seq: 'asc' },
+        take: limit,
+      });
+      return rows.map(toEvent);
+    });
+  }
+
+  /**
+   * Appends one event under a row lock on the intent, so seq is gapless and in commit order, the
+   * transition is checked against the status actually stored, and a retried writer with the same
+   * dedupeKey gets its first event back instead of a second one.
+   */
+  async appendEvent(scope: TenantScope, intentId: string, input: AppendEventInput): Promise<AppendEventResult> {
+    return guarded(() =>
+      this.prisma.client.$transaction(async (tx) => {
+        const locked = await lockIntent(tx, scope, intentId);
+        if (!locked) throw new NotFoundError('intent_not_found', `intent ${intentId} not found`);
+        if (input.dedupeKey) {
+          const existing = await tx.intentEvent.findUnique({ where: { intentId_dedupeKey: { intentId, dedupeKey: input.dedupeKey } } });
+          if (existing) {
+            const row = await tx.intent.findUniqueOrThrow({ where: { id: intentId } });
+            return { event: toEvent(existing), intent: toIntent(row), created: false, agentSeq: null };
+          }
+        }
+        const from = locked.status as IntentStatus;
+        const to = input.status ?? from;
+        if (isTerminal(from) || (to !== from && !canTransition(from, to))) {
+          throw new ConflictError(isTerminal(from) ? 'intent_terminal' : 'invalid_transition', `intent is ${from}; ${input.eventType} (${to}) is not allowed`, { status: from });
+        }
+        const seq = locked.last_seq + 1;
+        const now = new Date();
+        const waitingReason = to === 'WAITING' ? (input.waitingReason ?? null) : null;
+        const row = await tx.intent.update({
+          where: { id: intentId },
+          data: {
+            status: to,
+            waitingReason,
+            lastSeq: seq,
+            ...(input.handler !== undefined ? { handler: input.handler } : {}),
+            ...(input.pendingWith !== undefined ? { pendingWith: json(input.pendingWith) ?? Prisma.DbNull } : {}),
+            ...(input.result !== undefined ? { result: json(input.result) ?? Prisma.DbNull } : {}),
+            ...(input.error !== undefined ? { error: json(input.error) ?? Prisma.DbNull } : {}),
+            ...(isTerminal(to) ? { completedAt: now } : {}),
+          },
+        });
+        const event = await tx.intentEvent.create({
+          data: {
+            intentId,
+            orgId: row.orgId,
+            seq,
+            eventType: input.eventType,
+            status: to,
+            waitingReason,
+            handler: row.handler,
+            actor: input.actor,
+            details: json(input.details) ?? {},
+            dedupeKey: input.dedupeKey ?? null,
+            at: now,
+          },
+        });
+        let agentSeq: number | null = null;
+        if (input.deliverTo) {
+          agentSeq = await nextAgentSeq(tx, input.deliverTo, row.orgId);
+          await tx.agentStreamEntry.create({
+            data: { orgId: row.orgId, address: input.deliverTo, seq: agentSeq, intentId, eventSeq: seq, eventType: input.eventType, at: now },
+          });
+        }
+        return { event: toEvent(event), intent: toIntent(row), created: true, agentSeq };
+      }),
+    );
+  }
+
+  /**
+   * Deliveries on an agent's stream after `since`, with their intents, skipping intents whose current
+   * status is not in `statuses`. `scannedTo` is the highest cursor looked at, so a client can move past
+   * a page that was filtered out entirely.
+   */
+  async listAgentStream(scope: TenantScope, address: string, since: number, statuses: readonly IntentStatus[], limit: number): Promise<{ items: AgentStreamItem[]; scannedTo: number }> {
+    return guarded(async () => {
+      const entries = await this.prisma.client.agentStreamEntry.findMany({
+        where: { address, seq: { gt: since }, ...orgFilter(scope) },
+        orderBy: { seq: 'asc' },
+        take: limit,
+      });
+      if (entries.length === 0) return { items: [], scannedTo: since };
+      const intents = await this.prisma.client.intent.findMany({
+        where: { id: { in: [...new Set(entries.map((e) => e.intentId))] }, status: { in: [...statuses] } },
+      });
+      const byId = new Map(intents.map((row) => [row.id, toIntent(row)]));
+      const items: AgentStreamItem[] = [];
+      for (const entry of entries) {
+        const intent = byId.get(entry.intentId);
+        if (intent) items.push({ agentSeq: entry.seq, eventSeq: entry.eventSeq, eventType: entry.eventType, intent });
+      }
+      return { items, scannedTo: entries[entries.length - 1]!.seq };
+    });
+  }
+
+  /** The agent stream's current cursor (0 when nothing was ever delivered). */
+  async agentStreamHead(scope: TenantScope, address: string): Promise<number> {
+    return guarded(async () => {
+      const last = await this.prisma.client.agentStreamEntry.findFirst({ where: { address, ...orgFilter(scope) }, orderBy: { seq: 'desc' }, select: { seq: true } });
+      return last?.seq ?? 0;
+    });
+  }
+}
+
+/** A concurrent request with the same idempotency key committed first; re-read and replay it. */
+export class IdempotencyKeyTakenError extends Error {
+  constructor() {
+    super('idempotency key taken concurrently');
+    this.name = 'IdempotencyKeyTakenError';
+  }
+}
+
+async function lockIntent(tx: Tx, scope: TenantScope, intentId: string): Promise<{ status: string; last_seq: number } | null> {
+  const rows =
+    scope.kind === 'org'
+      ? await tx.$queryRaw<{ status: string; last_seq: number }[]>`SELECT status, last_seq FROM intents WHERE id = ${intentId}::uuid AND org_id = ${scope.orgId}::uuid FOR UPDATE`
+      : await tx.$queryRaw<{ status: string; last_seq: number }[]>`SELECT status, last_seq FROM intents WHERE id = ${intentId}::uuid FOR UPDATE`;
+  return rows[0] ?? null;
+}
+
+/** Increments the agent's cursor; its row lock is held to commit, so cursor order is commit order. */
+async function nextAgentSeq(tx: Tx, address: string, orgId: string): Promise<number> {
+  const rows = await tx.$queryRaw<{ last_seq: number }[]>`
+    INSERT INTO agent_stream_cursors (address, org_id, last_seq) VALUES (${address}, ${orgId}::uuid, 1)
+    ON CONFLICT (address) DO UPDATE SET last_seq = agent_stream_cursors.last_seq + 1
+    RETURNING last_seq`;
+  return rows[0]!.last_seq;
+}
+
+function toIntent(row: IntentRow): IntentRecord {
+  return {
+    ...row,
+    status: row.status as IntentStatus,
+    waitingReason: row.waitingReason as WaitingReason | null,
+    pendingWith: row.pendingWith as PendingWith | null,
+    payload: row.payload as Record<string, unknown>,
+    humanTask: row.humanTask as Record<string, unknown> | null,
+  };
+}
+
+function toEvent(row: EventRow): IntentEventRecord {
+  return {
+    intentId: row.intentId,
+    seq: row.seq,
+    eventType: row.eventType,
+    status: row.status as IntentStatus,
+    waitingReason: row.waitingReason as WaitingReason | null,
+    handler: row.handler,
+    actor: row.actor,
+    details: row.details as Record<string, unknown>,
+    at: row.at,
+  };
+}

@@ -1,0 +1,153 @@
+import { Injectable } from '@nestjs/common';
+import { guarded } from '../errors';
+import { PrismaService } from '../prisma.service';
+import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
+
+export type AgentRecord = {
+  id: string;
+  orgId: string;
+  workspaceId: string;
+  name: string;
+  address: string;
+  displayName: string | null;
+  deliveryMode: string;
+  platformAdmin: boolean;
+  status: string;
+};
+
+export type ApiKeyRecord = { id: string; orgId: string; serviceAccountId: string; secretHash: string; revokedAt: Date | null };
+
+export type OrgRecord = { id: string; slug: string };
+
+/** Organizations, workspaces, service accounts (agents) and their API keys. */
+@Injectable()
+export class RegistryRepository {
+  constructor(private readonly prisma: PrismaService) {}
+
+  async countOrganizations(): Promise<number> {
+    return guarded(() => this.prisma.client.organization.count());
+  }
+
+  /**
+   * Creates org, workspace, admin service account and its key in one transaction (first boot).
+   * Returns false when another process bootstrapped first.
+   */
+  async bootstrap(input: {
+    orgSlug: string;
+    workspaceSlug: string;
+    agentId: string;
+    agentName: string;
+    address: string;
+    secretHash: string;
+    hint: string;
+  }): Promise<boolean> {
+    return guarded(() =>
+      this.prisma.client.$transaction(async (tx) => {
+        // Serializes concurrent first boots of several gateways.
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(727374)`;
+        if ((await tx.organization.count()) > 0) return false;
+        const org = await tx.organization.create({ data: { slug: input.orgSlug, name: input.orgSlug } });
+        const ws = await tx.workspace.create({ data: { orgId: org.id, slug: input.workspaceSlug, name: input.workspaceSlug } });
+        await tx.serviceAccount.create({
+          data: {
+            id: input.agentId,
+            orgId: org.id,
+            workspaceId: ws.id,
+            name: input.agentName,
+            address: input.address,
+            displayName: 'Platform admin',
+            deliveryMode: 'internal',
+            platformAdmin: true,
+          },
+        });
+        await tx.apiKey.create({
+          data: { orgId: org.id, serviceAccountId: input.agentId, name: 'bootstrap', secretHash: input.secretHash, hint: input.hint },
+        });
+        return true;
+      }),
+    );
+  }
+
+  async createOrganization(input: { slug: string; name?: string; workspaceSlug?: string }): Promise<{ org: OrgRecord; workspaceId: string }> {
+    return guarded(() =>
+      this.prisma.client.$transaction(async (tx) => {
+        const org = await tx.organization.create({ data: { slug: input.slug, name: input.name ?? input.slug } });
+        const slug = input.workspaceSlug ?? 'default';
+        const ws = await tx.workspace.create({ data: { orgId: org.id, slug, name: slug } });
+        return { org: { id: org.id, slug: org.slug }, workspaceId: ws.id };
+      }),
+    );
+  }
+
+  /** Registers an agent (service account) with its first key hash in the scope's workspace. */
+  async createAgent(
+    scope: OrgScope,
+    input: { id: string; workspaceId: string; name: string; address: string; displayName?: string | null; deliveryMode?: string; secretHash: string; hint: string },
+  ): Promise<AgentRecord> {
+    return guarded(() =>
+      this.prisma.client.$transaction(async (tx) => {
+        const sa = await tx.serviceAccount.create({
+          data: {
+            id: input.id,
+            orgId: scope.orgId,
+            workspaceId: input.workspaceId,
+            name: input.name,
+            address: input.address,
+            displayName: input.displayName ?? null,
+            deliveryMode: input.deliveryMode ?? 'stream',
+          },
+        });
+        await tx.apiKey.create({ data: { orgId: scope.orgId, serviceAccountId: sa.id, secretHash: input.secretHash, hint: input.hint } });
+        return toAgent(sa);
+      }),
+    );
+  }
+
+  /** Pre-tenant lookup used only to authenticate a key: the key names its service account. */
+  async findCredential(serviceAccountId: string): Promise<{ agent: AgentRecord; keys: ApiKeyRecord[] } | null> {
+    return guarded(async () => {
+      const sa = await this.prisma.client.serviceAccount.findUnique({
+        where: { id: serviceAccountId },
+        include: { apiKeys: { where: { revokedAt: null } } },
+      });
+      if (!sa) return null;
+      const { apiKeys, ...agent } = sa;
+      return { agent: toAgent(agent), keys: apiKeys.map((k) => ({ id: k.id, orgId: k.orgId, serviceAccountId: k.serviceAccountId, secretHash: k.secretHash, revokedAt: k.revokedAt })) };
+    });
+  }
+
+  async findOrgBySlug(slug: string): Promise<OrgRecord | null> {
+    return guarded(() => this.prisma.client.organization.findUnique({ where: { slug }, select: { id: true, slug: true } }));
+  }
+
+  async findAgentByAddress(scope: TenantScope, address: string): Promise<AgentRecord | null> {
+    return guarded(async () => {
+      const sa = await this.prisma.client.serviceAccount.findFirst({ where: { address, ...orgFilter(scope) } });
+      return sa ? toAgent(sa) : null;
+    });
+  }
+}
+
+function toAgent(sa: {
+  id: string;
+  orgId: string;
+  workspaceId: string;
+  name: string;
+  address: string;
+  displayName: string | null;
+  deliveryMode: string;
+  platformAdmin: boolean;
+  status: string;
+}): AgentRecord {
+  return {
+    id: sa.id,
+    orgId: sa.orgId,
+    workspaceId: sa.workspaceId,
+    name: sa.name,
+    address: sa.address,
+    displayName: sa.displayName,
+    deliveryMode: sa.deliveryMode,
+    platformAdmin: sa.platformAdmin,
+    status: sa.status,
+  };
+}

@@ -1,0 +1,90 @@
+import { type Principal } from '@axle/auth';
+import { IntentRepository } from '@axle/data';
+import { ForbiddenError, type IntentStatus, INTENT_STATUSES, isIntentStatus, parseAgentAddress, REDIS_CHANNELS, TERMINAL_STATUSES, ValidationFailedError } from '@axle/protocol';
+import { Injectable } from '@nestjs/common';
+import { EventBus } from './event-bus.service';
+import { IntentQueries } from './intent-queries.service';
+import { toEventView, toIntentView } from './intent.view';
+
+export type StreamFrame = { id: number; event: string; data: Record<string, unknown> };
+
+/** What a stream source gives back for one read: frames to send and the cursor after them. */
+export type StreamBatch = { frames: StreamFrame[]; cursor: number; finished: boolean };
+
+export type StreamSource = {
+  channel: string;
+  read(cursor: number): Promise<StreamBatch>;
+};
+
+/**
+ * Sources for the long-poll SSE endpoints (SPEC §4). The HTTP layer drives them: read after the
+ * cursor; when empty, wait for a Redis notice (subscribed before reading, so nothing slips between).
+ */
+@Injectable()
+export class EventStreamService {
+  constructor(
+    private readonly queries: IntentQueries,
+    private readonly intents: IntentRepository,
+    readonly bus: EventBus,
+  ) {}
+
+  async intentEvents(principal: Principal, intentId: string): Promise<StreamSource> {
+    await this.queries.get(principal, intentId);
+    const scope = this.queries.scopeOf(principal);
+    return {
+      channel: REDIS_CHANNELS.intentEvents(intentId),
+      read: async (cursor) => {
+        const events = await this.intents.listEvents(scope, intentId, cursor, 500);
+        const last = events[events.length - 1];
+        return {
+          frames: events.map((e) => ({ id: e.seq, event: e.eventType, data: { ...toEventView(e) } })),
+          cursor: last?.seq ?? cursor,
+          finished: last ? TERMINAL_STATUSES.has(last.status) : false,
+        };
+      },
+    };
+  }
+
+  /** The agent's delivery stream: one frame per delivery, by the per-agent cursor. */
+  agentStream(principal: Principal, addressText: string, statusFilter?: string): StreamSource {
+    const address = parseAgentAddress(addressText);
+    if (!address) throw new ValidationFailedError([{ path: 'address', loc: ['path', 'address'], message: 'invalid agent address', type: 'invalid_agent_address' }], 'invalid_agent_address');
+    if (!principal.platformAdmin && address.canonical !== principal.address) {
+      throw new ForbiddenError('owner_scope_violation', 'a credential may listen only to its own agent address');
+    }
+    const statuses = parseStatuses(statusFilter);
+    const scope = this.queries.scopeOf(principal);
+    return {
+      channel: REDIS_CHANNELS.agentStream(address.canonical),
+      read: async (cursor) => {
+        const { items, scannedTo } = await this.intents.listAgentStream(scope, address.canonical, cursor, statuses, 200);
+        return {
+          frames: items.map((item) => ({
+            id: item.agentSeq,
+            event: item.eventType,
+            data: {
+              ...toIntentView(item.intent),
+              seq: item.agentSeq,
+              event_seq: item.eventSeq,
+              event_type: item.eventType,
+              intent: toIntentView(item.intent),
+            },
+          })),
+          cursor: scannedTo,
+          finished: false,
+        };
+      },
+    };
+  }
+}
+
+/** `?status=A,B` selects statuses; by default terminal intents are left out (no zombie intents). */
+function parseStatuses(filter?: string): IntentStatus[] {
+  if (!filter) return INTENT_STATUSES.filter((s) => !TERMINAL_STATUSES.has(s));
+  const wanted = filter.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+  const bad = wanted.filter((s) => !isIntentStatus(s));
+  if (bad.length > 0) {
+    throw new ValidationFailedError([{ path: 'status', loc: ['query', 'status'], message: `unknown status ${bad.join(', ')}`, type: 'enum' }]);
+  }
+  return wanted as IntentStatus[];
+}

@@ -1,0 +1,87 @@
+import {
+  ConflictError,
+  DependencyUnavailableError,
+  FAILURE_TYPES,
+  type IntentWorkflowInput,
+  NotFoundError,
+  resumeUpdate,
+  type ResumeUpdateInput,
+  type ResumeUpdateResult,
+  TASK_QUEUES,
+  WORKFLOW_TYPES,
+} from '@axle/protocol';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+
+export const TEMPORAL_OPTIONS = Symbol('TEMPORAL_OPTIONS');
+export type TemporalOptions = { address: string; namespace: string };
+
+/** The gateway's side of the intent workflow: start it, send it updates, check the server. */
+@Injectable()
+export class IntentWorkflowClient implements OnModuleDestroy {
+  private readonly connection: Connection;
+  private readonly client: Client;
+
+  constructor(@Inject(TEMPORAL_OPTIONS) private readonly options: TemporalOptions) {
+    // Lazy: the gateway starts (and reports not-ready) while Temporal is down, and connects when it is back.
+    this.connection = Connection.lazy({ address: options.address });
+    this.client = new Client({ connection: this.connection, namespace: options.namespace });
+  }
+
+  /** Starts the workflow whose id is the intent id; starting it again is a no-op. */
+  async start(input: IntentWorkflowInput): Promise<void> {
+    try {
+      await this.client.workflow.start(WORKFLOW_TYPES.intent, {
+        workflowId: input.intentId,
+        taskQueue: TASK_QUEUES.intents,
+        args: [input],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        // A finished intent is never run again, e.g. by an idempotent replay of its create.
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        memo: input.traceId ? { traceId: input.traceId } : {},
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+      throw toTemporalError(err);
+    }
+  }
+
+  async resume(intentId: string, input: ResumeUpdateInput, updateId?: string): Promise<ResumeUpdateResult> {
+    try {
+      const handle = this.client.workflow.getHandle(intentId);
+      return await handle.executeUpdate(resumeUpdate, { args: [input], ...(updateId ? { updateId } : {}) });
+    } catch (err) {
+      throw toTemporalError(err);
+    }
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.connection.withDeadline(Date.now() + 2_000, () => this.connection.workflowService.getSystemInfo({}));
+    } catch {
+      throw new DependencyUnavailableError('temporal');
+    }
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.connection.close().catch(() => undefined);
+  }
+}
+
+/** Business failures from the workflow become domain errors; transport failures become 503. */
+function toTemporalError(err: unknown): unknown {
+  if (err instanceof WorkflowUpdateFailedError) {
+    const cause = err.cause;
+    if (cause instanceof ApplicationFailure) {
+      if (cause.type === FAILURE_TYPES.invalidTransition) return new ConflictError('invalid_transition', cause.message);
+      if (cause.type === FAILURE_TYPES.intentNotFound) return new NotFoundError('intent_not_found', cause.message);
+    }
+    return new ConflictError('update_rejected', cause?.message ?? err.message);
+  }
+  if (err instanceof WorkflowNotFoundError) return new ConflictError('intent_terminal', 'the intent is no longer running');
+  const text = err instanceof Error ? `${err.name} ${err.message}` : String(err);
+  if (/already completed|workflow execution already completed/i.test(text)) return new ConflictError('intent_terminal', 'the intent is no longer running');
+  if (/UNAVAILABLE|ECONNREFUSED|DEADLINE_EXCEEDED|connect|transport|14 /i.test(text)) return new DependencyUnavailableError('temporal');
+  return err;
+}

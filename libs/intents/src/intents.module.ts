@@ -1,0 +1,23 @@
+import { Module } from '@nestjs/common';
+import { EventBus, REDIS_URL } from './event-bus.service';
+import { EventStreamService } from './event-stream.service';
+import { IntentEventsService } from './intent-events.service';
+import { IntentQueries } from './intent-queries.service';
+import { IntentWorkflowClient, TEMPORAL_OPTIONS, type TemporalOptions } from './intent-workflow.client';
+import { ResumeIntentUseCase } from './resume-intent.usecase';
+import { SubmitIntentUseCase } from './submit-intent.usecase';
+
+const services = [EventBus, EventStreamService, IntentEventsService, IntentQueries, IntentWorkflowClient, ResumeIntentUseCase, SubmitIntentUseCase];
+
+@Module({})
+export class IntentsModule {
+  static forRoot(options: { redisUrl: string; temporal: TemporalOptions }) {
+    return {
+      module: IntentsModule,
+      // Global: the worker's activities and the gateway's controllers both use these services.
+      global: true,
+      providers: [{ provide: REDIS_URL, useValue: options.redisUrl }, { provide: TEMPORAL_OPTIONS, useValue: options.temporal }, ...services],
+      exports: services,
+    };
+  }
+}

@@ -1,0 +1,164 @@
+import { type Principal } from '@axle/auth';
+import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
+import { AuditRepository, IdempotencyKeyTakenError, IdempotencyRepository, type IntentRecord, IntentRepository, orgScope, RegistryRepository } from '@axle/data';
+import { ConflictError, createIntentSchema, ForbiddenError, NotFoundError, parseAgentAddress, PayloadTooLargeError } from '@axle/protocol';
+import { Inject, Injectable } from '@nestjs/common';
+import { createHash, randomUUID } from 'node:crypto';
+import { IntentEventsService } from './intent-events.service';
+import { IntentWorkflowClient } from './intent-workflow.client';
+import { parseOrThrow } from './validation';
+
+export const SUBMIT_ROUTE = 'POST /v1/intents';
+
+export type SubmitIntentCommand = {
+  principal: Principal;
+  body: unknown;
+  idempotencyKey?: string | undefined;
+  requestId: string;
+  traceId?: string | null;
+};
+
+export type SubmitIntentResult = { status: number; body: Record<string, unknown> };
+
+/**
+ * Creates an intent: validates it, makes it durable (events 1 and 2) together with its idempotency
+ * record, then starts its workflow. The answer is sent only once the intent is durable (SPEC §3).
+ */
+@Injectable()
+export class SubmitIntentUseCase {
+  constructor(
+    @Inject(AXLE_CONFIG) private readonly config: AxleConfig,
+    private readonly intents: IntentRepository,
+    private readonly idempotency: IdempotencyRepository,
+    private readonly registry: RegistryRepository,
+    private readonly events: IntentEventsService,
+    private readonly workflows: IntentWorkflowClient,
+    private readonly audit: AuditRepository,
+  ) {}
+
+  async execute(cmd: SubmitIntentCommand): Promise<SubmitIntentResult> {
+    const request = parseOrThrow(createIntentSchema, cmd.body);
+    const payloadBytes = Buffer.byteLength(JSON.stringify(request.payload));
+    if (payloadBytes > this.config.limits.maxPayloadBytes) throw new PayloadTooLargeError(this.config.limits.maxPayloadBytes, payloadBytes);
+
+    const scope = orgScope(cmd.principal.orgId);
+    const requestHash = hashBody(cmd.body);
+    if (cmd.idempotencyKey) {
+      const replay = await this.replay(cmd, requestHash);
+      if (replay) return replay;
+    }
+
+    const toAgent = await this.resolveRecipient(cmd.principal, request.to_agent);
+    const id = randomUUID();
+    const newIntent = {
+      id,
+      workspaceId: cmd.principal.workspaceId,
+      intentType: request.intent_type,
+      correlationId: request.correlation_id ?? randomUUID(),
+      // from_agent is the caller's own address; only a platform admin may speak for another agent.
+      fromAgent: cmd.principal.platformAdmin && request.from_agent ? (parseAgentAddress(request.from_agent)?.canonical ?? cmd.principal.address) : cmd.principal.address,
+      toAgent,
+      replyTo: request.reply_to ? parseAgentAddress(request.reply_to)!.canonical : null,
+      handler: toAgent,
+      pendingWith: { type: 'agent' as const, ref: toAgent, name: null },
+      payload: request.payload,
+      humanTask: request.human_task ?? null,
+      deadlineAt: request.deadline_at ? new Date(request.deadline_at) : null,
+      remindAfterSeconds: request.remind_after_seconds ?? null,
+      remindIntervalSeconds: request.remind_interval_seconds ?? null,
+      maxReminders: request.max_reminders ?? null,
+      escalateTo: request.escalate_to ? parseAgentAddress(request.escalate_to)!.canonical : null,
+      maxDeliveryAttempts: request.max_delivery_attempts ?? 3,
+      traceId: cmd.traceId ?? null,
+    };
+
+    let intent: IntentRecord;
+    try {
+      ({ intent } = await this.intents.createSubmitted(
+        scope,
+        newIntent,
+        cmd.principal.address,
+        cmd.idempotencyKey
+          ? {
+              callerId: cmd.principal.serviceAccountId,
+              route: SUBMIT_ROUTE,
+              key: cmd.idempotencyKey,
+              requestHash,
+              expiresAt: new Date(Date.now() + this.config.limits.idempotencyTtlHours * 3_600_000),
+              response: (created) => ({ status: 200, body: createdBody(created) }),
+            }
+          : undefined,
+      ));
+    } catch (err) {
+      if (err instanceof IdempotencyKeyTakenError) {
+        const replay = await this.replay(cmd, requestHash);
+        if (replay) return replay;
+      }
+      throw err;
+    }
+    await this.events.notify(intent.id, null);
+    await this.startWorkflow(intent);
+    await this.audit.record({
+      orgId: intent.orgId,
+      actorType: 'service_account',
+      actorId: cmd.principal.serviceAccountId,
+      action: 'intent.create',
+      targetType: 'intent',
+      targetId: intent.id,
+      outcome: 'success',
+      requestId: cmd.requestId,
+      details: { intent_type: intent.intentType, to_agent: intent.toAgent },
+    });
+    return { status: 200, body: createdBody(intent) };
+  }
+
+  /** Same caller + route + key: same body → the stored answer; another body → 409. */
+  private async replay(cmd: SubmitIntentCommand, requestHash: string): Promise<SubmitIntentResult | null> {
+    const scope = orgScope(cmd.principal.orgId);
+    const record = await this.idempotency.find(scope, cmd.principal.serviceAccountId, SUBMIT_ROUTE, cmd.idempotencyKey!);
+    if (!record) return null;
+    if (record.requestHash !== requestHash) throw new ConflictError('idempotency_conflict', 'idempotency key reused with different payload');
+    const body = record.responseBody ?? {};
+    // The first attempt may have stopped between commit and workflow start; starting again is a no-op.
+    const intentId = typeof body.intent_id === 'string' ? body.intent_id : null;
+    const intent = intentId ? await this.intents.findById(scope, intentId) : null;
+    if (intent) await this.startWorkflow(intent);
+    return { status: record.responseStatus ?? 200, body };
+  }
+
+  private async resolveRecipient(principal: Principal, toAgent: string): Promise<string> {
+    const address = parseAgentAddress(toAgent)!;
+    const org = await this.registry.findOrgBySlug(address.org);
+    if (org && org.id !== principal.orgId && !principal.platformAdmin) {
+      // Cross-org sends follow receive policies; the org default is closed (SPEC §2).
+      throw new ForbiddenError('receiver_org_closed', `organization ${address.org} does not accept intents from your organization`);
+    }
+    const agent = org ? await this.registry.findAgentByAddress(orgScope(org.id), address.canonical) : null;
+    if (!agent && this.config.addressing === 'strict') throw new NotFoundError('agent_not_found', `agent ${address.canonical} not found`);
+    return address.canonical;
+  }
+
+  private async startWorkflow(intent: IntentRecord): Promise<void> {
+    await this.workflows.start({ intentId: intent.id, orgId: intent.orgId, toAgent: intent.toAgent, intentType: intent.intentType, traceId: intent.traceId });
+  }
+}
+
+function createdBody(intent: IntentRecord): Record<string, unknown> {
+  return { ok: true, intent_id: intent.id, status: intent.status, created_at: intent.createdAt.toISOString() };
+}
+
+/** Hash of the body with keys sorted, so key order does not make two equal bodies differ. */
+function hashBody(body: unknown): string {
+  return createHash('sha256').update(stableStringify(body)).digest('hex');
+}
+
+function stableStringify(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}

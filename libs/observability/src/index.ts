@@ -1,0 +1,5 @@
+export { type CorrelationContext, currentCorrelation, runWithCorrelation } from './correlation';
+export { createLogger, PinoNestLogger } from './logger';
+export { AXLE_LOGGER, ObservabilityModule } from './observability.module';
+export type { Logger } from 'pino';
+export { type HealthCheck, startHealthServer } from './health-server';

@@ -1,0 +1,10 @@
+import { join } from 'node:path';
+
+export { IntentActivitiesService } from './activities/intent.activities';
+export { type IntentWorkerOptions, IntentWorkerRunner, type WorkerState } from './intent-worker.service';
+export { OrchestrationModule } from './orchestration.module';
+
+/** The workflows module, for bundling at start (tests) and for replaying histories. */
+export const WORKFLOWS_PATH = join(__dirname, 'workflows');
+/** Where scripts/build.mjs writes the prebuilt workflow bundle (dist/workflow-bundle.js). */
+export const WORKFLOW_BUNDLE_PATH = join(__dirname, '..', '..', '..', 'workflow-bundle.js');

@@ -1,0 +1,87 @@
+import { type Logger } from '@axle/observability';
+import { TASK_QUEUES } from '@axle/protocol';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { IntentActivitiesService } from './activities/intent.activities';
+
+export type IntentWorkerOptions = {
+  address: string;
+  namespace: string;
+  /** A prebuilt bundle (production) or the workflows module to bundle at start (tests). */
+  workflows: { bundlePath: string } | { workflowsPath: string };
+  /** Stop trying to reach Temporal at start after this long (0 = keep trying). */
+  connectTimeoutMs?: number;
+};
+
+export type WorkerState = 'connecting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+/**
+ * Runs the Temporal worker for intent workflows and activities. start() returns once the worker
+ * polls; stop() drains in-flight activities (Temporal hands unfinished ones to another worker).
+ */
+export class IntentWorkerRunner {
+  private worker: Worker | null = null;
+  private connection: NativeConnection | null = null;
+  private running: Promise<void> | null = null;
+  private stopping = false;
+  state: WorkerState = 'connecting';
+
+  constructor(
+    private readonly options: IntentWorkerOptions,
+    private readonly activities: IntentActivitiesService,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.connection = await this.connect();
+    this.worker = await Worker.create({
+      connection: this.connection,
+      namespace: this.options.namespace,
+      taskQueue: TASK_QUEUES.intents,
+      activities: this.activities.asActivities(),
+      ...('bundlePath' in this.options.workflows
+        ? { workflowBundle: { codePath: this.options.workflows.bundlePath } }
+        : { workflowsPath: this.options.workflows.workflowsPath }),
+    });
+    this.running = this.worker.run().then(
+      () => {
+        this.state = 'stopped';
+      },
+      (err: unknown) => {
+        this.state = 'failed';
+        this.logger.error({ err }, 'temporal worker failed');
+        throw err;
+      },
+    );
+    this.state = 'running';
+    this.logger.info({ taskQueue: TASK_QUEUES.intents, address: this.options.address }, 'temporal worker running');
+  }
+
+  /** Resolves when the worker stops; rejects when it fails. */
+  async done(): Promise<void> {
+    await this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.worker && this.state === 'running') {
+      this.state = 'stopping';
+      this.worker.shutdown();
+    }
+    await this.running?.catch(() => undefined);
+    await this.connection?.close().catch(() => undefined);
+    this.state = 'stopped';
+  }
+
+  private async connect(): Promise<NativeConnection> {
+    const deadline = this.options.connectTimeoutMs ? Date.now() + this.options.connectTimeoutMs : Infinity;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await NativeConnection.connect({ address: this.options.address });
+      } catch (err) {
+        if (this.stopping || Date.now() > deadline) throw err;
+        this.logger.warn({ attempt, address: this.options.address, err: String(err) }, 'temporal not reachable yet; retrying');
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** attempt)));
+      }
+    }
+  }
+}

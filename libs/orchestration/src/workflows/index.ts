@@ -1,0 +1,2 @@
+// Every workflow the worker registers. Bundled by scripts/build.mjs; imported by nothing else.
+export { intentWorkflow } from './intent.workflow';

@@ -1,0 +1,86 @@
+// Typed domain errors. They carry a stable machine code and a kind; each transport (HTTP, gRPC,
+// workflow failures) maps the kind to its own status once, at its edge. No HTTP imports here.
+
+export type ErrorKind =
+  | 'malformed'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'too_large'
+  | 'validation'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'internal';
+
+export type FieldError = { path: string; loc: (string | number)[]; message: string; type: string };
+
+export class AxleError extends Error {
+  constructor(
+    readonly kind: ErrorKind,
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class MalformedRequestError extends AxleError {
+  constructor(message = 'request body is not valid JSON', details?: Record<string, unknown>) {
+    super('malformed', 'malformed_json', message, details);
+  }
+}
+
+export class UnauthenticatedError extends AxleError {
+  constructor(code: 'missing_platform_api_key' | 'invalid_platform_api_key' | 'invalid_actor_token', message: string) {
+    super('unauthenticated', code, message, code === 'missing_platform_api_key' ? { header: 'x-api-key' } : undefined);
+  }
+}
+
+export class ForbiddenError extends AxleError {
+  constructor(code: string, message: string) {
+    super('forbidden', code, message);
+  }
+}
+
+export class NotFoundError extends AxleError {
+  constructor(code: string, message: string) {
+    super('not_found', code, message);
+  }
+}
+
+export class ConflictError extends AxleError {
+  constructor(code: string, message: string, details?: Record<string, unknown>) {
+    super('conflict', code, message, details);
+  }
+}
+
+export class PayloadTooLargeError extends AxleError {
+  constructor(limitBytes: number, actualBytes?: number) {
+    super('too_large', 'payload_too_large', `payload exceeds ${limitBytes} bytes`, {
+      limit_bytes: limitBytes,
+      ...(actualBytes === undefined ? {} : { actual_bytes: actualBytes }),
+    });
+  }
+}
+
+export class ValidationFailedError extends AxleError {
+  constructor(
+    readonly fields: FieldError[],
+    code = 'validation_error',
+    message = fields.map((f) => `${f.path || '(body)'}: ${f.message}`).join('; ') || 'invalid request',
+  ) {
+    super('validation', code, message, { errors: fields });
+  }
+}
+
+export class DependencyUnavailableError extends AxleError {
+  constructor(
+    readonly dependency: 'postgres' | 'redis' | 'temporal',
+    readonly retryAfterSeconds = 5,
+  ) {
+    super('unavailable', 'dependency_unavailable', `${dependency} is unavailable; retry later`, { dependency });
+  }
+}

@@ -1,0 +1,22 @@
+// Event fan-out and SSE contracts. Redis carries only wake-up notices; events are always read from
+// PostgreSQL, so a missed notice delays a stream but never loses or reorders an event.
+
+export const REDIS_CHANNELS = {
+  intentEvents: (intentId: string) => `axle:intent-events:${intentId}`,
+  agentStream: (address: string) => `axle:agent-stream:${address}`,
+} as const;
+
+export const SSE_EVENTS = { timeout: 'stream.timeout' } as const;
+
+/** The wire shape of one intent event (reference §1.4 "Events list"). */
+export type IntentEventView = {
+  intent_id: string;
+  seq: number;
+  event_type: string;
+  status: string;
+  waiting_reason: string | null;
+  handler: string | null;
+  actor: string | null;
+  at: string;
+  details: Record<string, unknown>;
+};

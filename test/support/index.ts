@@ -1,0 +1,3 @@
+export { type AxleApp, AxleProcesses, runToExit } from './axle-processes';
+export { freePort, requireEnv, TEST_ADMIN_ADDRESS, TEST_ADMIN_KEY } from './env';
+export { type ApiResponse, apiClient, parseSse, type SseFrame } from './http-client';
