@@ -11,7 +11,14 @@ const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'node_modules/**', '.axle/**', '.tools/**', 'libs/data/src/generated/**', 'coverage/**'],
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      '.axle/**',
+      '.tools/**',
+      'libs/data/src/generated/**',
+      'coverage/**',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
@@ -27,7 +34,10 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
-      '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false }],
+      '@typescript-eslint/consistent-type-imports': [
+        'error',
+        { fixStyle: 'inline-type-imports', disallowTypeAnnotations: false },
+      ],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'import-x/no-cycle': 'error',
       'no-restricted-imports': [
@@ -35,8 +45,14 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['@axle/*/**'], message: 'Import a lib only through its public entry (@axle/<lib>).' },
-            { group: ['**/libs/*/src/**', '../../libs/**', '**/apps/**'], message: 'Use the @axle/<lib> alias; libs never import apps.' },
-            { group: ['@temporalio/*/lib/**', '@temporalio/*/src/**'], message: 'No deep imports into Temporal packages.' },
+            {
+              group: ['**/libs/*/src/**', '../../libs/**', '**/apps/**'],
+              message: 'Use the @axle/<lib> alias; libs never import apps.',
+            },
+            {
+              group: ['@temporalio/*/lib/**', '@temporalio/*/src/**'],
+              message: 'No deep imports into Temporal packages.',
+            },
           ],
         },
       ],
@@ -60,7 +76,10 @@ export default tseslint.config(
           ],
           patterns: [
             { group: ['@axle/*/**'], message: 'Import a lib only through its public entry (@axle/<lib>).' },
-            { group: ['**/libs/*/src/**', '../../libs/**', '**/apps/**'], message: 'Use the @axle/<lib> alias; libs never import apps.' },
+            {
+              group: ['**/libs/*/src/**', '../../libs/**', '**/apps/**'],
+              message: 'Use the @axle/<lib> alias; libs never import apps.',
+            },
             { group: ['**/generated/prisma/**'], message: 'Prisma is used only inside libs/data.' },
           ],
         },
@@ -77,19 +96,40 @@ export default tseslint.config(
         {
           paths: nodeBuiltins.map((name) => ({ name, message: 'No Node built-ins in workflow-safe code.' })),
           patterns: [
-            { group: ['@nestjs/*', '@prisma/*', 'ioredis', 'bullmq', 'pino', 'pg'], message: 'Workflow-safe code imports only @temporalio/workflow, zod and @axle/protocol.' },
-            { group: ['@axle/data', '@axle/observability', '@axle/config', '@axle/auth', '@axle/intents'], message: 'Workflow-safe code imports only @axle/protocol.' },
-            { group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'], message: 'Workflows use @temporalio/workflow only.' },
+            {
+              group: ['@nestjs/*', '@prisma/*', 'ioredis', 'bullmq', 'pino', 'pg'],
+              message: 'Workflow-safe code imports only @temporalio/workflow, zod and @axle/protocol.',
+            },
+            {
+              group: ['@axle/data', '@axle/observability', '@axle/config', '@axle/auth', '@axle/intents'],
+              message: 'Workflow-safe code imports only @axle/protocol.',
+            },
+            {
+              group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
+              message: 'Workflows use @temporalio/workflow only.',
+            },
           ],
         },
       ],
-      'no-restricted-globals': ['error', { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow.' }, { name: 'setInterval', message: 'Use sleep() in a loop.' }, { name: 'process', message: 'No process in workflow-safe code.' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow.' },
+        { name: 'setInterval', message: 'Use sleep() in a loop.' },
+        { name: 'process', message: 'No process in workflow-safe code.' },
+      ],
     },
   },
   {
     files: ['**/*.spec.ts', 'test/**/*.ts'],
     rules: {
-      '@typescript-eslint/no-floating-promises': ['error', { allowForKnownSafeCalls: [{ from: 'package', name: ['test', 'it', 'describe', 'suite'], package: 'node:test' }] }],
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            { from: 'package', name: ['test', 'it', 'describe', 'suite'], package: 'node:test' },
+          ],
+        },
+      ],
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
@@ -97,6 +137,23 @@ export default tseslint.config(
     // Dependency-free Node scripts (they run before npm install): linted without type information.
     files: ['**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', fetch: 'readonly', AbortSignal: 'readonly', Buffer: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', WebAssembly: 'readonly', TextEncoder: 'readonly', TextDecoder: 'readonly' } },
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        URL: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        fetch: 'readonly',
+        AbortSignal: 'readonly',
+        Buffer: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        WebAssembly: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+      },
+    },
   },
 );

@@ -34,7 +34,9 @@ function sourceFiles(dir, out = []) {
 async function compile() {
   const swc = require('@swc/core');
   const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8'));
-  const files = ['apps', 'libs', 'test'].filter((d) => existsSync(join(root, d))).flatMap((d) => sourceFiles(join(root, d)));
+  const files = ['apps', 'libs', 'test']
+    .filter((d) => existsSync(join(root, d)))
+    .flatMap((d) => sourceFiles(join(root, d)));
   rmSync(join(root, 'dist'), { recursive: true, force: true });
   await Promise.all(
     files.map(async (file) => {
@@ -63,7 +65,10 @@ async function compile() {
 async function bundleWorkflows() {
   const { bundleWorkflowCode } = require('@temporalio/worker');
   const workflowsPath = join(root, 'dist/libs/orchestration/src/workflows/index.js');
-  const { code } = await bundleWorkflowCode({ workflowsPath, logger: { info() {}, warn: console.warn, error: console.error, debug() {}, trace() {}, log() {} } });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath,
+    logger: { info() {}, warn: console.warn, error: console.error, debug() {}, trace() {}, log() {} },
+  });
   writeFileSync(join(root, 'dist/workflow-bundle.js'), code);
 }
 

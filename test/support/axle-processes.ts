@@ -70,10 +70,15 @@ export class AxleProcesses {
     const deadline = Date.now() + timeoutMs;
     for (const [app, child] of this.children) {
       for (;;) {
-        if (child.exitCode !== null) throw new Error(`${app} exited with ${child.exitCode}:\n${this.output(app)}`);
-        const ok = await fetch(readyUrl[app]).then((res) => res.status === 200, () => false);
+        if (child.exitCode !== null)
+          throw new Error(`${app} exited with ${child.exitCode}:\n${this.output(app)}`);
+        const ok = await fetch(readyUrl[app]).then(
+          (res) => res.status === 200,
+          () => false,
+        );
         if (ok) break;
-        if (Date.now() > deadline) throw new Error(`${app} not ready after ${timeoutMs} ms:\n${this.output(app)}`);
+        if (Date.now() > deadline)
+          throw new Error(`${app} not ready after ${timeoutMs} ms:\n${this.output(app)}`);
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     }
@@ -100,8 +105,15 @@ export class AxleProcesses {
 }
 
 /** Runs one app to completion (for boot-failure tests) and returns its exit code and output. */
-export async function runToExit(app: AxleApp, env: Record<string, string>, timeoutMs = 30_000): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [join('dist', 'apps', app, 'src', 'main.js')], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runToExit(
+  app: AxleApp,
+  env: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [join('dist', 'apps', app, 'src', 'main.js')], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));

@@ -3,7 +3,10 @@ import { createServer } from 'node:net';
 /** The test harness (scripts/test.mjs) provides the real services; a missing one fails the test. */
 export function requireEnv(name: 'DATABASE_URL' | 'REDIS_URL' | 'TEMPORAL_ADDRESS'): string {
   const value = process.env[name];
-  if (!value) throw new Error(`${name} is not set: run the suite with \`npm test\`, which starts PostgreSQL, Redis and Temporal`);
+  if (!value)
+    throw new Error(
+      `${name} is not set: run the suite with \`npm test\`, which starts PostgreSQL, Redis and Temporal`,
+    );
   return value;
 }
 
@@ -13,7 +16,9 @@ export async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }

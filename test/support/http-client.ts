@@ -2,13 +2,22 @@ export type ApiResponse = { status: number; headers: Headers; body: Record<strin
 
 /** A thin fetch wrapper: JSON in and out, raw text kept for assertions on non-JSON answers. */
 export function apiClient(baseUrl: string, key?: string) {
-  return async (method: string, path: string, options: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {}): Promise<ApiResponse> => {
+  return async (
+    method: string,
+    path: string,
+    options: { body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  ): Promise<ApiResponse> => {
     const headers: Record<string, string> = { ...(key ? { 'x-api-key': key } : {}), ...options.headers };
     let body: string | undefined;
     if (options.rawBody !== undefined) body = options.rawBody;
     else if (options.body !== undefined) body = JSON.stringify(options.body);
-    if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
-    const res = await fetch(`${baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });
+    if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+      headers['content-type'] = 'application/json';
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+    });
     const text = await res.text();
     let parsed: Record<string, unknown> = {};
     try {
@@ -37,7 +46,8 @@ export function parseSse(text: string): SseFrame[] {
       else if (field === 'event') event = value;
       else if (field === 'data') data.push(value);
     }
-    if (data.length > 0) frames.push({ id, event, data: JSON.parse(data.join('\n')) as Record<string, unknown> });
+    if (data.length > 0)
+      frames.push({ id, event, data: JSON.parse(data.join('\n')) as Record<string, unknown> });
   }
   return frames;
 }

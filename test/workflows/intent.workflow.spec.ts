@@ -2,7 +2,16 @@
 // under test here; the activities are tested against real stores elsewhere). With
 // RECORD_HISTORIES=1 the runs are exported to test/histories/ for the replay test.
 import { WORKFLOWS_PATH } from '@axle/orchestration';
-import { type IntentActivities, type IntentStatus, type IntentWorkflowState, type RecordEventInput, resumeUpdate, stateQuery, TASK_QUEUES, WORKFLOW_TYPES } from '@axle/protocol';
+import {
+  type IntentActivities,
+  type IntentStatus,
+  type IntentWorkflowState,
+  type RecordEventInput,
+  resumeUpdate,
+  stateQuery,
+  TASK_QUEUES,
+  WORKFLOW_TYPES,
+} from '@axle/protocol';
 import { requireEnv } from '@axle/testing';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -41,8 +50,17 @@ describe('intentWorkflow', () => {
 
   before(async () => {
     Runtime.install({ logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } });
-    env = await TestWorkflowEnvironment.createFromExistingServer({ address: requireEnv('TEMPORAL_ADDRESS'), namespace: 'default' });
-    worker = await Worker.create({ connection: env.nativeConnection, namespace: 'default', taskQueue: TASK_QUEUES.intents + '-wf-test', workflowsPath: WORKFLOWS_PATH, activities: stub.activities });
+    env = await TestWorkflowEnvironment.createFromExistingServer({
+      address: requireEnv('TEMPORAL_ADDRESS'),
+      namespace: 'default',
+    });
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      namespace: 'default',
+      taskQueue: TASK_QUEUES.intents + '-wf-test',
+      workflowsPath: WORKFLOWS_PATH,
+      activities: stub.activities,
+    });
     running = worker.run();
   });
 
@@ -66,18 +84,32 @@ describe('intentWorkflow', () => {
   async function exportHistory(handle: Awaited<ReturnType<typeof start>>['handle'], name: string) {
     if (process.env.RECORD_HISTORIES !== '1') return;
     await handle.result();
-    const json = execFileSync(join('.tools', 'py', 'bin', 'temporal'), ['workflow', 'show', '--workflow-id', handle.workflowId, '--address', requireEnv('TEMPORAL_ADDRESS'), '--output', 'json']);
+    const json = execFileSync(join('.tools', 'py', 'bin', 'temporal'), [
+      'workflow',
+      'show',
+      '--workflow-id',
+      handle.workflowId,
+      '--address',
+      requireEnv('TEMPORAL_ADDRESS'),
+      '--output',
+      'json',
+    ]);
     writeFileSync(join('test', 'histories', `${name}.json`), json);
   }
 
   test('delivers to the agent stream, then completes on resume', async () => {
     const { intentId, handle } = await start();
-    const result = await handle.executeUpdate(resumeUpdate, { args: [{ action: 'complete', actor: 'agent://acme/default/worker', body: { result: { ok: 1 } } }] });
+    const result = await handle.executeUpdate(resumeUpdate, {
+      args: [{ action: 'complete', actor: 'agent://acme/default/worker', body: { result: { ok: 1 } } }],
+    });
     assert.equal(result.status, 'COMPLETED');
     const final = (await handle.result()) as IntentWorkflowState;
     assert.equal(final.status, 'COMPLETED');
     const mine = stub.calls.filter((c) => c.intentId === intentId);
-    assert.deepEqual(mine.map((c) => c.eventType), ['intent.delivered', 'intent.in_progress', 'intent.completed']);
+    assert.deepEqual(
+      mine.map((c) => c.eventType),
+      ['intent.delivered', 'intent.in_progress', 'intent.completed'],
+    );
     assert.equal(mine[0]!.deliverTo, 'agent://acme/default/worker');
     assert.deepEqual(mine[2]!.result, { ok: 1 });
     assert.deepEqual(new Set(mine.map((c) => c.dedupeKey)).size, 3, 'every step has its own dedupe key');
@@ -86,11 +118,16 @@ describe('intentWorkflow', () => {
 
   test('fails on a fail resume and records the error', async () => {
     const { intentId, handle } = await start();
-    const result = await handle.executeUpdate(resumeUpdate, { args: [{ action: 'fail', actor: 'a', body: { error: { message: 'checker failed' } } }] });
+    const result = await handle.executeUpdate(resumeUpdate, {
+      args: [{ action: 'fail', actor: 'a', body: { error: { message: 'checker failed' } } }],
+    });
     assert.equal(result.status, 'FAILED');
     assert.equal(((await handle.result()) as IntentWorkflowState).status, 'FAILED');
     const mine = stub.calls.filter((c) => c.intentId === intentId);
-    assert.deepEqual(mine.map((c) => c.eventType), ['intent.delivered', 'intent.failed']);
+    assert.deepEqual(
+      mine.map((c) => c.eventType),
+      ['intent.delivered', 'intent.failed'],
+    );
     await exportHistory(handle, 'intent-fail');
   });
 

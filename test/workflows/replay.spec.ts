@@ -12,12 +12,19 @@ const dir = join('test', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
 
 describe('workflow replay', () => {
-  test('there are recorded histories to replay', () => assert.ok(files.length >= 2, `no histories in ${dir}`));
+  test('there are recorded histories to replay', () =>
+    assert.ok(files.length >= 2, `no histories in ${dir}`));
 
   test('a history that no longer matches the code is caught (the check can fail)', async () => {
     // The recorded run scheduled `recordEvent`; a history claiming another activity must not replay.
-    const tampered = readFileSync(join(dir, files[0]!), 'utf8').replaceAll('"recordEvent"', '"recordSomethingElse"');
-    await assert.rejects(Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, JSON.parse(tampered), 'tampered'), DeterminismViolationError);
+    const tampered = readFileSync(join(dir, files[0]!), 'utf8').replaceAll(
+      '"recordEvent"',
+      '"recordSomethingElse"',
+    );
+    await assert.rejects(
+      Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, JSON.parse(tampered), 'tampered'),
+      DeterminismViolationError,
+    );
   });
 
   for (const file of files) {

@@ -32,7 +32,11 @@ export class GatewayModule {
         IntentsModule.forRoot({ redisUrl: config.redis.url, temporal: config.temporal }),
       ],
       controllers: [HealthController, IntentsController, StreamsController],
-      providers: [{ provide: APP_GUARD, useClass: AuthGuard }, { provide: APP_FILTER, useClass: AllExceptionsFilter }, StreamsDrain],
+      providers: [
+        { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_FILTER, useClass: AllExceptionsFilter },
+        StreamsDrain,
+      ],
     };
   }
 }

@@ -16,9 +16,13 @@ async function main(): Promise<void> {
     genReqId: generateRequestId,
     logger: false,
   });
-  const app = await NestFactory.create<NestFastifyApplication>(GatewayModule.forRoot(config, logger), adapter, {
-    logger: new PinoNestLogger(logger),
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    GatewayModule.forRoot(config, logger),
+    adapter,
+    {
+      logger: new PinoNestLogger(logger),
+    },
+  );
   const fastify = app.getHttpAdapter().getInstance();
   installRequestContext(fastify);
   app.enableShutdownHooks();
@@ -30,15 +34,26 @@ async function main(): Promise<void> {
 }
 
 /** First start: default org and admin key. Waits for Postgres if it is still coming up. */
-async function bootstrapTenancy(app: NestFastifyApplication, config: AxleConfig, logger: Logger): Promise<void> {
+async function bootstrapTenancy(
+  app: NestFastifyApplication,
+  config: AxleConfig,
+  logger: Logger,
+): Promise<void> {
   const bootstrap = app.get(BootstrapService);
   for (let attempt = 1; ; attempt++) {
     try {
-      const result = await bootstrap.ensureBootstrapped({ bootstrapApiKey: config.auth.bootstrapApiKey, dataDir: config.dataDir });
+      const result = await bootstrap.ensureBootstrapped({
+        bootstrapApiKey: config.auth.bootstrapApiKey,
+        dataDir: config.dataDir,
+      });
       if (result.created) {
-        logger.info({ address: result.address, key_source: result.keySource }, 'bootstrapped org default with an admin service account');
+        logger.info(
+          { address: result.address, key_source: result.keySource },
+          'bootstrapped org default with an admin service account',
+        );
         // Shown once, on the console only (never in the JSON logs): the generated admin key.
-        if (result.keySource === 'generated') process.stdout.write(`\nAdmin API key (also in ${result.keyFile}):\n  ${result.key}\n\n`);
+        if (result.keySource === 'generated')
+          process.stdout.write(`\nAdmin API key (also in ${result.keyFile}):\n  ${result.key}\n\n`);
       }
       return;
     } catch (err) {
@@ -50,6 +65,8 @@ async function bootstrapTenancy(app: NestFastifyApplication, config: AxleConfig,
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`gateway failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(
+    `gateway failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
   process.exit(1);
 });

@@ -29,8 +29,14 @@ async function main(): Promise<void> {
     host: config.http.host,
     port: config.health.runnerPort,
     ready: async () => {
-      const redis = await probe.ping().then(() => 'up', () => 'down');
-      return { ok: redis === 'up' && worker.isRunning(), checks: { redis, queue: worker.isRunning() ? 'running' : 'stopped' } };
+      const redis = await probe.ping().then(
+        () => 'up',
+        () => 'down',
+      );
+      return {
+        ok: redis === 'up' && worker.isRunning(),
+        checks: { redis, queue: worker.isRunning() ? 'running' : 'stopped' },
+      };
     },
   });
 

@@ -9,9 +9,15 @@ import { WorkerModule } from './worker.module';
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger({ level: config.logLevel, app: 'worker' });
-  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, logger), { logger: new PinoNestLogger(logger) });
+  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config, logger), {
+    logger: new PinoNestLogger(logger),
+  });
   const runner = new IntentWorkerRunner(
-    { address: config.temporal.address, namespace: config.temporal.namespace, workflows: { bundlePath: WORKFLOW_BUNDLE_PATH } },
+    {
+      address: config.temporal.address,
+      namespace: config.temporal.namespace,
+      workflows: { bundlePath: WORKFLOW_BUNDLE_PATH },
+    },
     app.get(IntentActivitiesService),
     logger,
   );
@@ -20,7 +26,10 @@ async function main(): Promise<void> {
     host: config.http.host,
     port: config.health.workerPort,
     ready: async () => {
-      const postgres = await prisma.ping().then(() => 'up', () => 'down');
+      const postgres = await prisma.ping().then(
+        () => 'up',
+        () => 'down',
+      );
       const ok = runner.state === 'running' && postgres === 'up';
       return { ok, checks: { temporal_worker: runner.state, postgres } };
     },

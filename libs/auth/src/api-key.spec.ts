@@ -10,7 +10,8 @@ describe('API keys', () => {
   });
 
   test('malformed keys do not parse', () => {
-    for (const bad of ['', 'axme_sa_', 'axme_sa_x_y', `axme_sa_${'0'.repeat(36)}_abc`, 'Bearer abc']) assert.equal(parseApiKey(bad), null);
+    for (const bad of ['', 'axme_sa_', 'axme_sa_x_y', `axme_sa_${'0'.repeat(36)}_abc`, 'Bearer abc'])
+      assert.equal(parseApiKey(bad), null);
   });
 
   test('only the right secret verifies against the stored hash, which does not contain it', async () => {

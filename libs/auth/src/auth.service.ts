@@ -67,7 +67,15 @@ export class AuthService {
   }
 
   private async recordFailure(reason: string, requestId?: string): Promise<void> {
-    await this.audit.record({ orgId: null, actorType: 'anonymous', actorId: null, action: 'auth.authenticate', outcome: 'failure', requestId: requestId ?? null, details: { reason } });
+    await this.audit.record({
+      orgId: null,
+      actorType: 'anonymous',
+      actorId: null,
+      action: 'auth.authenticate',
+      outcome: 'failure',
+      requestId: requestId ?? null,
+      details: { reason },
+    });
   }
 }
 

@@ -7,7 +7,13 @@ import { generateApiKey, hashSecret, parseApiKey } from './api-key';
 
 export type BootstrapResult =
   | { created: false }
-  | { created: true; address: string; key: string; keySource: 'environment' | 'generated'; keyFile: string | null };
+  | {
+      created: true;
+      address: string;
+      key: string;
+      keySource: 'environment' | 'generated';
+      keyFile: string | null;
+    };
 
 /**
  * First start with an empty database: org `default`, workspace `default` and a platform-admin
@@ -18,7 +24,10 @@ export type BootstrapResult =
 export class BootstrapService {
   constructor(private readonly registry: RegistryRepository) {}
 
-  async ensureBootstrapped(options: { bootstrapApiKey: string | null; dataDir: string }): Promise<BootstrapResult> {
+  async ensureBootstrapped(options: {
+    bootstrapApiKey: string | null;
+    dataDir: string;
+  }): Promise<BootstrapResult> {
     if ((await this.registry.countOrganizations()) > 0) return { created: false };
     const provided = options.bootstrapApiKey ? parseApiKey(options.bootstrapApiKey) : null;
     const generated = provided ? null : generateApiKey();

@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError, loadConfig } from './config.schema';
 
-const base = { DATABASE_URL: 'postgresql://u:p@127.0.0.1:5432/axle', REDIS_URL: 'redis://127.0.0.1:6379', TEMPORAL_ADDRESS: '127.0.0.1:7233' };
+const base = {
+  DATABASE_URL: 'postgresql://u:p@127.0.0.1:5432/axle',
+  REDIS_URL: 'redis://127.0.0.1:6379',
+  TEMPORAL_ADDRESS: '127.0.0.1:7233',
+};
 
 function issuesOf(env: Record<string, string>): { key: string; message: string }[] {
   try {
@@ -30,7 +34,9 @@ describe('configuration', () => {
   });
 
   test('missing required keys are each named', () => {
-    const keys = issuesOf({}).map((i) => i.key).sort();
+    const keys = issuesOf({})
+      .map((i) => i.key)
+      .sort();
     assert.deepEqual(keys, ['DATABASE_URL', 'REDIS_URL', 'TEMPORAL_ADDRESS']);
   });
 
@@ -48,13 +54,19 @@ describe('configuration', () => {
   ] as const) {
     test(`a bad ${key} (${value}) is refused with its name`, () => {
       const issues = issuesOf({ ...base, [key]: value });
-      assert.deepEqual(issues.map((i) => i.key), [key]);
+      assert.deepEqual(
+        issues.map((i) => i.key),
+        [key],
+      );
       assert.ok(issues[0]!.message.length > 0);
     });
   }
 
   test('the error message lists every bad key', () => {
-    assert.throws(() => loadConfig({ ...base, AXLE_PORT: 'x', LOG_LEVEL: 'y' }), (err: Error) => /AXLE_PORT/.test(err.message) && /LOG_LEVEL/.test(err.message));
+    assert.throws(
+      () => loadConfig({ ...base, AXLE_PORT: 'x', LOG_LEVEL: 'y' }),
+      (err: Error) => /AXLE_PORT/.test(err.message) && /LOG_LEVEL/.test(err.message),
+    );
   });
 
   test('empty values count as unset', () => {

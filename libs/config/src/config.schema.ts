@@ -33,14 +33,26 @@ export const envSchema = z
     AXLE_JWKS_URL: url(['https:', 'http:']).optional(),
     AXLE_BOOTSTRAP_API_KEY: z
       .string()
-      .regex(/^axme_sa_[0-9a-f-]{36}_[0-9a-f]{32,128}$/, 'must look like axme_sa_<uuid>_<hex secret of 32-128 chars>')
+      .regex(
+        /^axme_sa_[0-9a-f-]{36}_[0-9a-f]{32,128}$/,
+        'must look like axme_sa_<uuid>_<hex secret of 32-128 chars>',
+      )
       .optional(),
     SMTP_URL: url(['smtp:', 'smtps:']).optional(),
     AXLE_PUBLIC_URL: url(['http:', 'https:']).optional(),
     AXLE_ADDRESSING: z.enum(['open', 'strict']).optional(),
-    AXLE_MAX_PAYLOAD_BYTES: z.coerce.number().int().min(1024).max(16 * 1024 * 1024).default(131072),
-    AXLE_IDEMPOTENCY_TTL_HOURS: z.coerce.number().int().min(24).max(24 * 365).default(48),
-    AXLE_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
+    AXLE_MAX_PAYLOAD_BYTES: z.coerce
+      .number()
+      .int()
+      .min(1024)
+      .max(16 * 1024 * 1024)
+      .default(131072),
+    AXLE_IDEMPOTENCY_TTL_HOURS: z.coerce
+      .number()
+      .int()
+      .min(24)
+      .max(24 * 365)
+      .default(48),
   })
   .transform((env) => ({
     nodeEnv: env.NODE_ENV,
@@ -60,8 +72,10 @@ export const envSchema = z
     publicUrl: env.AXLE_PUBLIC_URL ?? `http://127.0.0.1:${env.AXLE_PORT}`,
     // Open addressing is for local development; production defaults to strict (SPEC §2).
     addressing: env.AXLE_ADDRESSING ?? (env.NODE_ENV === 'production' ? 'strict' : 'open'),
-    limits: { maxPayloadBytes: env.AXLE_MAX_PAYLOAD_BYTES, idempotencyTtlHours: env.AXLE_IDEMPOTENCY_TTL_HOURS },
-    shutdownGraceMs: env.AXLE_SHUTDOWN_GRACE_MS,
+    limits: {
+      maxPayloadBytes: env.AXLE_MAX_PAYLOAD_BYTES,
+      idempotencyTtlHours: env.AXLE_IDEMPOTENCY_TTL_HOURS,
+    },
   }));
 
 export type AxleConfig = z.infer<typeof envSchema>;

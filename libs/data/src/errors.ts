@@ -4,7 +4,11 @@ import { DependencyUnavailableError } from '@axle/protocol';
 export function toDatabaseError(err: unknown): unknown {
   const code = err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : '';
   const text = err instanceof Error ? `${err.name} ${err.message} ${code}` : '';
-  if (/ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|DatabaseNotReachable|P1001|P1017|57P01|57P03|the database system is (starting up|shutting down)/i.test(text)) {
+  if (
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|DatabaseNotReachable|P1001|P1017|57P01|57P03|the database system is (starting up|shutting down)/i.test(
+      text,
+    )
+  ) {
     return new DependencyUnavailableError('postgres');
   }
   return err;

@@ -11,7 +11,12 @@ export class PrismaService implements OnModuleDestroy {
 
   constructor(@Inject(DATABASE_URL) url: string) {
     // A bounded pool that fails fast when Postgres is down, so callers can answer 503 instead of hanging.
-    const adapter = new PrismaPg({ connectionString: url, max: 10, connectionTimeoutMillis: 3_000, idleTimeoutMillis: 30_000 });
+    const adapter = new PrismaPg({
+      connectionString: url,
+      max: 10,
+      connectionTimeoutMillis: 3_000,
+      idleTimeoutMillis: 30_000,
+    });
     this.client = new PrismaClient({ adapter });
   }
 

@@ -66,7 +66,9 @@ export class EventBus implements OnModuleDestroy {
   private ensureSubscriber(): Redis {
     if (!this.subscriber) {
       this.subscriber = connect(this.url, true);
-      this.subscriber.on('message', (channel: string) => this.listeners.get(channel)?.forEach((listener) => listener()));
+      this.subscriber.on('message', (channel: string) =>
+        this.listeners.get(channel)?.forEach((listener) => listener()),
+      );
     }
     return this.subscriber;
   }
@@ -81,6 +83,8 @@ function connect(url: string, offlineQueue: boolean): Redis {
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms)),
+  );
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

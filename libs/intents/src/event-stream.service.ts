@@ -1,6 +1,15 @@
 import { type Principal } from '@axle/auth';
 import { IntentRepository } from '@axle/data';
-import { ForbiddenError, type IntentStatus, INTENT_STATUSES, isIntentStatus, parseAgentAddress, REDIS_CHANNELS, TERMINAL_STATUSES, ValidationFailedError } from '@axle/protocol';
+import {
+  ForbiddenError,
+  type IntentStatus,
+  INTENT_STATUSES,
+  isIntentStatus,
+  parseAgentAddress,
+  REDIS_CHANNELS,
+  TERMINAL_STATUSES,
+  ValidationFailedError,
+} from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { EventBus } from './event-bus.service';
 import { IntentQueries } from './intent-queries.service';
@@ -48,16 +57,36 @@ export class EventStreamService {
   /** The agent's delivery stream: one frame per delivery, by the per-agent cursor. */
   agentStream(principal: Principal, addressText: string, statusFilter?: string): StreamSource {
     const address = parseAgentAddress(addressText);
-    if (!address) throw new ValidationFailedError([{ path: 'address', loc: ['path', 'address'], message: 'invalid agent address', type: 'invalid_agent_address' }], 'invalid_agent_address');
+    if (!address)
+      throw new ValidationFailedError(
+        [
+          {
+            path: 'address',
+            loc: ['path', 'address'],
+            message: 'invalid agent address',
+            type: 'invalid_agent_address',
+          },
+        ],
+        'invalid_agent_address',
+      );
     if (!principal.platformAdmin && address.canonical !== principal.address) {
-      throw new ForbiddenError('owner_scope_violation', 'a credential may listen only to its own agent address');
+      throw new ForbiddenError(
+        'owner_scope_violation',
+        'a credential may listen only to its own agent address',
+      );
     }
     const statuses = parseStatuses(statusFilter);
     const scope = this.queries.scopeOf(principal);
     return {
       channel: REDIS_CHANNELS.agentStream(address.canonical),
       read: async (cursor) => {
-        const { items, scannedTo } = await this.intents.listAgentStream(scope, address.canonical, cursor, statuses, 200);
+        const { items, scannedTo } = await this.intents.listAgentStream(
+          scope,
+          address.canonical,
+          cursor,
+          statuses,
+          200,
+        );
         return {
           frames: items.map((item) => ({
             id: item.agentSeq,
@@ -67,7 +96,6 @@ export class EventStreamService {
               seq: item.agentSeq,
               event_seq: item.eventSeq,
               event_type: item.eventType,
-              intent: toIntentView(item.intent),
             },
           })),
           cursor: scannedTo,
@@ -81,10 +109,15 @@ export class EventStreamService {
 /** `?status=A,B` selects statuses; by default terminal intents are left out (no zombie intents). */
 function parseStatuses(filter?: string): IntentStatus[] {
   if (!filter) return INTENT_STATUSES.filter((s) => !TERMINAL_STATUSES.has(s));
-  const wanted = filter.split(',').map((s) => s.trim().toUpperCase()).filter(Boolean);
+  const wanted = filter
+    .split(',')
+    .map((s) => s.trim().toUpperCase())
+    .filter(Boolean);
   const bad = wanted.filter((s) => !isIntentStatus(s));
   if (bad.length > 0) {
-    throw new ValidationFailedError([{ path: 'status', loc: ['query', 'status'], message: `unknown status ${bad.join(', ')}`, type: 'enum' }]);
+    throw new ValidationFailedError([
+      { path: 'status', loc: ['query', 'status'], message: `unknown status ${bad.join(', ')}`, type: 'enum' },
+    ]);
   }
   return wanted as IntentStatus[];
 }

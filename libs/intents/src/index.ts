@@ -1,5 +1,10 @@
 export { EventBus } from './event-bus.service';
-export { EventStreamService, type StreamBatch, type StreamFrame, type StreamSource } from './event-stream.service';
+export {
+  EventStreamService,
+  type StreamBatch,
+  type StreamFrame,
+  type StreamSource,
+} from './event-stream.service';
 export { IntentEventsService } from './intent-events.service';
 export { IntentQueries, isUuid } from './intent-queries.service';
 export { IntentWorkflowClient } from './intent-workflow.client';

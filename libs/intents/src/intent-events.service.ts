@@ -1,4 +1,9 @@
-import { type AppendEventInput, type AppendEventResult, IntentRepository, type TenantScope } from '@axle/data';
+import {
+  type AppendEventInput,
+  type AppendEventResult,
+  IntentRepository,
+  type TenantScope,
+} from '@axle/data';
 import { REDIS_CHANNELS } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { EventBus } from './event-bus.service';

@@ -1,5 +1,12 @@
 import { type Principal } from '@axle/auth';
-import { type IntentEventRecord, type IntentRecord, IntentRepository, orgScope, platformScope, type TenantScope } from '@axle/data';
+import {
+  type IntentEventRecord,
+  type IntentRecord,
+  IntentRepository,
+  orgScope,
+  platformScope,
+  type TenantScope,
+} from '@axle/data';
 import { NotFoundError } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 

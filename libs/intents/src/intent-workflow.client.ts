@@ -11,7 +11,13 @@ import {
   WORKFLOW_TYPES,
 } from '@axle/protocol';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { Client, Connection, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+} from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 
 export const TEMPORAL_OPTIONS = Symbol('TEMPORAL_OPTIONS');
@@ -58,7 +64,9 @@ export class IntentWorkflowClient implements OnModuleDestroy {
 
   async ping(): Promise<void> {
     try {
-      await this.connection.withDeadline(Date.now() + 2_000, () => this.connection.workflowService.getSystemInfo({}));
+      await this.connection.withDeadline(Date.now() + 2_000, () =>
+        this.connection.workflowService.getSystemInfo({}),
+      );
     } catch {
       throw new DependencyUnavailableError('temporal');
     }
@@ -74,14 +82,19 @@ function toTemporalError(err: unknown): unknown {
   if (err instanceof WorkflowUpdateFailedError) {
     const cause = err.cause;
     if (cause instanceof ApplicationFailure) {
-      if (cause.type === FAILURE_TYPES.invalidTransition) return new ConflictError('invalid_transition', cause.message);
-      if (cause.type === FAILURE_TYPES.intentNotFound) return new NotFoundError('intent_not_found', cause.message);
+      if (cause.type === FAILURE_TYPES.invalidTransition)
+        return new ConflictError('invalid_transition', cause.message);
+      if (cause.type === FAILURE_TYPES.intentNotFound)
+        return new NotFoundError('intent_not_found', cause.message);
     }
     return new ConflictError('update_rejected', cause?.message ?? err.message);
   }
-  if (err instanceof WorkflowNotFoundError) return new ConflictError('intent_terminal', 'the intent is no longer running');
+  if (err instanceof WorkflowNotFoundError)
+    return new ConflictError('intent_terminal', 'the intent is no longer running');
   const text = err instanceof Error ? `${err.name} ${err.message}` : String(err);
-  if (/already completed|workflow execution already completed/i.test(text)) return new ConflictError('intent_terminal', 'the intent is no longer running');
-  if (/UNAVAILABLE|ECONNREFUSED|DEADLINE_EXCEEDED|connect|transport|14 /i.test(text)) return new DependencyUnavailableError('temporal');
+  if (/already completed|workflow execution already completed/i.test(text))
+    return new ConflictError('intent_terminal', 'the intent is no longer running');
+  if (/UNAVAILABLE|ECONNREFUSED|DEADLINE_EXCEEDED|connect|transport|14 /i.test(text))
+    return new DependencyUnavailableError('temporal');
   return err;
 }

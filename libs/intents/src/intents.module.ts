@@ -7,7 +7,15 @@ import { IntentWorkflowClient, TEMPORAL_OPTIONS, type TemporalOptions } from './
 import { ResumeIntentUseCase } from './resume-intent.usecase';
 import { SubmitIntentUseCase } from './submit-intent.usecase';
 
-const services = [EventBus, EventStreamService, IntentEventsService, IntentQueries, IntentWorkflowClient, ResumeIntentUseCase, SubmitIntentUseCase];
+const services = [
+  EventBus,
+  EventStreamService,
+  IntentEventsService,
+  IntentQueries,
+  IntentWorkflowClient,
+  ResumeIntentUseCase,
+  SubmitIntentUseCase,
+];
 
 @Module({})
 export class IntentsModule {
@@ -16,7 +24,11 @@ export class IntentsModule {
       module: IntentsModule,
       // Global: the worker's activities and the gateway's controllers both use these services.
       global: true,
-      providers: [{ provide: REDIS_URL, useValue: options.redisUrl }, { provide: TEMPORAL_OPTIONS, useValue: options.temporal }, ...services],
+      providers: [
+        { provide: REDIS_URL, useValue: options.redisUrl },
+        { provide: TEMPORAL_OPTIONS, useValue: options.temporal },
+        ...services,
+      ],
       exports: services,
     };
   }

@@ -1,6 +1,12 @@
 import { type Principal } from '@axle/auth';
 import { AuditRepository, IntentRepository } from '@axle/data';
-import { ConflictError, ForbiddenError, isTerminal, resumeIntentSchema, type ResumeUpdateInput } from '@axle/protocol';
+import {
+  ConflictError,
+  ForbiddenError,
+  isTerminal,
+  resumeIntentSchema,
+  type ResumeUpdateInput,
+} from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
@@ -38,7 +44,11 @@ export class ResumeIntentUseCase {
       throw new ForbiddenError('owner_agent_mismatch', 'owner_agent is not the calling agent');
     }
     if (isTerminal(intent.status)) {
-      throw new ConflictError('intent_terminal', `intent is ${intent.status}; a terminal intent cannot be resumed`, { status: intent.status });
+      throw new ConflictError(
+        'intent_terminal',
+        `intent is ${intent.status}; a terminal intent cannot be resumed`,
+        { status: intent.status },
+      );
     }
     const input: ResumeUpdateInput = {
       action: body.action === 'fail' ? 'fail' : 'complete',
@@ -46,7 +56,11 @@ export class ResumeIntentUseCase {
       body,
       requestId: cmd.requestId,
     };
-    const outcome = await this.workflows.resume(intent.id, input, cmd.idempotencyKey ? `resume:${cmd.idempotencyKey}` : undefined);
+    const outcome = await this.workflows.resume(
+      intent.id,
+      input,
+      cmd.idempotencyKey ? `resume:${cmd.idempotencyKey}` : undefined,
+    );
     await this.audit.record({
       orgId: intent.orgId,
       actorType: 'service_account',
@@ -59,6 +73,13 @@ export class ResumeIntentUseCase {
       details: { action: input.action, status: outcome.status },
     });
     const updated = await this.intents.findById(this.queries.scopeOf(cmd.principal), intent.id);
-    return { ok: true, applied: true, status: outcome.status, seq: outcome.seq, policy_generation: updated?.policyGeneration ?? 0, intent: updated ? toIntentView(updated) : null };
+    return {
+      ok: true,
+      applied: true,
+      status: outcome.status,
+      seq: outcome.seq,
+      policy_generation: updated?.policyGeneration ?? 0,
+      intent: updated ? toIntentView(updated) : null,
+    };
   }
 }

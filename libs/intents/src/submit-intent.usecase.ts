@@ -1,7 +1,22 @@
 import { type Principal } from '@axle/auth';
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
-import { AuditRepository, IdempotencyKeyTakenError, IdempotencyRepository, type IntentRecord, IntentRepository, orgScope, RegistryRepository } from '@axle/data';
-import { ConflictError, createIntentSchema, ForbiddenError, NotFoundError, parseAgentAddress, PayloadTooLargeError } from '@axle/protocol';
+import {
+  AuditRepository,
+  IdempotencyKeyTakenError,
+  IdempotencyRepository,
+  type IntentRecord,
+  IntentRepository,
+  orgScope,
+  RegistryRepository,
+} from '@axle/data';
+import {
+  ConflictError,
+  createIntentSchema,
+  ForbiddenError,
+  NotFoundError,
+  parseAgentAddress,
+  PayloadTooLargeError,
+} from '@axle/protocol';
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
 import { IntentEventsService } from './intent-events.service';
@@ -39,7 +54,8 @@ export class SubmitIntentUseCase {
   async execute(cmd: SubmitIntentCommand): Promise<SubmitIntentResult> {
     const request = parseOrThrow(createIntentSchema, cmd.body);
     const payloadBytes = Buffer.byteLength(JSON.stringify(request.payload));
-    if (payloadBytes > this.config.limits.maxPayloadBytes) throw new PayloadTooLargeError(this.config.limits.maxPayloadBytes, payloadBytes);
+    if (payloadBytes > this.config.limits.maxPayloadBytes)
+      throw new PayloadTooLargeError(this.config.limits.maxPayloadBytes, payloadBytes);
 
     const scope = orgScope(cmd.principal.orgId);
     const requestHash = hashBody(cmd.body);
@@ -56,7 +72,10 @@ export class SubmitIntentUseCase {
       intentType: request.intent_type,
       correlationId: request.correlation_id ?? randomUUID(),
       // from_agent is the caller's own address; only a platform admin may speak for another agent.
-      fromAgent: cmd.principal.platformAdmin && request.from_agent ? (parseAgentAddress(request.from_agent)?.canonical ?? cmd.principal.address) : cmd.principal.address,
+      fromAgent:
+        cmd.principal.platformAdmin && request.from_agent
+          ? (parseAgentAddress(request.from_agent)?.canonical ?? cmd.principal.address)
+          : cmd.principal.address,
       toAgent,
       replyTo: request.reply_to ? parseAgentAddress(request.reply_to)!.canonical : null,
       handler: toAgent,
@@ -115,9 +134,15 @@ export class SubmitIntentUseCase {
   /** Same caller + route + key: same body → the stored answer; another body → 409. */
   private async replay(cmd: SubmitIntentCommand, requestHash: string): Promise<SubmitIntentResult | null> {
     const scope = orgScope(cmd.principal.orgId);
-    const record = await this.idempotency.find(scope, cmd.principal.serviceAccountId, SUBMIT_ROUTE, cmd.idempotencyKey!);
+    const record = await this.idempotency.find(
+      scope,
+      cmd.principal.serviceAccountId,
+      SUBMIT_ROUTE,
+      cmd.idempotencyKey!,
+    );
     if (!record) return null;
-    if (record.requestHash !== requestHash) throw new ConflictError('idempotency_conflict', 'idempotency key reused with different payload');
+    if (record.requestHash !== requestHash)
+      throw new ConflictError('idempotency_conflict', 'idempotency key reused with different payload');
     const body = record.responseBody ?? {};
     // The first attempt may have stopped between commit and workflow start; starting again is a no-op.
     const intentId = typeof body.intent_id === 'string' ? body.intent_id : null;
@@ -131,20 +156,35 @@ export class SubmitIntentUseCase {
     const org = await this.registry.findOrgBySlug(address.org);
     if (org && org.id !== principal.orgId && !principal.platformAdmin) {
       // Cross-org sends follow receive policies; the org default is closed (SPEC §2).
-      throw new ForbiddenError('receiver_org_closed', `organization ${address.org} does not accept intents from your organization`);
+      throw new ForbiddenError(
+        'receiver_org_closed',
+        `organization ${address.org} does not accept intents from your organization`,
+      );
     }
     const agent = org ? await this.registry.findAgentByAddress(orgScope(org.id), address.canonical) : null;
-    if (!agent && this.config.addressing === 'strict') throw new NotFoundError('agent_not_found', `agent ${address.canonical} not found`);
+    if (!agent && this.config.addressing === 'strict')
+      throw new NotFoundError('agent_not_found', `agent ${address.canonical} not found`);
     return address.canonical;
   }
 
   private async startWorkflow(intent: IntentRecord): Promise<void> {
-    await this.workflows.start({ intentId: intent.id, orgId: intent.orgId, toAgent: intent.toAgent, intentType: intent.intentType, traceId: intent.traceId });
+    await this.workflows.start({
+      intentId: intent.id,
+      orgId: intent.orgId,
+      toAgent: intent.toAgent,
+      intentType: intent.intentType,
+      traceId: intent.traceId,
+    });
   }
 }
 
 function createdBody(intent: IntentRecord): Record<string, unknown> {
-  return { ok: true, intent_id: intent.id, status: intent.status, created_at: intent.createdAt.toISOString() };
+  return {
+    ok: true,
+    intent_id: intent.id,
+    status: intent.status,
+    created_at: intent.createdAt.toISOString(),
+  };
 }
 
 /** Hash of the body with keys sorted, so key order does not make two equal bodies differ. */

@@ -6,7 +6,11 @@ export type HealthCheck = () => Promise<{ ok: boolean; checks: Record<string, st
  * A minimal HTTP server for processes without an API (worker, runner): `/health` answers while the
  * process lives, `/ready` runs the check (200 or 503). Used by `npm start` and Kubernetes probes.
  */
-export async function startHealthServer(options: { host: string; port: number; ready: HealthCheck }): Promise<Server> {
+export async function startHealthServer(options: {
+  host: string;
+  port: number;
+  ready: HealthCheck;
+}): Promise<Server> {
   const server = createServer((req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });

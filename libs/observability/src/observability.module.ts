@@ -7,6 +7,10 @@ export const AXLE_LOGGER = Symbol('AXLE_LOGGER');
 @Module({})
 export class ObservabilityModule {
   static forRoot(logger: Logger) {
-    return { module: ObservabilityModule, providers: [{ provide: AXLE_LOGGER, useValue: logger }], exports: [AXLE_LOGGER] };
+    return {
+      module: ObservabilityModule,
+      providers: [{ provide: AXLE_LOGGER, useValue: logger }],
+      exports: [AXLE_LOGGER],
+    };
   }
 }

@@ -53,7 +53,10 @@ export class IntentWorkerRunner {
       },
     );
     this.state = 'running';
-    this.logger.info({ taskQueue: TASK_QUEUES.intents, address: this.options.address }, 'temporal worker running');
+    this.logger.info(
+      { taskQueue: TASK_QUEUES.intents, address: this.options.address },
+      'temporal worker running',
+    );
   }
 
   /** Resolves when the worker stops; rejects when it fails. */
@@ -79,7 +82,10 @@ export class IntentWorkerRunner {
         return await NativeConnection.connect({ address: this.options.address });
       } catch (err) {
         if (this.stopping || Date.now() > deadline) throw err;
-        this.logger.warn({ attempt, address: this.options.address, err: String(err) }, 'temporal not reachable yet; retrying');
+        this.logger.warn(
+          { attempt, address: this.options.address, err: String(err) },
+          'temporal not reachable yet; retrying',
+        );
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 250 * 2 ** attempt)));
       }
     }

@@ -10,10 +10,26 @@ describe('agent addresses', () => {
   });
 
   test('splits org, workspace and name', () => {
-    assert.deepEqual(parseAgentAddress('agent://acme/ops/checker.v2'), { org: 'acme', workspace: 'ops', name: 'checker.v2', canonical: 'agent://acme/ops/checker.v2' });
+    assert.deepEqual(parseAgentAddress('agent://acme/ops/checker.v2'), {
+      org: 'acme',
+      workspace: 'ops',
+      name: 'checker.v2',
+      canonical: 'agent://acme/ops/checker.v2',
+    });
   });
 
-  for (const bad of ['', 'agent://', 'agent://Acme/ops/x', 'agent://a/ops/x', 'acme/deployer', 'agent://acme/ops/x/y', 'agent://acme/ops/-x', 'http://acme/ops/x', `agent://acme/ops/${'x'.repeat(70)}`, 'agent://acme/ops/x y']) {
+  for (const bad of [
+    '',
+    'agent://',
+    'agent://Acme/ops/x',
+    'agent://a/ops/x',
+    'acme/deployer',
+    'agent://acme/ops/x/y',
+    'agent://acme/ops/-x',
+    'http://acme/ops/x',
+    `agent://acme/ops/${'x'.repeat(70)}`,
+    'agent://acme/ops/x y',
+  ]) {
     test(`refuses ${JSON.stringify(bad)}`, () => assert.equal(parseAgentAddress(bad), null));
   }
 });

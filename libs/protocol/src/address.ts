@@ -14,7 +14,8 @@ export function parseAgentAddress(text: string): AgentAddress | null {
   const parts = body.split('/');
   let segments: string[];
   if (parts.length === 3) segments = parts;
-  else if (parts.length === 2 && text.startsWith('agent://')) segments = [parts[0] ?? '', 'default', parts[1] ?? ''];
+  else if (parts.length === 2 && text.startsWith('agent://'))
+    segments = [parts[0] ?? '', 'default', parts[1] ?? ''];
   else return null;
   const canonical = `agent://${segments.join('/')}`;
   const match = CANONICAL.exec(canonical);

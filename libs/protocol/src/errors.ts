@@ -34,8 +34,16 @@ export class MalformedRequestError extends AxleError {
 }
 
 export class UnauthenticatedError extends AxleError {
-  constructor(code: 'missing_platform_api_key' | 'invalid_platform_api_key' | 'invalid_actor_token', message: string) {
-    super('unauthenticated', code, message, code === 'missing_platform_api_key' ? { header: 'x-api-key' } : undefined);
+  constructor(
+    code: 'missing_platform_api_key' | 'invalid_platform_api_key' | 'invalid_actor_token',
+    message: string,
+  ) {
+    super(
+      'unauthenticated',
+      code,
+      message,
+      code === 'missing_platform_api_key' ? { header: 'x-api-key' } : undefined,
+    );
   }
 }
 
@@ -81,6 +89,8 @@ export class DependencyUnavailableError extends AxleError {
     readonly dependency: 'postgres' | 'redis' | 'temporal',
     readonly retryAfterSeconds = 5,
   ) {
-    super('unavailable', 'dependency_unavailable', `${dependency} is unavailable; retry later`, { dependency });
+    super('unavailable', 'dependency_unavailable', `${dependency} is unavailable; retry later`, {
+      dependency,
+    });
   }
 }

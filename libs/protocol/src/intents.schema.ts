@@ -10,7 +10,10 @@ export const agentAddressSchema = z
   .string()
   .min(3)
   .max(383)
-  .refine((v) => parseAgentAddress(v) !== null, { message: 'invalid agent address', params: { code: 'invalid_agent_address' } });
+  .refine((v) => parseAgentAddress(v) !== null, {
+    message: 'invalid agent address',
+    params: { code: 'invalid_agent_address' },
+  });
 
 export const HUMAN_TASK_TYPES = [
   'approval',

@@ -33,10 +33,7 @@ describe('intent lifecycle', () => {
   }
 
   test('terminal statuses are exactly COMPLETED, FAILED, CANCELED, TIMED_OUT', () => {
-    assert.deepEqual(
-      INTENT_STATUSES.filter(isTerminal),
-      ['COMPLETED', 'FAILED', 'CANCELED', 'TIMED_OUT'],
-    );
+    assert.deepEqual(INTENT_STATUSES.filter(isTerminal), ['COMPLETED', 'FAILED', 'CANCELED', 'TIMED_OUT']);
   });
 
   test('every status has its entry event', () => {

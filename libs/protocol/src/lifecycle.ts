@@ -15,7 +15,12 @@ export const INTENT_STATUSES = [
 ] as const;
 export type IntentStatus = (typeof INTENT_STATUSES)[number];
 
-export const TERMINAL_STATUSES: ReadonlySet<IntentStatus> = new Set(['COMPLETED', 'FAILED', 'CANCELED', 'TIMED_OUT']);
+export const TERMINAL_STATUSES: ReadonlySet<IntentStatus> = new Set([
+  'COMPLETED',
+  'FAILED',
+  'CANCELED',
+  'TIMED_OUT',
+]);
 
 export function isTerminal(status: IntentStatus): boolean {
   return TERMINAL_STATUSES.has(status);

@@ -30,7 +30,11 @@ export class HealthController {
       }
     };
     const checks = Object.fromEntries(
-      await Promise.all([probe('postgres', () => this.prisma.ping()), probe('redis', () => this.bus.ping()), probe('temporal', () => this.temporal.ping())]),
+      await Promise.all([
+        probe('postgres', () => this.prisma.ping()),
+        probe('redis', () => this.bus.ping()),
+        probe('temporal', () => this.temporal.ping()),
+      ]),
     );
     const ok = Object.values(checks).every((v) => v === 'up');
     if (!ok) void reply.header('retry-after', '5');
@@ -40,5 +44,8 @@ export class HealthController {
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), ms))),
+  ]).finally(() => clearTimeout(timer));
 }

@@ -10,8 +10,10 @@ export class AllExceptionsFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
     const response = toErrorResponse(exception);
-    if (response.errorId) this.logger.error({ err: exception, error_id: response.errorId }, 'unhandled error');
-    else if (response.status >= 500) this.logger.warn({ code: response.body.error }, 'dependency unavailable');
+    if (response.errorId)
+      this.logger.error({ err: exception, error_id: response.errorId }, 'unhandled error');
+    else if (response.status >= 500)
+      this.logger.warn({ code: response.body.error }, 'dependency unavailable');
     // A stream that already started cannot change its status; end it instead.
     if (reply.sent || reply.raw.headersSent) {
       reply.raw.end();

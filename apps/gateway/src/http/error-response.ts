@@ -17,7 +17,12 @@ const STATUS_BY_KIND: Record<ErrorKind, number> = {
   internal: 500,
 };
 
-export type ErrorResponse = { status: number; body: Record<string, unknown>; headers: Record<string, string>; errorId?: string };
+export type ErrorResponse = {
+  status: number;
+  body: Record<string, unknown>;
+  headers: Record<string, string>;
+  errorId?: string;
+};
 
 function body(code: string, message: string, details?: Record<string, unknown>): Record<string, unknown> {
   return { ok: false, error: { code, message, ...(details ? { details } : {}) }, detail: message };
@@ -26,9 +31,18 @@ function body(code: string, message: string, details?: Record<string, unknown>):
 /** Fastify's own request errors (body parsing, limits, media type) by their codes. */
 function fromFastify(err: { code?: string; statusCode?: number; message: string }): ErrorResponse | null {
   const code = err.code ?? '';
-  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') return { status: 413, body: body('payload_too_large', 'request body is too large'), headers: {} };
-  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return { status: 415, body: body('unsupported_media_type', 'send the body as application/json'), headers: {} };
-  if (code.startsWith('FST_ERR_CTP_') || (err.statusCode === 400 && /JSON|Unexpected|token/i.test(err.message))) {
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return { status: 413, body: body('payload_too_large', 'request body is too large'), headers: {} };
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+    return {
+      status: 415,
+      body: body('unsupported_media_type', 'send the body as application/json'),
+      headers: {},
+    };
+  if (
+    code.startsWith('FST_ERR_CTP_') ||
+    (err.statusCode === 400 && /JSON|Unexpected|token/i.test(err.message))
+  ) {
     return { status: 400, body: body('malformed_json', 'request body is not valid JSON'), headers: {} };
   }
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
@@ -47,9 +61,16 @@ export function toErrorResponse(err: unknown): ErrorResponse {
   if (err instanceof HttpException) {
     const status = err.getStatus();
     // Nest hands Fastify's body-parser failures to the filters as 400 HttpExceptions.
-    if (status === 400 && /JSON/i.test(err.message)) return { status, body: body('malformed_json', 'request body is not valid JSON'), headers: {} };
-    if (status === 413) return { status, body: body('payload_too_large', 'request body is too large'), headers: {} };
-    if (status === 415) return { status, body: body('unsupported_media_type', 'send the body as application/json'), headers: {} };
+    if (status === 400 && /JSON/i.test(err.message))
+      return { status, body: body('malformed_json', 'request body is not valid JSON'), headers: {} };
+    if (status === 413)
+      return { status, body: body('payload_too_large', 'request body is too large'), headers: {} };
+    if (status === 415)
+      return {
+        status,
+        body: body('unsupported_media_type', 'send the body as application/json'),
+        headers: {},
+      };
     if (status === 404) return { status, body: body('route_not_found', 'no such route'), headers: {} };
     if (status < 500) return { status, body: body('bad_request', err.message), headers: {} };
   }
@@ -58,5 +79,10 @@ export function toErrorResponse(err: unknown): ErrorResponse {
     if (mapped) return mapped;
   }
   const errorId = randomUUID();
-  return { status: 500, body: body('internal_error', `internal error (error id ${errorId})`, { error_id: errorId }), headers: {}, errorId };
+  return {
+    status: 500,
+    body: body('internal_error', `internal error (error id ${errorId})`, { error_id: errorId }),
+    headers: {},
+    errorId,
+  };
 }

@@ -24,7 +24,13 @@ export function startCursor(request: FastifyRequest, since: number | undefined):
   return since ?? 0;
 }
 
-export async function serveStream(request: FastifyRequest, reply: FastifyReply, bus: EventBus, source: StreamSource, options: StreamOptions): Promise<void> {
+export async function serveStream(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  bus: EventBus,
+  source: StreamSource,
+  options: StreamOptions,
+): Promise<void> {
   const closed = new AbortController();
   request.raw.on('close', () => closed.abort());
   let dirty = false;
@@ -73,7 +79,17 @@ export async function serveStream(request: FastifyRequest, reply: FastifyReply, 
     if (!closed.signal.aborted) raw.write(frame(null, SSE_EVENTS.timeout, { ok: true, next_seq: cursor }));
   } catch (err) {
     // Headers are sent; tell the client where to resume and close.
-    if (!closed.signal.aborted) raw.write(frame(null, 'stream.error', { ok: false, next_seq: cursor, error: { code: 'stream_interrupted', message: err instanceof Error ? err.message : 'stream failed' } }));
+    if (!closed.signal.aborted)
+      raw.write(
+        frame(null, 'stream.error', {
+          ok: false,
+          next_seq: cursor,
+          error: {
+            code: 'stream_interrupted',
+            message: err instanceof Error ? err.message : 'stream failed',
+          },
+        }),
+      );
   } finally {
     stopListening();
     raw.end();

@@ -1,5 +1,12 @@
 import { type Principal } from '@axle/auth';
-import { IntentQueries, parseOrThrow, ResumeIntentUseCase, SubmitIntentUseCase, toEventView, toIntentView } from '@axle/intents';
+import {
+  IntentQueries,
+  parseOrThrow,
+  ResumeIntentUseCase,
+  SubmitIntentUseCase,
+  toEventView,
+  toIntentView,
+} from '@axle/intents';
 import { eventsQuerySchema, ValidationFailedError } from '@axle/protocol';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
@@ -15,7 +22,12 @@ export class IntentsController {
   ) {}
 
   @Post()
-  async create(@CurrentPrincipal() principal: Principal, @Body() body: unknown, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
+  async create(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ) {
     const result = await this.submit.execute({
       principal,
       body,
@@ -40,7 +52,12 @@ export class IntentsController {
 
   @Post(':id/resume')
   @HttpCode(200)
-  async resume(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Body() body: unknown, @Req() request: FastifyRequest) {
+  async resume(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @Req() request: FastifyRequest,
+  ) {
     return this.resumeIntent.execute({
       principal,
       intentId: id,
@@ -56,7 +73,14 @@ export function idempotencyKey(request: FastifyRequest): string | undefined {
   const key = headerValue(request, 'idempotency-key');
   if (key === undefined) return undefined;
   if (key.length < 1 || key.length > 255) {
-    throw new ValidationFailedError([{ path: 'Idempotency-Key', loc: ['header', 'idempotency-key'], message: 'must be 1-255 characters', type: 'string_length' }]);
+    throw new ValidationFailedError([
+      {
+        path: 'Idempotency-Key',
+        loc: ['header', 'idempotency-key'],
+        message: 'must be 1-255 characters',
+        type: 'string_length',
+      },
+    ]);
   }
   return key;
 }
@@ -67,7 +91,17 @@ export function ownerAgent(request: FastifyRequest): string | undefined {
   const fromQuery = typeof query === 'string' ? query : undefined;
   const fromHeader = headerValue(request, 'x-owner-agent');
   if (fromQuery && fromHeader && fromQuery !== fromHeader) {
-    throw new ValidationFailedError([{ path: 'owner_agent', loc: ['query', 'owner_agent'], message: 'owner_agent query and x-owner-agent header differ', type: 'mismatch' }], 'owner_agent_mismatch');
+    throw new ValidationFailedError(
+      [
+        {
+          path: 'owner_agent',
+          loc: ['query', 'owner_agent'],
+          message: 'owner_agent query and x-owner-agent header differ',
+          type: 'mismatch',
+        },
+      ],
+      'owner_agent_mismatch',
+    );
   }
   return fromQuery ?? fromHeader;
 }

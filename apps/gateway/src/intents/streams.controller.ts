@@ -12,10 +12,20 @@ export class StreamsController {
   constructor(private readonly streams: EventStreamService) {}
 
   @Get('intents/:id/events/stream')
-  async intentEvents(@CurrentPrincipal() principal: Principal, @Param('id') id: string, @Query() query: unknown, @Req() request: FastifyRequest, @Res() reply: FastifyReply) {
+  async intentEvents(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Query() query: unknown,
+    @Req() request: FastifyRequest,
+    @Res() reply: FastifyReply,
+  ) {
     const options = parseOrThrow(streamQuerySchema, query, 'query');
     const source = await this.streams.intentEvents(principal, id);
-    await serveStream(request, reply, this.streams.bus, source, { since: startCursor(request, options.since), waitSeconds: options.wait_seconds, follow: options.follow });
+    await serveStream(request, reply, this.streams.bus, source, {
+      since: startCursor(request, options.since),
+      waitSeconds: options.wait_seconds,
+      follow: options.follow,
+    });
   }
 
   @Get('agents/:org/:ws/:name/intents/stream')
@@ -30,6 +40,10 @@ export class StreamsController {
   ) {
     const options = parseOrThrow(streamQuerySchema, query, 'query');
     const source = this.streams.agentStream(principal, agentAddress(org, ws, name), options.status);
-    await serveStream(request, reply, this.streams.bus, source, { since: startCursor(request, options.since), waitSeconds: options.wait_seconds, follow: options.follow });
+    await serveStream(request, reply, this.streams.bus, source, {
+      since: startCursor(request, options.since),
+      waitSeconds: options.wait_seconds,
+      follow: options.follow,
+    });
   }
 }

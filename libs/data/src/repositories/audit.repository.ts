@@ -40,8 +40,17 @@ export class AuditRepository {
 
   async listForOrg(orgId: string, limit = 100): Promise<(AuditEntry & { at: Date })[]> {
     return guarded(async () => {
-      const rows = await this.prisma.client.auditEvent.findMany({ where: { orgId }, orderBy: { id: 'desc' }, take: limit });
-      return rows.map((r) => ({ ...r, actorType: r.actorType as AuditEntry['actorType'], outcome: r.outcome as AuditEntry['outcome'], details: r.details as Record<string, unknown> }));
+      const rows = await this.prisma.client.auditEvent.findMany({
+        where: { orgId },
+        orderBy: { id: 'desc' },
+        take: limit,
+      });
+      return rows.map((r) => ({
+        ...r,
+        actorType: r.actorType as AuditEntry['actorType'],
+        outcome: r.outcome as AuditEntry['outcome'],
+        details: r.details as Record<string, unknown>,
+      }));
     });
   }
 }

@@ -14,18 +14,31 @@ export type IdempotencyRecordView = {
 export class IdempotencyRepository {
   constructor(private readonly prisma: PrismaService) {}
 
-  async find(scope: TenantScope, callerId: string, route: string, key: string, now = new Date()): Promise<IdempotencyRecordView | null> {
+  async find(
+    scope: TenantScope,
+    callerId: string,
+    route: string,
+    key: string,
+    now = new Date(),
+  ): Promise<IdempotencyRecordView | null> {
     return guarded(async () => {
       const row = await this.prisma.client.idempotencyRecord.findFirst({
         where: { callerId, route, key, expiresAt: { gt: now }, ...orgFilter(scope) },
       });
       if (!row) return null;
-      return { requestHash: row.requestHash, responseStatus: row.responseStatus, responseBody: row.responseBody as Record<string, unknown> | null };
+      return {
+        requestHash: row.requestHash,
+        responseStatus: row.responseStatus,
+        responseBody: row.responseBody as Record<string, unknown> | null,
+      };
     });
   }
 
   /** Removes expired records; returns how many. */
   async purgeExpired(now = new Date()): Promise<number> {
-    return guarded(async () => (await this.prisma.client.idempotencyRecord.deleteMany({ where: { expiresAt: { lte: now } } })).count);
+    return guarded(
+      async () =>
+        (await this.prisma.client.idempotencyRecord.deleteMany({ where: { expiresAt: { lte: now } } })).count,
+    );
   }
 }

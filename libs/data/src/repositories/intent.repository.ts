@@ -1,4 +1,13 @@
-import { ConflictError, canTransition, type IntentEventType, type IntentStatus, isTerminal, NotFoundError, type PendingWith, type WaitingReason } from '@axle/protocol';
+import {
+  ConflictError,
+  canTransition,
+  type IntentEventType,
+  type IntentStatus,
+  isTerminal,
+  NotFoundError,
+  type PendingWith,
+  type WaitingReason,
+} from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { Prisma } from '../generated/prisma/client';
 import { guarded } from '../errors';
@@ -53,7 +62,18 @@ export type IntentEventRecord = {
 
 export type NewIntent = Omit<
   IntentRecord,
-  'orgId' | 'status' | 'waitingReason' | 'lastSeq' | 'createdAt' | 'updatedAt' | 'completedAt' | 'result' | 'error' | 'deliveryAttempt' | 'remindCount' | 'policyGeneration'
+  | 'orgId'
+  | 'status'
+  | 'waitingReason'
+  | 'lastSeq'
+  | 'createdAt'
+  | 'updatedAt'
+  | 'completedAt'
+  | 'result'
+  | 'error'
+  | 'deliveryAttempt'
+  | 'remindCount'
+  | 'policyGeneration'
 >;
 
 export type IdempotencyClaim = {
@@ -83,7 +103,12 @@ export type AppendEventInput = {
   deliverTo?: string;
 };
 
-export type AppendEventResult = { event: IntentEventRecord; intent: IntentRecord; created: boolean; agentSeq: number | null };
+export type AppendEventResult = {
+  event: IntentEventRecord;
+  intent: IntentRecord;
+  created: boolean;
+  agentSeq: number | null;
+};
 
 export type AgentStreamItem = { agentSeq: number; eventSeq: number; eventType: string; intent: IntentRecord };
 
@@ -99,7 +124,12 @@ export class IntentRepository {
    * Persists the intent with events 1 (CREATED) and 2 (SUBMITTED), plus the idempotency record when a
    * key was given, in one transaction. Throws IdempotencyKeyTakenError when the key was claimed first.
    */
-  async createSubmitted(scope: OrgScope, input: NewIntent, actor: string, idempotency?: IdempotencyClaim): Promise<{ intent: IntentRecord; events: IntentEventRecord[] }> {
+  async createSubmitted(
+    scope: OrgScope,
+    input: NewIntent,
+    actor: string,
+    idempotency?: IdempotencyClaim,
+  ): Promise<{ intent: IntentRecord; events: IntentEventRecord[] }> {
     return guarded(async () => {
       try {
         return await this.prisma.client.$transaction(async (tx) => {
@@ -118,8 +148,18 @@ export class IntentRepository {
           });
           const base = { intentId: row.id, orgId: scope.orgId, actor, handler: input.handler, at: now };
           const events = [
-            await tx.intentEvent.create({ data: { ...base, seq: 1, eventType: 'intent.created', status: 'CREATED', dedupeKey: 'created' } }),
-            await tx.intentEvent.create({ data: { ...base, seq: 2, eventType: 'intent.submitted', status: 'SUBMITTED', dedupeKey: 'submitted' } }),
+            await tx.intentEvent.create({
+              data: { ...base, seq: 1, eventType: 'intent.created', status: 'CREATED', dedupeKey: 'created' },
+            }),
+            await tx.intentEvent.create({
+              data: {
+                ...base,
+                seq: 2,
+                eventType: 'intent.submitted',
+                status: 'SUBMITTED',
+                dedupeKey: 'submitted',
+              },
+            }),
           ];
           const intent = toIntent(row);
           if (idempotency) {
@@ -140,7 +180,11 @@ export class IntentRepository {
           return { intent, events: events.map(toEvent) };
         });
       } catch (err) {
-        if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002' && /IdempotencyRecord|idempotency/i.test(`${JSON.stringify(err.meta ?? {})} ${err.message}`)) {
+        if (
+          err instanceof Prisma.PrismaClientKnownRequestError &&
+          err.code === 'P2002' &&
+          /IdempotencyRecord|idempotency/i.test(`${JSON.stringify(err.meta ?? {})} ${err.message}`)
+        ) {
           throw new IdempotencyKeyTakenError();
         }
         throw err;
@@ -155,7 +199,12 @@ export class IntentRepository {
     });
   }
 
-  async listEvents(scope: TenantScope, intentId: string, since: number, limit: number): Promise<IntentEventRecord[]> {
+  async listEvents(
+    scope: TenantScope,
+    intentId: string,
+    since: number,
+    limit: number,
+  ): Promise<IntentEventRecord[]> {
     return guarded(async () => {
       const rows = await this.prisma.client.intentEvent.findMany({
         where: { intentId, seq: { gt: since }, ...orgFilter(scope) },
@@ -171,13 +220,19 @@ export class IntentRepository {
    * transition is checked against the status actually stored, and a retried writer with the same
    * dedupeKey gets its first event back instead of a second one.
    */
-  async appendEvent(scope: TenantScope, intentId: string, input: AppendEventInput): Promise<AppendEventResult> {
+  async appendEvent(
+    scope: TenantScope,
+    intentId: string,
+    input: AppendEventInput,
+  ): Promise<AppendEventResult> {
     return guarded(() =>
       this.prisma.client.$transaction(async (tx) => {
         const locked = await lockIntent(tx, scope, intentId);
         if (!locked) throw new NotFoundError('intent_not_found', `intent ${intentId} not found`);
         if (input.dedupeKey) {
-          const existing = await tx.intentEvent.findUnique({ where: { intentId_dedupeKey: { intentId, dedupeKey: input.dedupeKey } } });
+          const existing = await tx.intentEvent.findUnique({
+            where: { intentId_dedupeKey: { intentId, dedupeKey: input.dedupeKey } },
+          });
           if (existing) {
             const row = await tx.intent.findUniqueOrThrow({ where: { id: intentId } });
             return { event: toEvent(existing), intent: toIntent(row), created: false, agentSeq: null };
@@ -186,7 +241,11 @@ export class IntentRepository {
         const from = locked.status as IntentStatus;
         const to = input.status ?? from;
         if (isTerminal(from) || (to !== from && !canTransition(from, to))) {
-          throw new ConflictError(isTerminal(from) ? 'intent_terminal' : 'invalid_transition', `intent is ${from}; ${input.eventType} (${to}) is not allowed`, { status: from });
+          throw new ConflictError(
+            isTerminal(from) ? 'intent_terminal' : 'invalid_transition',
+            `intent is ${from}; ${input.eventType} (${to}) is not allowed`,
+            { status: from },
+          );
         }
         const seq = locked.last_seq + 1;
         const now = new Date();
@@ -198,7 +257,9 @@ export class IntentRepository {
             waitingReason,
             lastSeq: seq,
             ...(input.handler !== undefined ? { handler: input.handler } : {}),
-            ...(input.pendingWith !== undefined ? { pendingWith: json(input.pendingWith) ?? Prisma.DbNull } : {}),
+            ...(input.pendingWith !== undefined
+              ? { pendingWith: json(input.pendingWith) ?? Prisma.DbNull }
+              : {}),
             ...(input.result !== undefined ? { result: json(input.result) ?? Prisma.DbNull } : {}),
             ...(input.error !== undefined ? { error: json(input.error) ?? Prisma.DbNull } : {}),
             ...(isTerminal(to) ? { completedAt: now } : {}),
@@ -223,7 +284,15 @@ export class IntentRepository {
         if (input.deliverTo) {
           agentSeq = await nextAgentSeq(tx, input.deliverTo, row.orgId);
           await tx.agentStreamEntry.create({
-            data: { orgId: row.orgId, address: input.deliverTo, seq: agentSeq, intentId, eventSeq: seq, eventType: input.eventType, at: now },
+            data: {
+              orgId: row.orgId,
+              address: input.deliverTo,
+              seq: agentSeq,
+              intentId,
+              eventSeq: seq,
+              eventType: input.eventType,
+              at: now,
+            },
           });
         }
         return { event: toEvent(event), intent: toIntent(row), created: true, agentSeq };
@@ -236,7 +305,13 @@ export class IntentRepository {
    * status is not in `statuses`. `scannedTo` is the highest cursor looked at, so a client can move past
    * a page that was filtered out entirely.
    */
-  async listAgentStream(scope: TenantScope, address: string, since: number, statuses: readonly IntentStatus[], limit: number): Promise<{ items: AgentStreamItem[]; scannedTo: number }> {
+  async listAgentStream(
+    scope: TenantScope,
+    address: string,
+    since: number,
+    statuses: readonly IntentStatus[],
+    limit: number,
+  ): Promise<{ items: AgentStreamItem[]; scannedTo: number }> {
     return guarded(async () => {
       const entries = await this.prisma.client.agentStreamEntry.findMany({
         where: { address, seq: { gt: since }, ...orgFilter(scope) },
@@ -251,7 +326,8 @@ export class IntentRepository {
       const items: AgentStreamItem[] = [];
       for (const entry of entries) {
         const intent = byId.get(entry.intentId);
-        if (intent) items.push({ agentSeq: entry.seq, eventSeq: entry.eventSeq, eventType: entry.eventType, intent });
+        if (intent)
+          items.push({ agentSeq: entry.seq, eventSeq: entry.eventSeq, eventType: entry.eventType, intent });
       }
       return { items, scannedTo: entries[entries.length - 1]!.seq };
     });
@@ -260,7 +336,11 @@ export class IntentRepository {
   /** The agent stream's current cursor (0 when nothing was ever delivered). */
   async agentStreamHead(scope: TenantScope, address: string): Promise<number> {
     return guarded(async () => {
-      const last = await this.prisma.client.agentStreamEntry.findFirst({ where: { address, ...orgFilter(scope) }, orderBy: { seq: 'desc' }, select: { seq: true } });
+      const last = await this.prisma.client.agentStreamEntry.findFirst({
+        where: { address, ...orgFilter(scope) },
+        orderBy: { seq: 'desc' },
+        select: { seq: true },
+      });
       return last?.seq ?? 0;
     });
   }
@@ -274,11 +354,19 @@ export class IdempotencyKeyTakenError extends Error {
   }
 }
 
-async function lockIntent(tx: Tx, scope: TenantScope, intentId: string): Promise<{ status: string; last_seq: number } | null> {
+async function lockIntent(
+  tx: Tx,
+  scope: TenantScope,
+  intentId: string,
+): Promise<{ status: string; last_seq: number } | null> {
   const rows =
     scope.kind === 'org'
-      ? await tx.$queryRaw<{ status: string; last_seq: number }[]>`SELECT status, last_seq FROM intents WHERE id = ${intentId}::uuid AND org_id = ${scope.orgId}::uuid FOR UPDATE`
-      : await tx.$queryRaw<{ status: string; last_seq: number }[]>`SELECT status, last_seq FROM intents WHERE id = ${intentId}::uuid FOR UPDATE`;
+      ? await tx.$queryRaw<
+          { status: string; last_seq: number }[]
+        >`SELECT status, last_seq FROM intents WHERE id = ${intentId}::uuid AND org_id = ${scope.orgId}::uuid FOR UPDATE`
+      : await tx.$queryRaw<
+          { status: string; last_seq: number }[]
+        >`SELECT status, last_seq FROM intents WHERE id = ${intentId}::uuid FOR UPDATE`;
   return rows[0] ?? null;
 }
 

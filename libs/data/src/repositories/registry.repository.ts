@@ -15,7 +15,13 @@ export type AgentRecord = {
   status: string;
 };
 
-export type ApiKeyRecord = { id: string; orgId: string; serviceAccountId: string; secretHash: string; revokedAt: Date | null };
+export type ApiKeyRecord = {
+  id: string;
+  orgId: string;
+  serviceAccountId: string;
+  secretHash: string;
+  revokedAt: Date | null;
+};
 
 export type OrgRecord = { id: string; slug: string };
 
@@ -47,7 +53,9 @@ export class RegistryRepository {
         await tx.$executeRaw`SELECT pg_advisory_xact_lock(727374)`;
         if ((await tx.organization.count()) > 0) return false;
         const org = await tx.organization.create({ data: { slug: input.orgSlug, name: input.orgSlug } });
-        const ws = await tx.workspace.create({ data: { orgId: org.id, slug: input.workspaceSlug, name: input.workspaceSlug } });
+        const ws = await tx.workspace.create({
+          data: { orgId: org.id, slug: input.workspaceSlug, name: input.workspaceSlug },
+        });
         await tx.serviceAccount.create({
           data: {
             id: input.agentId,
@@ -61,17 +69,29 @@ export class RegistryRepository {
           },
         });
         await tx.apiKey.create({
-          data: { orgId: org.id, serviceAccountId: input.agentId, name: 'bootstrap', secretHash: input.secretHash, hint: input.hint },
+          data: {
+            orgId: org.id,
+            serviceAccountId: input.agentId,
+            name: 'bootstrap',
+            secretHash: input.secretHash,
+            hint: input.hint,
+          },
         });
         return true;
       }),
     );
   }
 
-  async createOrganization(input: { slug: string; name?: string; workspaceSlug?: string }): Promise<{ org: OrgRecord; workspaceId: string }> {
+  async createOrganization(input: {
+    slug: string;
+    name?: string;
+    workspaceSlug?: string;
+  }): Promise<{ org: OrgRecord; workspaceId: string }> {
     return guarded(() =>
       this.prisma.client.$transaction(async (tx) => {
-        const org = await tx.organization.create({ data: { slug: input.slug, name: input.name ?? input.slug } });
+        const org = await tx.organization.create({
+          data: { slug: input.slug, name: input.name ?? input.slug },
+        });
         const slug = input.workspaceSlug ?? 'default';
         const ws = await tx.workspace.create({ data: { orgId: org.id, slug, name: slug } });
         return { org: { id: org.id, slug: org.slug }, workspaceId: ws.id };
@@ -82,7 +102,16 @@ export class RegistryRepository {
   /** Registers an agent (service account) with its first key hash in the scope's workspace. */
   async createAgent(
     scope: OrgScope,
-    input: { id: string; workspaceId: string; name: string; address: string; displayName?: string | null; deliveryMode?: string; secretHash: string; hint: string },
+    input: {
+      id: string;
+      workspaceId: string;
+      name: string;
+      address: string;
+      displayName?: string | null;
+      deliveryMode?: string;
+      secretHash: string;
+      hint: string;
+    },
   ): Promise<AgentRecord> {
     return guarded(() =>
       this.prisma.client.$transaction(async (tx) => {
@@ -97,14 +126,23 @@ export class RegistryRepository {
             deliveryMode: input.deliveryMode ?? 'stream',
           },
         });
-        await tx.apiKey.create({ data: { orgId: scope.orgId, serviceAccountId: sa.id, secretHash: input.secretHash, hint: input.hint } });
+        await tx.apiKey.create({
+          data: {
+            orgId: scope.orgId,
+            serviceAccountId: sa.id,
+            secretHash: input.secretHash,
+            hint: input.hint,
+          },
+        });
         return toAgent(sa);
       }),
     );
   }
 
   /** Pre-tenant lookup used only to authenticate a key: the key names its service account. */
-  async findCredential(serviceAccountId: string): Promise<{ agent: AgentRecord; keys: ApiKeyRecord[] } | null> {
+  async findCredential(
+    serviceAccountId: string,
+  ): Promise<{ agent: AgentRecord; keys: ApiKeyRecord[] } | null> {
     return guarded(async () => {
       const sa = await this.prisma.client.serviceAccount.findUnique({
         where: { id: serviceAccountId },
@@ -112,17 +150,30 @@ export class RegistryRepository {
       });
       if (!sa) return null;
       const { apiKeys, ...agent } = sa;
-      return { agent: toAgent(agent), keys: apiKeys.map((k) => ({ id: k.id, orgId: k.orgId, serviceAccountId: k.serviceAccountId, secretHash: k.secretHash, revokedAt: k.revokedAt })) };
+      return {
+        agent: toAgent(agent),
+        keys: apiKeys.map((k) => ({
+          id: k.id,
+          orgId: k.orgId,
+          serviceAccountId: k.serviceAccountId,
+          secretHash: k.secretHash,
+          revokedAt: k.revokedAt,
+        })),
+      };
     });
   }
 
   async findOrgBySlug(slug: string): Promise<OrgRecord | null> {
-    return guarded(() => this.prisma.client.organization.findUnique({ where: { slug }, select: { id: true, slug: true } }));
+    return guarded(() =>
+      this.prisma.client.organization.findUnique({ where: { slug }, select: { id: true, slug: true } }),
+    );
   }
 
   async findAgentByAddress(scope: TenantScope, address: string): Promise<AgentRecord | null> {
     return guarded(async () => {
-      const sa = await this.prisma.client.serviceAccount.findFirst({ where: { address, ...orgFilter(scope) } });
+      const sa = await this.prisma.client.serviceAccount.findFirst({
+        where: { address, ...orgFilter(scope) },
+      });
       return sa ? toAgent(sa) : null;
     });
   }

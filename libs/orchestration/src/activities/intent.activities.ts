@@ -1,6 +1,12 @@
 import { orgScope } from '@axle/data';
 import { IntentEventsService } from '@axle/intents';
-import { AxleError, FAILURE_TYPES, type IntentActivities, type RecordEventInput, type RecordEventResult } from '@axle/protocol';
+import {
+  AxleError,
+  FAILURE_TYPES,
+  type IntentActivities,
+  type RecordEventInput,
+  type RecordEventResult,
+} from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { ApplicationFailure } from '@temporalio/common';
 
@@ -16,8 +22,10 @@ export class IntentActivitiesService {
       return { seq: recorded.seq, status: intent.status };
     } catch (err) {
       // Business rejections must not be retried; infrastructure errors are (the default).
-      if (err instanceof AxleError && err.kind === 'conflict') throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.invalidTransition);
-      if (err instanceof AxleError && err.kind === 'not_found') throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.intentNotFound);
+      if (err instanceof AxleError && err.kind === 'conflict')
+        throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.invalidTransition);
+      if (err instanceof AxleError && err.kind === 'not_found')
+        throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.intentNotFound);
       throw err;
     }
   }

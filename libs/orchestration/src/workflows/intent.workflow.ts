@@ -13,7 +13,13 @@ import {
   type ResumeUpdateResult,
   stateQuery,
 } from '@axle/protocol';
-import { allHandlersFinished, ApplicationFailure, condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  proxyActivities,
+  setHandler,
+} from '@temporalio/workflow';
 
 const activities = proxyActivities<IntentActivities>({
   startToCloseTimeout: '30 seconds',
@@ -37,9 +43,16 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
   let delivered = false;
   let resuming = false;
 
-  async function record(event: Omit<RecordEventInput, 'intentId' | 'orgId' | 'dedupeKey'>): Promise<RecordEventResult> {
+  async function record(
+    event: Omit<RecordEventInput, 'intentId' | 'orgId' | 'dedupeKey'>,
+  ): Promise<RecordEventResult> {
     step += 1;
-    const result = await activities.recordEvent({ ...event, intentId: input.intentId, orgId: input.orgId, dedupeKey: `step-${step}` });
+    const result = await activities.recordEvent({
+      ...event,
+      intentId: input.intentId,
+      orgId: input.orgId,
+      dedupeKey: `step-${step}`,
+    });
     state.status = result.status;
     return result;
   }
@@ -63,8 +76,14 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
           });
           return { status: failed.status, seq: failed.seq };
         }
-        if (state.status !== 'IN_PROGRESS') await record({ eventType: 'intent.in_progress', status: 'IN_PROGRESS', actor: request.actor });
-        const completed = await record({ eventType: 'intent.completed', status: 'COMPLETED', actor: request.actor, result: request.body.result ?? request.body });
+        if (state.status !== 'IN_PROGRESS')
+          await record({ eventType: 'intent.in_progress', status: 'IN_PROGRESS', actor: request.actor });
+        const completed = await record({
+          eventType: 'intent.completed',
+          status: 'COMPLETED',
+          actor: request.actor,
+          result: request.body.result ?? request.body,
+        });
         return { status: completed.status, seq: completed.seq };
       } finally {
         resuming = false;
@@ -73,16 +92,30 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     {
       validator: (_request: ResumeUpdateInput) => {
         if (isTerminal(state.status)) {
-          throw ApplicationFailure.create({ type: FAILURE_TYPES.invalidTransition, message: `intent is ${state.status}`, nonRetryable: true });
+          throw ApplicationFailure.create({
+            type: FAILURE_TYPES.invalidTransition,
+            message: `intent is ${state.status}`,
+            nonRetryable: true,
+          });
         }
         if (resuming) {
-          throw ApplicationFailure.create({ type: FAILURE_TYPES.invalidTransition, message: 'another resume is being applied', nonRetryable: true });
+          throw ApplicationFailure.create({
+            type: FAILURE_TYPES.invalidTransition,
+            message: 'another resume is being applied',
+            nonRetryable: true,
+          });
         }
       },
     },
   );
 
-  await record({ eventType: 'intent.delivered', status: 'DELIVERED', actor: SYSTEM_ACTOR, deliverTo: input.toAgent, details: { binding: 'stream' } });
+  await record({
+    eventType: 'intent.delivered',
+    status: 'DELIVERED',
+    actor: SYSTEM_ACTOR,
+    deliverTo: input.toAgent,
+    details: { binding: 'stream' },
+  });
   delivered = true;
 
   await condition(() => isTerminal(state.status) && !resuming);
