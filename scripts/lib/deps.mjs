@@ -72,7 +72,8 @@ export function killActiveRuns(signal = 'SIGTERM') {
 /**
  * Run a command to completion. stdin is never inherited (CI has none; nothing may prompt).
  * - capture: false (default) → output goes to our stderr (or stdout with `toStdout: true`).
- * - capture: true → output is collected and returned (and echoed when `echo: true`).
+ * - capture: true → output is collected and returned (and echoed when `echo: true`, or what the
+ *   function `echo(text)` returns).
  * Resolves { code, signal, output }; with `check: true` (default) rejects with CommandError on failure.
  */
 export function run(cmd, args = [], opts = {}) {
@@ -111,7 +112,12 @@ export function run(cmd, args = [], opts = {}) {
       const onData = (chunk) => {
         output += chunk.toString();
         if (output.length > 4_000_000) output = output.slice(-2_000_000);
-        if (echo) out.write(chunk);
+        if (typeof echo === 'function') {
+          const text = echo(chunk.toString());
+          if (text) out.write(text);
+        } else if (echo) {
+          out.write(chunk);
+        }
       };
       child.stdout.on('data', onData);
       child.stderr.on('data', onData);

@@ -154,11 +154,36 @@ async function aptGet(args) {
     cmd = 'sudo';
     pre = ['-n', 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get'];
   }
-  const fullArgs = [...pre, '-o', 'DPkg::Lock::Timeout=120', '-q', ...args];
+  // How long apt waits for another apt/dpkg to release its lock (seconds).
+  const lockWait =
+    Number(process.env.AXLE_APT_LOCK_TIMEOUT) > 0 ? Number(process.env.AXLE_APT_LOCK_TIMEOUT) : 120;
+  const fullArgs = [...pre, '-o', `DPkg::Lock::Timeout=${lockWait}`, '-q', ...args];
+  // apt repeats "Waiting for cache lock: …" every second while another apt/dpkg holds the lock:
+  // show it once. Output is filtered by whole lines (apt writes a line and its newline separately).
+  let toldWaiting = false;
+  let pending = '';
+  const echo = (text) => {
+    pending += text;
+    const cut = pending.lastIndexOf('\n') + 1;
+    const complete = pending.slice(0, cut);
+    pending = pending.slice(cut);
+    return complete
+      .split(/(?<=\n)/)
+      .filter((line) => {
+        if (!/Waiting for cache lock/.test(line)) return true;
+        if (toldWaiting) return false;
+        toldWaiting = true;
+        return true;
+      })
+      .map((line) =>
+        /Waiting for cache lock/.test(line) ? line.replace(/\s*$/, ` (waiting up to ${lockWait} s)\n`) : line,
+      )
+      .join('');
+  };
   try {
     return await run(cmd, fullArgs, {
       capture: true,
-      echo: true,
+      echo,
       env: {
         ...process.env,
         DEBIAN_FRONTEND: 'noninteractive',
@@ -168,9 +193,10 @@ async function aptGet(args) {
     });
   } catch (err) {
     if (APT_LOCK_RE.test(err.output ?? '')) {
-      const line = (err.output.match(
-        /.*(Could not get lock|Unable to acquire|Unable to lock|dpkg was interrupted).*/i,
-      ) ?? [''])[0].trim();
+      const lines = err.output.split(/[\r\n]+/).map((l) => l.trim());
+      const holder = lines.find((l) => /Could not get lock/i.test(l)) ?? '';
+      const fatal = lines.filter((l) => l.startsWith('E:')).at(-1) ?? '';
+      const line = [fatal, holder.replace(/^Waiting for cache lock: /, '')].filter(Boolean).join(' — ');
       throw new Error(
         `apt is busy or locked: ${line}\n` +
           'Another apt-get/dpkg (or unattended-upgrades) is running. Wait for it to finish and run the command again ' +
@@ -186,7 +212,7 @@ async function aptGet(args) {
   }
 }
 
-async function aptInstall(packages) {
+export async function aptInstall(packages) {
   await withLock('apt', async () => {
     log('apt-get update…');
     await aptGet(['update']);

@@ -45,7 +45,7 @@ async function waitForStatus(id: string, status: string, timeoutMs = 20_000) {
 
 describe('intent slice end to end', () => {
   before(async () => {
-    axle = await AxleProcesses.create();
+    axle = await AxleProcesses.create({ LOG_LEVEL: 'info' });
     api = apiClient(axle.baseUrl, TEST_ADMIN_KEY);
     anonymous = apiClient(axle.baseUrl);
     await axle.startAll(['gateway', 'worker']);
@@ -370,6 +370,28 @@ describe('intent slice end to end', () => {
     });
     assert.equal(res.headers.get('x-trace-id'), 'trace-abc-123');
     assert.ok(res.headers.get('x-request-id'));
+  });
+
+  test('gateway logs carry the request and trace ids and never the API key', async () => {
+    const res = await api('POST', '/v1/intents', {
+      body: intentBody(),
+      headers: { 'x-trace-id': 'trace-log-check' },
+    });
+    const requestId = res.headers.get('x-request-id');
+    await new Promise((r) => setTimeout(r, 200));
+    const lines = axle
+      .output('gateway')
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const line = lines.find((l) => l.request_id === requestId && l.msg === 'request');
+    assert.ok(line, `no log line for request ${requestId}`);
+    assert.equal(line.trace_id, 'trace-log-check');
+    assert.equal(line.status, 200);
+    assert.ok(
+      !axle.output('gateway').includes(TEST_ADMIN_KEY.split('_').at(-1)!),
+      'the key secret never reaches the logs',
+    );
   });
 
   test('a bad configuration value stops start-up with a message naming the key', async () => {

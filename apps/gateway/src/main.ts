@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     },
   );
   const fastify = app.getHttpAdapter().getInstance();
-  installRequestContext(fastify);
+  installRequestContext(fastify, logger);
   app.enableShutdownHooks();
   await app.init();
 

@@ -1,5 +1,5 @@
 import { type Principal } from '@axle/auth';
-import { runWithCorrelation } from '@axle/observability';
+import { type Logger, runWithCorrelation } from '@axle/observability';
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
@@ -14,13 +14,33 @@ declare module 'fastify' {
 const TRACE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Request ids on every response, X-Trace-Id echoed, and both in every log line of the request. */
-export function installRequestContext(fastify: FastifyInstance): void {
+export function installRequestContext(fastify: FastifyInstance, logger: Logger): void {
+  const contextOf = (request: FastifyRequest) => ({
+    requestId: request.id,
+    traceId: request.traceId ?? null,
+  });
   fastify.addHook('onRequest', (request, reply, done) => {
     const incoming = request.headers['x-trace-id'];
     const traceId = typeof incoming === 'string' && TRACE_ID.test(incoming) ? incoming : randomUUID();
     request.traceId = traceId;
     void reply.header('x-request-id', request.id).header('x-trace-id', traceId);
-    runWithCorrelation({ requestId: request.id, traceId }, done);
+    runWithCorrelation(contextOf(request), done);
+  });
+  // Body parsing continues on the socket's async context, so the handler's context is set again here.
+  fastify.addHook('preHandler', (request, _reply, done) => runWithCorrelation(contextOf(request), done));
+  fastify.addHook('onResponse', (request, reply, done) => {
+    runWithCorrelation(contextOf(request), () =>
+      logger.info(
+        {
+          method: request.method,
+          route: request.routeOptions.url ?? null,
+          status: reply.statusCode,
+          duration_ms: Math.round(reply.elapsedTime),
+        },
+        'request',
+      ),
+    );
+    done();
   });
 }
 

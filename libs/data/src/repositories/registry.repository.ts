@@ -179,17 +179,8 @@ export class RegistryRepository {
   }
 }
 
-function toAgent(sa: {
-  id: string;
-  orgId: string;
-  workspaceId: string;
-  name: string;
-  address: string;
-  displayName: string | null;
-  deliveryMode: string;
-  platformAdmin: boolean;
-  status: string;
-}): AgentRecord {
+/** Copies only the agent fields out of a service-account row (which has more). */
+function toAgent(sa: AgentRecord): AgentRecord {
   return {
     id: sa.id,
     orgId: sa.orgId,
