@@ -115,7 +115,8 @@ async function testRunnerChild(tapFile, files) {
       setTimeout(() => process.exit(130), 5_000).unref();
     });
   }
-  const events = run({ files, concurrency: 1, signal: controller.signal });
+  // A hung test fails after this long instead of hanging CI.
+  const events = run({ files, concurrency: 1, timeout: 180_000, signal: controller.signal });
   const toSpec = new PassThrough({ objectMode: true });
   const toTap = new PassThrough({ objectMode: true });
   events.on('test:fail', (data) => {
