@@ -1,4 +1,4 @@
-import { AuditRepository, orgScope, platformScope, RegistryRepository, type TenantScope } from '@axle/data';
+import { AuditRepository, RegistryRepository } from '@axle/data';
 import { UnauthenticatedError } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { fingerprint, parseApiKey, verifySecret } from './api-key';
@@ -38,11 +38,6 @@ export class AuthService {
     if (this.verified.size >= CACHE_MAX) this.verified.clear();
     this.verified.set(id, { principal, expiresAt: Date.now() + CACHE_TTL_MS });
     return principal;
-  }
-
-  /** The tenant scope a principal's queries run in. */
-  scopeOf(principal: Principal): TenantScope {
-    return principal.platformAdmin ? platformScope() : orgScope(principal.orgId);
   }
 
   private async verifyKey(key: string): Promise<Principal | null> {

@@ -2,4 +2,4 @@ export { fingerprint, generateApiKey, hashSecret, parseApiKey, verifySecret } fr
 export { AuthModule } from './auth.module';
 export { AuthService, type CredentialHeaders } from './auth.service';
 export { type BootstrapResult, BootstrapService } from './bootstrap.service';
-export { type Principal } from './principal';
+export { type Principal, tenantScopeOf } from './principal';

@@ -1,3 +1,5 @@
+import { orgScope, platformScope, type TenantScope } from '@axle/data';
+
 /** Who is calling, as established from a credential. */
 export type Principal = {
   kind: 'service_account';
@@ -9,3 +11,8 @@ export type Principal = {
   /** The bootstrap admin: may act in any org (SPEC §2). */
   platformAdmin: boolean;
 };
+
+/** The tenant scope a principal's queries run in: its org, or every org for a platform admin. */
+export function tenantScopeOf(principal: Principal): TenantScope {
+  return principal.platformAdmin ? platformScope() : orgScope(principal.orgId);
+}

@@ -1,4 +1,4 @@
-import { type Principal } from '@axle/auth';
+import { type Principal, tenantScopeOf } from '@axle/auth';
 import { IntentRepository } from '@axle/data';
 import {
   ForbiddenError,
@@ -39,7 +39,7 @@ export class EventStreamService {
 
   async intentEvents(principal: Principal, intentId: string): Promise<StreamSource> {
     await this.queries.get(principal, intentId);
-    const scope = this.queries.scopeOf(principal);
+    const scope = tenantScopeOf(principal);
     return {
       channel: REDIS_CHANNELS.intentEvents(intentId),
       read: async (cursor) => {
@@ -76,7 +76,7 @@ export class EventStreamService {
       );
     }
     const statuses = parseStatuses(statusFilter);
-    const scope = this.queries.scopeOf(principal);
+    const scope = tenantScopeOf(principal);
     return {
       channel: REDIS_CHANNELS.agentStream(address.canonical),
       read: async (cursor) => {

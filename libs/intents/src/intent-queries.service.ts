@@ -1,12 +1,5 @@
-import { type Principal } from '@axle/auth';
-import {
-  type IntentEventRecord,
-  type IntentRecord,
-  IntentRepository,
-  orgScope,
-  platformScope,
-  type TenantScope,
-} from '@axle/data';
+import { type Principal, tenantScopeOf } from '@axle/auth';
+import { type IntentEventRecord, type IntentRecord, IntentRepository } from '@axle/data';
 import { NotFoundError } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 
@@ -15,20 +8,16 @@ import { Injectable } from '@nestjs/common';
 export class IntentQueries {
   constructor(private readonly intents: IntentRepository) {}
 
-  scopeOf(principal: Principal): TenantScope {
-    return principal.platformAdmin ? platformScope() : orgScope(principal.orgId);
-  }
-
   /** 404 for unknown ids and for intents of another org alike, so existence does not leak. */
   async get(principal: Principal, id: string): Promise<IntentRecord> {
-    const intent = isUuid(id) ? await this.intents.findById(this.scopeOf(principal), id) : null;
+    const intent = isUuid(id) ? await this.intents.findById(tenantScopeOf(principal), id) : null;
     if (!intent) throw new NotFoundError('intent_not_found', `intent ${id} not found`);
     return intent;
   }
 
   async events(principal: Principal, id: string, since: number, limit: number): Promise<IntentEventRecord[]> {
     await this.get(principal, id);
-    return this.intents.listEvents(this.scopeOf(principal), id, since, limit);
+    return this.intents.listEvents(tenantScopeOf(principal), id, since, limit);
   }
 }
 

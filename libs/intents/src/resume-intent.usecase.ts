@@ -1,4 +1,4 @@
-import { type Principal } from '@axle/auth';
+import { type Principal, tenantScopeOf } from '@axle/auth';
 import { AuditRepository, IntentRepository } from '@axle/data';
 import {
   ConflictError,
@@ -72,7 +72,7 @@ export class ResumeIntentUseCase {
       requestId: cmd.requestId,
       details: { action: input.action, status: outcome.status },
     });
-    const updated = await this.intents.findById(this.queries.scopeOf(cmd.principal), intent.id);
+    const updated = await this.intents.findById(tenantScopeOf(cmd.principal), intent.id);
     return {
       ok: true,
       applied: true,

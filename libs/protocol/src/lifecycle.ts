@@ -50,11 +50,6 @@ export function canTransition(from: IntentStatus, to: IntentStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
-/** Events that do not change the status (transfer, reminder, …) are allowed in any non-terminal status. */
-export function canRecordWithoutTransition(status: IntentStatus): boolean {
-  return !isTerminal(status);
-}
-
 export const WAITING_REASONS = [
   'WAITING_FOR_HUMAN',
   'WAITING_FOR_TOOL',

@@ -33,12 +33,4 @@ export class IdempotencyRepository {
       };
     });
   }
-
-  /** Removes expired records; returns how many. */
-  async purgeExpired(now = new Date()): Promise<number> {
-    return guarded(
-      async () =>
-        (await this.prisma.client.idempotencyRecord.deleteMany({ where: { expiresAt: { lte: now } } })).count,
-    );
-  }
 }

@@ -332,18 +332,6 @@ export class IntentRepository {
       return { items, scannedTo: entries[entries.length - 1]!.seq };
     });
   }
-
-  /** The agent stream's current cursor (0 when nothing was ever delivered). */
-  async agentStreamHead(scope: TenantScope, address: string): Promise<number> {
-    return guarded(async () => {
-      const last = await this.prisma.client.agentStreamEntry.findFirst({
-        where: { address, ...orgFilter(scope) },
-        orderBy: { seq: 'desc' },
-        select: { seq: true },
-      });
-      return last?.seq ?? 0;
-    });
-  }
 }
 
 /** A concurrent request with the same idempotency key committed first; re-read and replay it. */

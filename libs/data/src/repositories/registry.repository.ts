@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { guarded } from '../errors';
 import { PrismaService } from '../prisma.service';
-import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
+import { orgFilter, type TenantScope } from '../tenancy';
 
 export type AgentRecord = {
   id: string;
@@ -95,46 +95,6 @@ export class RegistryRepository {
         const slug = input.workspaceSlug ?? 'default';
         const ws = await tx.workspace.create({ data: { orgId: org.id, slug, name: slug } });
         return { org: { id: org.id, slug: org.slug }, workspaceId: ws.id };
-      }),
-    );
-  }
-
-  /** Registers an agent (service account) with its first key hash in the scope's workspace. */
-  async createAgent(
-    scope: OrgScope,
-    input: {
-      id: string;
-      workspaceId: string;
-      name: string;
-      address: string;
-      displayName?: string | null;
-      deliveryMode?: string;
-      secretHash: string;
-      hint: string;
-    },
-  ): Promise<AgentRecord> {
-    return guarded(() =>
-      this.prisma.client.$transaction(async (tx) => {
-        const sa = await tx.serviceAccount.create({
-          data: {
-            id: input.id,
-            orgId: scope.orgId,
-            workspaceId: input.workspaceId,
-            name: input.name,
-            address: input.address,
-            displayName: input.displayName ?? null,
-            deliveryMode: input.deliveryMode ?? 'stream',
-          },
-        });
-        await tx.apiKey.create({
-          data: {
-            orgId: scope.orgId,
-            serviceAccountId: sa.id,
-            secretHash: input.secretHash,
-            hint: input.hint,
-          },
-        });
-        return toAgent(sa);
       }),
     );
   }
