@@ -3,6 +3,7 @@
 import {
   apiClient,
   AxleProcesses,
+  freePort,
   parseSse,
   runToExit,
   TEST_ADMIN_ADDRESS,
@@ -392,6 +393,30 @@ describe('intent slice end to end', () => {
       !axle.output('gateway').includes(TEST_ADMIN_KEY.split('_').at(-1)!),
       'the key secret never reaches the logs',
     );
+  });
+
+  test('with PostgreSQL unreachable the gateway still answers: 503 with Retry-After, never a hang', async () => {
+    const down = await AxleProcesses.create({
+      DATABASE_URL: `postgresql://axle:axle@127.0.0.1:${await freePort()}/axle`,
+    });
+    try {
+      down.start('gateway');
+      const call = apiClient(down.baseUrl, TEST_ADMIN_KEY);
+      let ready: Awaited<ReturnType<typeof call>> | null = null;
+      for (let i = 0; i < 100 && !ready; i++) {
+        ready = await call('GET', '/ready').catch(() => null);
+        if (!ready) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(ready?.status, 503);
+      assert.equal((ready?.body.checks as Record<string, string>).postgres, 'down');
+      assert.equal(ready?.headers.get('retry-after'), '5');
+      const create = await call('POST', '/v1/intents', { body: intentBody() });
+      assert.equal(create.status, 503);
+      assert.equal((create.body.error as { code: string }).code, 'dependency_unavailable');
+      assert.ok(create.headers.get('retry-after'));
+    } finally {
+      await down.stopAll();
+    }
   });
 
   test('a bad configuration value stops start-up with a message naming the key', async () => {

@@ -28,12 +28,13 @@ async function main(): Promise<void> {
   app.enableShutdownHooks();
   await app.init();
 
-  await bootstrapTenancy(app, config, logger);
   await app.listen({ port: config.http.port, host: config.http.host });
   logger.info({ url: `http://${config.http.host}:${config.http.port}` }, 'gateway listening');
+  // Listening first: while Postgres is still down, requests get 503 + Retry-After and /ready says why.
+  void bootstrapTenancy(app, config, logger);
 }
 
-/** First start: default org and admin key. Waits for Postgres if it is still coming up. */
+/** First start: default org and admin key. Retries until Postgres answers. */
 async function bootstrapTenancy(
   app: NestFastifyApplication,
   config: AxleConfig,
@@ -57,9 +58,8 @@ async function bootstrapTenancy(
       }
       return;
     } catch (err) {
-      if (attempt >= 30) throw err;
       logger.warn({ attempt, err: String(err) }, 'bootstrap failed; retrying');
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      await new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * attempt)));
     }
   }
 }
