@@ -14,7 +14,7 @@ type Listener = () => void;
 export class EventBus implements OnModuleDestroy {
   private readonly publisher: Redis;
   private subscriber: Redis | null = null;
-  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly listeners = new Map<string, { listeners: Set<Listener>; subscribed: Promise<unknown> }>();
 
   constructor(@Inject(REDIS_URL) private readonly url: string) {
     this.publisher = connect(url, false);
@@ -31,23 +31,25 @@ export class EventBus implements OnModuleDestroy {
   /** Listens on a channel; the promise resolves once Redis confirmed the subscription. */
   async listen(channel: string, listener: Listener): Promise<() => void> {
     const subscriber = this.ensureSubscriber();
-    let set = this.listeners.get(channel);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(channel, set);
-      try {
-        await withTimeout(subscriber.subscribe(channel), 3_000);
-      } catch {
-        this.listeners.delete(channel);
-        throw new DependencyUnavailableError('redis');
-      }
+    let entry = this.listeners.get(channel);
+    if (!entry) {
+      // Later listeners await the same confirmation, so none reads before Redis is subscribed.
+      entry = { listeners: new Set(), subscribed: withTimeout(subscriber.subscribe(channel), 3_000) };
+      this.listeners.set(channel, entry);
     }
+    try {
+      await entry.subscribed;
+    } catch {
+      if (this.listeners.get(channel) === entry) this.listeners.delete(channel);
+      throw new DependencyUnavailableError('redis');
+    }
+    const set = entry.listeners;
     set.add(listener);
     return () => {
       const current = this.listeners.get(channel);
-      if (!current) return;
-      current.delete(listener);
-      if (current.size === 0) {
+      if (current !== entry) return;
+      set.delete(listener);
+      if (set.size === 0) {
         this.listeners.delete(channel);
         subscriber.unsubscribe(channel).catch(() => undefined);
       }
@@ -67,7 +69,7 @@ export class EventBus implements OnModuleDestroy {
     if (!this.subscriber) {
       this.subscriber = connect(this.url, true);
       this.subscriber.on('message', (channel: string) =>
-        this.listeners.get(channel)?.forEach((listener) => listener()),
+        this.listeners.get(channel)?.listeners.forEach((listener) => listener()),
       );
     }
     return this.subscriber;

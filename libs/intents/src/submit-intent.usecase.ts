@@ -19,7 +19,6 @@ import {
 } from '@axle/protocol';
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
-import { IntentEventsService } from './intent-events.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
 import { parseOrThrow } from './validation';
 
@@ -46,7 +45,6 @@ export class SubmitIntentUseCase {
     private readonly intents: IntentRepository,
     private readonly idempotency: IdempotencyRepository,
     private readonly registry: RegistryRepository,
-    private readonly events: IntentEventsService,
     private readonly workflows: IntentWorkflowClient,
     private readonly audit: AuditRepository,
   ) {}
@@ -115,7 +113,6 @@ export class SubmitIntentUseCase {
       }
       throw err;
     }
-    await this.events.notify(intent.id, null);
     await this.startWorkflow(intent);
     await this.audit.record({
       orgId: intent.orgId,
