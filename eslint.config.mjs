@@ -101,7 +101,7 @@ export default tseslint.config(
               message: 'Workflow-safe code imports only @temporalio/workflow, zod and @axle/protocol.',
             },
             {
-              group: ['@axle/data', '@axle/observability', '@axle/config', '@axle/auth', '@axle/intents'],
+              group: ['@axle/*', '!@axle/protocol'],
               message: 'Workflow-safe code imports only @axle/protocol.',
             },
             {

@@ -3,17 +3,26 @@
 // RECORD_HISTORIES=1 the runs are exported to test/histories/ for the replay test.
 import { WORKFLOWS_PATH } from '@axle/orchestration';
 import {
+  canTransition,
+  FAILURE_TYPES,
+  type HttpDeliveryInput,
+  type HttpDeliveryResult,
   type IntentActivities,
+  type IntentPlan,
   type IntentStatus,
   type IntentWorkflowState,
+  policyUpdate,
   type RecordEventInput,
+  resolveUpdate,
   resumeUpdate,
   stateQuery,
   TASK_QUEUES,
+  transferUpdate,
   WORKFLOW_TYPES,
 } from '@axle/protocol';
 import { requireEnv } from '@axle/testing';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
@@ -23,23 +32,84 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-/** Records what the workflow asked for and plays the database's part, including dedupe by key. */
+type StubPlan = Partial<IntentPlan>;
+
+/**
+ * Plays the database's and the endpoints' part: records what the workflow asked for, dedupes by key,
+ * checks transitions like the repository does, and answers http deliveries from a script.
+ */
 function stubActivities() {
   const calls: RecordEventInput[] = [];
+  const plans = new Map<string, StubPlan>();
+  const httpScript = new Map<string, HttpDeliveryResult[]>();
+  const httpCalls: HttpDeliveryInput[] = [];
   const status = new Map<string, IntentStatus>();
   const seqByKey = new Map<string, number>();
   const activities: IntentActivities = {
+    loadPlan({ intentId }) {
+      return Promise.resolve({
+        status: 'SUBMITTED',
+        toAgent: 'agent://acme/default/worker',
+        handler: 'agent://acme/default/worker',
+        replyTo: null,
+        binding: { mode: 'stream', callbackUrl: null },
+        humanTask: null,
+        deadlineAt: null,
+        remindAfterSeconds: null,
+        remindIntervalSeconds: null,
+        maxReminders: null,
+        remindCount: 0,
+        escalateTo: null,
+        maxDeliveryAttempts: 3,
+        deliveryAttempt: 0,
+        retry: { backoffMs: 20, backoffMaxMs: 100 },
+        ...plans.get(intentId),
+      });
+    },
+    resolveBinding({ address }) {
+      return Promise.resolve(
+        address.endsWith('/hook')
+          ? { mode: 'http', callbackUrl: 'http://127.0.0.1:9/hook' }
+          : { mode: 'stream', callbackUrl: null },
+      );
+    },
     recordEvent(input) {
       const key = `${input.intentId}:${input.dedupeKey}`;
       if (!seqByKey.has(key)) {
+        const from = status.get(input.intentId) ?? 'SUBMITTED';
+        if (input.status && input.status !== from && !canTransition(from, input.status))
+          throw ApplicationFailure.nonRetryable(`${from} → ${input.status}`, FAILURE_TYPES.invalidTransition);
         calls.push(input);
         seqByKey.set(key, calls.filter((c) => c.intentId === input.intentId).length + 2);
         if (input.status) status.set(input.intentId, input.status);
       }
       return Promise.resolve({ seq: seqByKey.get(key)!, status: status.get(input.intentId) ?? 'SUBMITTED' });
     },
+    deliverHttp(input) {
+      httpCalls.push(input);
+      const next = httpScript.get(input.intentId)?.shift();
+      return Promise.resolve(next ?? { ok: true, httpStatus: 200 });
+    },
+    openHumanTask({ intentId }) {
+      return Promise.resolve({ threadId: `thread-${intentId}` });
+    },
+    deliverCompletion({ intentId }) {
+      const reply = plans.get(intentId)?.replyTo;
+      return Promise.resolve(
+        reply
+          ? { delivered: true, reply_to: reply, thread_id: intentId, message_id: 'm1' }
+          : { delivered: false, reason: 'reply_to_not_set' },
+      );
+    },
+    changePolicy(input) {
+      return Promise.resolve({
+        applied: true,
+        policyGeneration: 1,
+        deadlineAt: input.deadlineAt === undefined ? null : input.deadlineAt,
+      });
+    },
   };
-  return { activities, calls };
+  return { activities, calls, plans, httpScript, httpCalls };
 }
 
 describe('intentWorkflow', () => {
@@ -70,8 +140,9 @@ describe('intentWorkflow', () => {
     await env.teardown();
   });
 
-  async function start(toAgent = 'agent://acme/default/worker') {
+  async function start(plan: StubPlan = {}, toAgent = 'agent://acme/default/worker') {
     const intentId = randomUUID();
+    stub.plans.set(intentId, plan);
     const handle = await env.client.workflow.start(WORKFLOW_TYPES.intent, {
       workflowId: intentId,
       taskQueue: TASK_QUEUES.intents + '-wf-test',
@@ -100,7 +171,14 @@ describe('intentWorkflow', () => {
   test('delivers to the agent stream, then completes on resume', async () => {
     const { intentId, handle } = await start();
     const result = await handle.executeUpdate(resumeUpdate, {
-      args: [{ action: 'complete', actor: 'agent://acme/default/worker', body: { result: { ok: 1 } } }],
+      args: [
+        {
+          kind: 'agent',
+          action: 'complete',
+          actor: 'agent://acme/default/worker',
+          body: { result: { ok: 1 } },
+        },
+      ],
     });
     assert.equal(result.status, 'COMPLETED');
     const final = (await handle.result()) as IntentWorkflowState;
@@ -112,6 +190,7 @@ describe('intentWorkflow', () => {
     );
     assert.equal(mine[0]!.deliverTo, 'agent://acme/default/worker');
     assert.deepEqual(mine[2]!.result, { ok: 1 });
+    assert.deepEqual(result.completion, { delivered: false, reason: 'reply_to_not_set' });
     assert.deepEqual(new Set(mine.map((c) => c.dedupeKey)).size, 3, 'every step has its own dedupe key');
     await exportHistory(handle, 'intent-complete');
   });
@@ -119,7 +198,7 @@ describe('intentWorkflow', () => {
   test('fails on a fail resume and records the error', async () => {
     const { intentId, handle } = await start();
     const result = await handle.executeUpdate(resumeUpdate, {
-      args: [{ action: 'fail', actor: 'a', body: { error: { message: 'checker failed' } } }],
+      args: [{ kind: 'agent', action: 'fail', actor: 'a', body: { error: { message: 'checker failed' } } }],
     });
     assert.equal(result.status, 'FAILED');
     assert.equal(((await handle.result()) as IntentWorkflowState).status, 'FAILED');
@@ -133,9 +212,13 @@ describe('intentWorkflow', () => {
 
   test('a second resume after the terminal one is rejected by the validator', async () => {
     const { handle } = await start();
-    await handle.executeUpdate(resumeUpdate, { args: [{ action: 'complete', actor: 'a', body: {} }] });
+    await handle.executeUpdate(resumeUpdate, {
+      args: [{ kind: 'agent', action: 'complete', actor: 'a', body: {} }],
+    });
     await assert.rejects(
-      handle.executeUpdate(resumeUpdate, { args: [{ action: 'complete', actor: 'a', body: {} }] }),
+      handle.executeUpdate(resumeUpdate, {
+        args: [{ kind: 'agent', action: 'complete', actor: 'a', body: {} }],
+      }),
       (err: unknown) => err instanceof WorkflowUpdateFailedError || /completed/i.test(String(err)),
     );
   });
@@ -149,6 +232,210 @@ describe('intentWorkflow', () => {
     }
     assert.equal(state.status, 'DELIVERED');
     assert.deepEqual(state.pendingWith, { type: 'agent', ref: 'agent://acme/default/worker', name: null });
-    await handle.executeUpdate(resumeUpdate, { args: [{ action: 'complete', actor: 'a', body: {} }] });
+    await handle.executeUpdate(resumeUpdate, {
+      args: [{ kind: 'agent', action: 'complete', actor: 'a', body: {} }],
+    });
+  });
+
+  function eventsOf(intentId: string) {
+    return stub.calls.filter((c) => c.intentId === intentId);
+  }
+
+  test('resolve CANCELED ends the intent and delivers the completion to reply_to', async () => {
+    const { intentId, handle } = await start({ replyTo: 'agent://acme/default/caller' });
+    for (let i = 0; i < 50 && (await handle.query(stateQuery)).status !== 'DELIVERED'; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    const result = await handle.executeUpdate(resolveUpdate, {
+      args: [{ status: 'CANCELED', actor: 'agent://acme/default/caller', reason: 'operator' }],
+    });
+    assert.equal(result.status, 'CANCELED');
+    assert.equal(result.completion.delivered, true);
+    assert.equal(result.completion.thread_id, intentId);
+    assert.deepEqual(
+      eventsOf(intentId).map((c) => c.eventType),
+      ['intent.delivered', 'intent.canceled'],
+    );
+    await exportHistory(handle, 'intent-resolve-cancel');
+  });
+
+  test('a deadline records intent.timeout then TIMED_OUT', async () => {
+    const { intentId, handle } = await start({ deadlineAt: Date.now() + 1_500 });
+    const final = (await handle.result()) as IntentWorkflowState;
+    assert.equal(final.status, 'TIMED_OUT');
+    assert.deepEqual(
+      eventsOf(intentId).map((c) => [c.eventType, c.status ?? null]),
+      [
+        ['intent.delivered', 'DELIVERED'],
+        ['intent.timeout', null],
+        ['intent.timed_out', 'TIMED_OUT'],
+      ],
+    );
+    await exportHistory(handle, 'intent-deadline');
+  });
+
+  test('reminders up to max_reminders, then escalation transfers to escalate_to', async () => {
+    const { intentId, handle } = await start({
+      remindAfterSeconds: 1,
+      remindIntervalSeconds: 1,
+      maxReminders: 2,
+      escalateTo: 'agent://acme/default/oncall',
+    });
+    let state = await handle.query(stateQuery);
+    for (let i = 0; i < 100 && state.handler !== 'agent://acme/default/oncall'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      state = await handle.query(stateQuery);
+    }
+    assert.equal(state.handler, 'agent://acme/default/oncall');
+    await handle.executeUpdate(resolveUpdate, {
+      args: [{ status: 'COMPLETED', actor: 'a', result: { ok: true } }],
+    });
+    await handle.result();
+    const mine = eventsOf(intentId);
+    assert.deepEqual(
+      mine.map((c) => c.eventType),
+      [
+        'intent.delivered',
+        'intent.reminder',
+        'intent.reminder',
+        'intent.escalated',
+        'intent.transfer',
+        'intent.in_progress',
+        'intent.completed',
+      ],
+    );
+    assert.deepEqual(
+      mine.filter((c) => c.eventType === 'intent.reminder').map((c) => c.remindCount),
+      [1, 2],
+    );
+    const transfer = mine.find((c) => c.eventType === 'intent.transfer')!;
+    assert.equal(transfer.handler, 'agent://acme/default/oncall');
+    assert.equal(transfer.deliverTo, 'agent://acme/default/oncall');
+    await exportHistory(handle, 'intent-remind-escalate');
+  });
+
+  test('a human task waits for a task_result; a rejected outcome ends FAILED', async () => {
+    const task = { title: 'Approve deploy', assignees: ['ops@example.com'] };
+    const approved = await start({ humanTask: task });
+    let state = await approved.handle.query(stateQuery);
+    for (let i = 0; i < 50 && state.waitingReason !== 'WAITING_FOR_HUMAN'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      state = await approved.handle.query(stateQuery);
+    }
+    assert.equal(state.status, 'WAITING');
+    assert.deepEqual(state.pendingWith, { type: 'human', ref: 'ops@example.com', name: 'Approve deploy' });
+    const ok = await approved.handle.executeUpdate(resumeUpdate, {
+      args: [{ kind: 'task_result', actor: 'a', taskResult: { outcome: 'approved', comment: 'go' } }],
+    });
+    assert.equal(ok.status, 'COMPLETED');
+    assert.deepEqual(
+      eventsOf(approved.intentId).map((c) => c.eventType),
+      ['intent.delivered', 'intent.human_task_assigned', 'intent.in_progress', 'intent.completed'],
+    );
+    await exportHistory(approved.handle, 'intent-human-task');
+
+    const rejected = await start({ humanTask: task });
+    const no = await rejected.handle.executeUpdate(resumeUpdate, {
+      args: [{ kind: 'task_result', actor: 'a', taskResult: { outcome: 'rejected' } }],
+    });
+    assert.equal(no.status, 'FAILED');
+  });
+
+  test('a resume flavour that does not fit the state is refused and changes nothing', async () => {
+    const { intentId, handle } = await start();
+    await assert.rejects(
+      handle.executeUpdate(resumeUpdate, {
+        args: [{ kind: 'task_result', actor: 'a', taskResult: { outcome: 'approved' } }],
+      }),
+      WorkflowUpdateFailedError,
+    );
+    await assert.rejects(
+      handle.executeUpdate(resumeUpdate, { args: [{ kind: 'approve', actor: 'a' }] }),
+      WorkflowUpdateFailedError,
+    );
+    assert.deepEqual(
+      eventsOf(intentId).map((c) => c.eventType),
+      ['intent.delivered'],
+    );
+    await handle.executeUpdate(resolveUpdate, { args: [{ status: 'CANCELED', actor: 'a', reason: 'done' }] });
+  });
+
+  test('http delivery retries with backoff until a 2xx; an open circuit does not use up attempts', async () => {
+    const { intentId, handle } = await start({
+      binding: { mode: 'http', callbackUrl: 'http://127.0.0.1:9/x' },
+    });
+    stub.httpScript.set(intentId, [
+      { ok: false, error: 'HTTP 500', counted: true },
+      { ok: false, error: 'circuit open', counted: false, retryAfterMs: 30 },
+      { ok: false, error: 'HTTP 503', counted: true },
+      { ok: true, httpStatus: 200 },
+    ]);
+    let state = await handle.query(stateQuery);
+    for (let i = 0; i < 100 && state.status !== 'DELIVERED'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      state = await handle.query(stateQuery);
+    }
+    assert.equal(state.status, 'DELIVERED');
+    assert.deepEqual(
+      stub.httpCalls.filter((c) => c.intentId === intentId).map((c) => c.attempt),
+      [1, 2, 2, 3],
+    );
+    assert.equal(eventsOf(intentId)[0]!.deliveryAttempt, 3);
+    await handle.executeUpdate(resolveUpdate, { args: [{ status: 'CANCELED', actor: 'a', reason: 'done' }] });
+    await exportHistory(handle, 'intent-http-retry');
+  });
+
+  test('http delivery that keeps failing ends FAILED with intent.delivery_failed', async () => {
+    const { intentId, handle } = await start({
+      binding: { mode: 'http', callbackUrl: 'http://127.0.0.1:9/x' },
+      maxDeliveryAttempts: 2,
+    });
+    stub.httpScript.set(intentId, [
+      { ok: false, error: 'HTTP 500', counted: true },
+      { ok: false, error: 'HTTP 500', counted: true },
+    ]);
+    const final = (await handle.result()) as IntentWorkflowState;
+    assert.equal(final.status, 'FAILED');
+    const events = eventsOf(intentId);
+    assert.deepEqual(
+      events.map((c) => c.eventType),
+      ['intent.delivery_failed'],
+    );
+    assert.equal(events[0]!.details?.delivery_attempt, 2);
+    await exportHistory(handle, 'intent-http-exhausted');
+  });
+
+  test('transfer hands the intent to a new handler without a status change', async () => {
+    const { intentId, handle } = await start();
+    const moved = await handle.executeUpdate(transferUpdate, {
+      args: [
+        { toAgent: 'agent://acme/default/second', actor: 'a', reason: 'shift change', cause: 'transfer' },
+      ],
+    });
+    assert.equal(moved.handler, 'agent://acme/default/second');
+    await assert.rejects(
+      handle.executeUpdate(transferUpdate, {
+        args: [{ toAgent: 'agent://acme/default/second', actor: 'a', cause: 'transfer' }],
+      }),
+      WorkflowUpdateFailedError,
+    );
+    const state = await handle.query(stateQuery);
+    assert.equal(state.status, 'DELIVERED');
+    await handle.executeUpdate(resolveUpdate, { args: [{ status: 'CANCELED', actor: 'a', reason: 'done' }] });
+    const transfer = eventsOf(intentId).find((c) => c.eventType === 'intent.transfer')!;
+    assert.equal(transfer.status, undefined);
+    assert.equal(transfer.deliverTo, 'agent://acme/default/second');
+    await exportHistory(handle, 'intent-transfer');
+  });
+
+  test('a controls change that sets a deadline re-arms the timer', async () => {
+    const { intentId, handle } = await start();
+    const changed = await handle.executeUpdate(policyUpdate, {
+      args: [{ actor: 'a', controls: { timeout_seconds: 1 }, deadlineAt: Date.now() + 1_000 }],
+    });
+    assert.equal(changed.applied, true);
+    const final = (await handle.result()) as IntentWorkflowState;
+    assert.equal(final.status, 'TIMED_OUT');
+    assert.equal(eventsOf(intentId).at(-1)!.eventType, 'intent.timed_out');
+    await exportHistory(handle, 'intent-policy-deadline');
   });
 });

@@ -9,7 +9,7 @@ import { HealthController } from './health/health.controller';
 import { AllExceptionsFilter } from './http/all-exceptions.filter';
 import { AuthGuard } from './http/auth.guard';
 import { streamsShutdown } from './http/sse';
-import { IntentsController } from './intents/intents.controller';
+import { CapabilitiesController, IntentsController } from './intents/intents.controller';
 import { StreamsController } from './intents/streams.controller';
 
 @Injectable()
@@ -31,7 +31,7 @@ export class GatewayModule {
         AuthModule,
         IntentsModule.forRoot({ redisUrl: config.redis.url, temporal: config.temporal }),
       ],
-      controllers: [HealthController, IntentsController, StreamsController],
+      controllers: [HealthController, IntentsController, CapabilitiesController, StreamsController],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

@@ -47,6 +47,14 @@ export const envSchema = z
       .min(1024)
       .max(16 * 1024 * 1024)
       .default(131072),
+    // http delivery binding (SPEC §5): backoff with jitter between attempts, per-endpoint breaker.
+    AXLE_DELIVERY_BACKOFF_MS: z.coerce.number().int().min(10).max(3_600_000).default(30_000),
+    AXLE_DELIVERY_BACKOFF_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(600_000),
+    AXLE_DELIVERY_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+    AXLE_BREAKER_THRESHOLD: z.coerce.number().int().min(1).max(1000).default(5),
+    AXLE_BREAKER_COOLDOWN_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+    /** How often the worker starts workflows for intents whose start was interrupted. */
+    AXLE_RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
     AXLE_IDEMPOTENCY_TTL_HOURS: z.coerce
       .number()
       .int()
@@ -72,6 +80,14 @@ export const envSchema = z
     publicUrl: env.AXLE_PUBLIC_URL ?? `http://127.0.0.1:${env.AXLE_PORT}`,
     // Open addressing is for local development; production defaults to strict (SPEC §2).
     addressing: env.AXLE_ADDRESSING ?? (env.NODE_ENV === 'production' ? 'strict' : 'open'),
+    delivery: {
+      backoffMs: env.AXLE_DELIVERY_BACKOFF_MS,
+      backoffMaxMs: Math.max(env.AXLE_DELIVERY_BACKOFF_MAX_MS, env.AXLE_DELIVERY_BACKOFF_MS),
+      timeoutMs: env.AXLE_DELIVERY_TIMEOUT_MS,
+      breakerThreshold: env.AXLE_BREAKER_THRESHOLD,
+      breakerCooldownMs: env.AXLE_BREAKER_COOLDOWN_MS,
+    },
+    reconcileIntervalSeconds: env.AXLE_RECONCILE_INTERVAL_SECONDS,
     limits: {
       maxPayloadBytes: env.AXLE_MAX_PAYLOAD_BYTES,
       idempotencyTtlHours: env.AXLE_IDEMPOTENCY_TTL_HOURS,

@@ -2,10 +2,17 @@ import { Global, Module } from '@nestjs/common';
 import { DATABASE_URL, PrismaService } from './prisma.service';
 import { AuditRepository } from './repositories/audit.repository';
 import { IdempotencyRepository } from './repositories/idempotency.repository';
+import { InboxRepository } from './repositories/inbox.repository';
 import { IntentRepository } from './repositories/intent.repository';
 import { RegistryRepository } from './repositories/registry.repository';
 
-const repositories = [AuditRepository, IdempotencyRepository, IntentRepository, RegistryRepository];
+const repositories = [
+  AuditRepository,
+  IdempotencyRepository,
+  InboxRepository,
+  IntentRepository,
+  RegistryRepository,
+];
 
 @Global()
 @Module({})

@@ -2,6 +2,16 @@ export { DataModule } from './data.module';
 export { guarded, toDatabaseError } from './errors';
 export { PrismaService } from './prisma.service';
 export { type AuditEntry, AuditRepository } from './repositories/audit.repository';
+export {
+  type InboxMessageRecord,
+  InboxRepository,
+  type InboxThreadDetail,
+  type InboxThreadRecord,
+  type InboxThreadStatus,
+  type InboxTimelineRecord,
+  type NewInboxEntry,
+  type NewInboxThread,
+} from './repositories/inbox.repository';
 export { type IdempotencyRecordView, IdempotencyRepository } from './repositories/idempotency.repository';
 export {
   type AgentStreamItem,
@@ -10,9 +20,17 @@ export {
   type IdempotencyClaim,
   IdempotencyKeyTakenError,
   type IntentEventRecord,
+  type IntentListFilter,
   type IntentRecord,
   IntentRepository,
   type NewIntent,
+  type PolicyChange,
+  type PolicyChangeResult,
 } from './repositories/intent.repository';
-export { type AgentRecord, type ApiKeyRecord, RegistryRepository } from './repositories/registry.repository';
+export {
+  type AgentRecord,
+  type ApiKeyRecord,
+  type NewAgent,
+  RegistryRepository,
+} from './repositories/registry.repository';
 export { orgFilter, type OrgScope, orgScope, platformScope, type TenantScope } from './tenancy';

@@ -1,3 +1,5 @@
+export { BulkCancelUseCase } from './bulk-cancel.usecase';
+export { type ChangePolicyCommand, ChangePolicyUseCase } from './change-policy.usecase';
 export { EventBus } from './event-bus.service';
 export {
   EventStreamService,
@@ -5,11 +7,15 @@ export {
   type StreamFrame,
   type StreamSource,
 } from './event-stream.service';
+export { actingAgent } from './intent-access';
 export { IntentEventsService } from './intent-events.service';
 export { IntentQueries, isUuid } from './intent-queries.service';
 export { IntentWorkflowClient } from './intent-workflow.client';
 export { toEventView, toIntentView } from './intent.view';
 export { IntentsModule } from './intents.module';
+export { RecipientResolver } from './recipient-resolver.service';
+export { type ResolveIntentCommand, ResolveIntentUseCase } from './resolve-intent.usecase';
 export { type ResumeIntentCommand, ResumeIntentUseCase } from './resume-intent.usecase';
 export { type SubmitIntentCommand, SubmitIntentUseCase } from './submit-intent.usecase';
+export { type TransferIntentCommand, TransferIntentUseCase } from './transfer-intent.usecase';
 export { parseOrThrow } from './validation';

@@ -1,7 +1,15 @@
 import { type Principal, tenantScopeOf } from '@axle/auth';
 import { type IntentEventRecord, type IntentRecord, IntentRepository } from '@axle/data';
-import { NotFoundError } from '@axle/protocol';
+import {
+  INTENT_STATUSES,
+  listIntentsQuerySchema,
+  NotFoundError,
+  parseAgentAddress,
+  ValidationFailedError,
+} from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
+import { toIntentView } from './intent.view';
+import { parseOrThrow } from './validation';
 
 /** Reads of intents and their events, confined to what the caller may see. */
 @Injectable()
@@ -19,8 +27,69 @@ export class IntentQueries {
     await this.get(principal, id);
     return this.intents.listEvents(tenantScopeOf(principal), id, since, limit);
   }
+
+  /** `GET /v1/intents`: newest first with an opaque keyset cursor. */
+  async list(principal: Principal, query: unknown): Promise<Record<string, unknown>> {
+    const q = parseOrThrow(listIntentsQuerySchema, query, 'query');
+    const statuses = q.status?.map((s) => s.toUpperCase());
+    const unknown = statuses?.filter((s) => !(INTENT_STATUSES as readonly string[]).includes(s)) ?? [];
+    if (unknown.length > 0) throw queryError('status', `unknown status ${unknown.join(', ')}`, 'enum');
+    const address = (field: 'to_agent' | 'from_agent') => {
+      const text = q[field];
+      if (text === undefined) return undefined;
+      const parsed = parseAgentAddress(text);
+      if (!parsed) throw queryError(field, 'invalid agent address', 'invalid_agent_address');
+      return parsed.canonical;
+    };
+    const toAgent = address('to_agent');
+    const fromAgent = address('from_agent');
+    const rows = await this.intents.list(tenantScopeOf(principal), {
+      ...(statuses ? { statuses } : {}),
+      ...(toAgent ? { toAgent } : {}),
+      ...(fromAgent ? { fromAgent } : {}),
+      ...(q.intent_type ? { intentType: q.intent_type } : {}),
+      ...(q.created_after ? { createdAfter: new Date(q.created_after) } : {}),
+      ...(q.created_before ? { createdBefore: new Date(q.created_before) } : {}),
+      ...(q.cursor ? { after: decodeCursor(q.cursor) } : {}),
+      limit: q.limit + 1,
+    });
+    const page = rows.slice(0, q.limit);
+    const last = page[page.length - 1];
+    const hasMore = rows.length > q.limit;
+    return {
+      ok: true,
+      intents: page.map(toIntentView),
+      next_cursor: hasMore && last ? encodeCursor(last) : null,
+      has_more: hasMore,
+    };
+  }
 }
 
 export function isUuid(value: string): boolean {
   return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+}
+
+function encodeCursor(intent: IntentRecord): string {
+  return Buffer.from(JSON.stringify({ c: intent.createdAt.toISOString(), i: intent.id })).toString(
+    'base64url',
+  );
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
+      c?: unknown;
+      i?: unknown;
+    };
+    const createdAt = typeof parsed.c === 'string' ? new Date(parsed.c) : null;
+    if (createdAt && !Number.isNaN(createdAt.getTime()) && typeof parsed.i === 'string' && isUuid(parsed.i))
+      return { createdAt, id: parsed.i };
+  } catch {
+    // fall through
+  }
+  throw queryError('cursor', 'not a cursor this server issued', 'invalid_cursor');
+}
+
+function queryError(field: string, message: string, type: string): ValidationFailedError {
+  return new ValidationFailedError([{ path: field, loc: ['query', field], message, type }]);
 }

@@ -4,10 +4,19 @@ import {
   FAILURE_TYPES,
   type IntentWorkflowInput,
   NotFoundError,
+  policyUpdate,
+  type PolicyUpdateInput,
+  type PolicyUpdateResult,
+  resolveUpdate,
+  type ResolveUpdateInput,
+  type ResolveUpdateResult,
   resumeUpdate,
   type ResumeUpdateInput,
   type ResumeUpdateResult,
   TASK_QUEUES,
+  transferUpdate,
+  type TransferUpdateInput,
+  type TransferUpdateResult,
   WORKFLOW_TYPES,
 } from '@axle/protocol';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
@@ -18,7 +27,7 @@ import {
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
 } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 
 export const TEMPORAL_OPTIONS = Symbol('TEMPORAL_OPTIONS');
 export type TemporalOptions = { address: string; namespace: string };
@@ -53,10 +62,47 @@ export class IntentWorkflowClient implements OnModuleDestroy {
     }
   }
 
-  async resume(intentId: string, input: ResumeUpdateInput, updateId?: string): Promise<ResumeUpdateResult> {
+  /** Runs an update; an intent whose workflow never started gets it started first (at most once). */
+  async ensuring<T>(input: IntentWorkflowInput, send: () => Promise<T>): Promise<T> {
     try {
-      const handle = this.client.workflow.getHandle(intentId);
-      return await handle.executeUpdate(resumeUpdate, { args: [input], ...(updateId ? { updateId } : {}) });
+      return await send();
+    } catch (err) {
+      if (!(err instanceof WorkflowMissingError)) throw err;
+      await this.start(input);
+      return send();
+    }
+  }
+
+  resume(intentId: string, input: ResumeUpdateInput, updateId?: string): Promise<ResumeUpdateResult> {
+    return this.update(intentId, (handle) =>
+      handle.executeUpdate(resumeUpdate, { args: [input], ...(updateId ? { updateId } : {}) }),
+    );
+  }
+
+  resolve(intentId: string, input: ResolveUpdateInput, updateId?: string): Promise<ResolveUpdateResult> {
+    return this.update(intentId, (handle) =>
+      handle.executeUpdate(resolveUpdate, { args: [input], ...(updateId ? { updateId } : {}) }),
+    );
+  }
+
+  transfer(intentId: string, input: TransferUpdateInput, updateId?: string): Promise<TransferUpdateResult> {
+    return this.update(intentId, (handle) =>
+      handle.executeUpdate(transferUpdate, { args: [input], ...(updateId ? { updateId } : {}) }),
+    );
+  }
+
+  changePolicy(intentId: string, input: PolicyUpdateInput, updateId?: string): Promise<PolicyUpdateResult> {
+    return this.update(intentId, (handle) =>
+      handle.executeUpdate(policyUpdate, { args: [input], ...(updateId ? { updateId } : {}) }),
+    );
+  }
+
+  private async update<T>(
+    intentId: string,
+    send: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await send(this.client.workflow.getHandle(intentId));
     } catch (err) {
       throw toTemporalError(err);
     }
@@ -77,20 +123,27 @@ export class IntentWorkflowClient implements OnModuleDestroy {
   }
 }
 
+/** The intent has no workflow (its start was interrupted); callers start it and retry once. */
+export class WorkflowMissingError extends ConflictError {
+  constructor() {
+    super('intent_terminal', 'the intent is no longer running');
+  }
+}
+
 /** Business failures from the workflow become domain errors; transport failures become 503. */
 function toTemporalError(err: unknown): unknown {
   if (err instanceof WorkflowUpdateFailedError) {
-    const cause = err.cause;
+    // An activity's rejection arrives wrapped in an ActivityFailure.
+    const cause = err.cause instanceof ActivityFailure ? err.cause.cause : err.cause;
     if (cause instanceof ApplicationFailure) {
-      if (cause.type === FAILURE_TYPES.invalidTransition)
-        return new ConflictError('invalid_transition', cause.message);
+      const code = typeof cause.details?.[0] === 'string' ? cause.details[0] : 'invalid_transition';
+      if (cause.type === FAILURE_TYPES.invalidTransition) return new ConflictError(code, cause.message);
       if (cause.type === FAILURE_TYPES.intentNotFound)
         return new NotFoundError('intent_not_found', cause.message);
     }
     return new ConflictError('update_rejected', cause?.message ?? err.message);
   }
-  if (err instanceof WorkflowNotFoundError)
-    return new ConflictError('intent_terminal', 'the intent is no longer running');
+  if (err instanceof WorkflowNotFoundError) return new WorkflowMissingError();
   const text = err instanceof Error ? `${err.name} ${err.message}` : String(err);
   if (/already completed|workflow execution already completed/i.test(text))
     return new ConflictError('intent_terminal', 'the intent is no longer running');

@@ -1,20 +1,30 @@
 import { Module } from '@nestjs/common';
+import { BulkCancelUseCase } from './bulk-cancel.usecase';
+import { ChangePolicyUseCase } from './change-policy.usecase';
 import { EventBus, REDIS_URL } from './event-bus.service';
 import { EventStreamService } from './event-stream.service';
 import { IntentEventsService } from './intent-events.service';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient, TEMPORAL_OPTIONS, type TemporalOptions } from './intent-workflow.client';
+import { RecipientResolver } from './recipient-resolver.service';
+import { ResolveIntentUseCase } from './resolve-intent.usecase';
 import { ResumeIntentUseCase } from './resume-intent.usecase';
 import { SubmitIntentUseCase } from './submit-intent.usecase';
+import { TransferIntentUseCase } from './transfer-intent.usecase';
 
 const services = [
+  BulkCancelUseCase,
+  ChangePolicyUseCase,
   EventBus,
   EventStreamService,
   IntentEventsService,
   IntentQueries,
   IntentWorkflowClient,
+  RecipientResolver,
+  ResolveIntentUseCase,
   ResumeIntentUseCase,
   SubmitIntentUseCase,
+  TransferIntentUseCase,
 ];
 
 @Module({})

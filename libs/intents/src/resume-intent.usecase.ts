@@ -1,13 +1,19 @@
 import { type Principal, tenantScopeOf } from '@axle/auth';
 import { AuditRepository, IntentRepository } from '@axle/data';
 import {
+  AGENT_ACTIONS,
+  type AgentAction,
   ConflictError,
-  ForbiddenError,
-  isTerminal,
   resumeIntentSchema,
   type ResumeUpdateInput,
+  ValidationFailedError,
+  WAITING_REASONS,
+  type WaitingReason,
 } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
+import { taskResultErrors } from './human-task';
+import { actingAgent, assertMayAct, assertNotTerminal } from './intent-access';
+import { auditIntentWrite, workflowInput } from './intent-audit';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
 import { toIntentView } from './intent.view';
@@ -24,8 +30,10 @@ export type ResumeIntentCommand = {
 };
 
 /**
- * Resume with an agent's step result (`{action: "complete"|"fail", …}` or any result object): the
- * workflow validates the transition against its state and records it before answering.
+ * Resume in its three flavours (reference §1.4): an agent's step result (`{action, …}` or any result
+ * object), a human `task_result` (checked against the task spec first), and the control/approve form
+ * with the `policy_generation` compare-and-set. The workflow applies it and records the events
+ * before this answers.
  */
 @Injectable()
 export class ResumeIntentUseCase {
@@ -39,38 +47,32 @@ export class ResumeIntentUseCase {
   async execute(cmd: ResumeIntentCommand): Promise<Record<string, unknown>> {
     const intent = await this.queries.get(cmd.principal, cmd.intentId);
     const body = parseOrThrow(resumeIntentSchema, cmd.body ?? {});
-    const actor = cmd.ownerAgent ?? cmd.principal.address;
-    if (cmd.ownerAgent && !cmd.principal.platformAdmin && cmd.ownerAgent !== cmd.principal.address) {
-      throw new ForbiddenError('owner_agent_mismatch', 'owner_agent is not the calling agent');
+    const actor = actingAgent(cmd.principal, cmd.ownerAgent);
+    assertMayAct(cmd.principal, intent, actor, 'resume');
+    assertNotTerminal(intent);
+    if (
+      body.expected_policy_generation !== undefined &&
+      body.expected_policy_generation !== intent.policyGeneration
+    ) {
+      return {
+        ok: true,
+        applied: false,
+        reason: 'stale_policy_generation',
+        policy_generation: intent.policyGeneration,
+        intent: toIntentView(intent),
+      };
     }
-    if (isTerminal(intent.status)) {
-      throw new ConflictError(
-        'intent_terminal',
-        `intent is ${intent.status}; a terminal intent cannot be resumed`,
-        { status: intent.status },
-      );
-    }
-    const input: ResumeUpdateInput = {
-      action: body.action === 'fail' ? 'fail' : 'complete',
-      actor,
-      body,
-      requestId: cmd.requestId,
-    };
-    const outcome = await this.workflows.resume(
-      intent.id,
-      input,
-      cmd.idempotencyKey ? `resume:${cmd.idempotencyKey}` : undefined,
+    const input = this.toUpdate(body, actor, intent.humanTask, cmd.requestId);
+    const outcome = await this.workflows.ensuring(workflowInput(intent), () =>
+      this.workflows.resume(
+        intent.id,
+        input,
+        cmd.idempotencyKey ? `resume:${cmd.idempotencyKey}` : undefined,
+      ),
     );
-    await this.audit.record({
-      orgId: intent.orgId,
-      actorType: 'service_account',
-      actorId: cmd.principal.serviceAccountId,
-      action: 'intent.resume',
-      targetType: 'intent',
-      targetId: intent.id,
-      outcome: 'success',
-      requestId: cmd.requestId,
-      details: { action: input.action, status: outcome.status },
+    await auditIntentWrite(this.audit, cmd.principal, intent, 'intent.resume', cmd.requestId, {
+      kind: input.kind,
+      status: outcome.status,
     });
     const updated = await this.intents.findById(tenantScopeOf(cmd.principal), intent.id);
     return {
@@ -78,8 +80,48 @@ export class ResumeIntentUseCase {
       applied: true,
       status: outcome.status,
       seq: outcome.seq,
-      policy_generation: updated?.policyGeneration ?? 0,
+      policy_generation: updated?.policyGeneration ?? intent.policyGeneration,
       intent: updated ? toIntentView(updated) : null,
+      ...(outcome.completion ? { completion_delivery: outcome.completion } : {}),
+    };
+  }
+
+  private toUpdate(
+    body: ReturnType<typeof resumeIntentSchema.parse>,
+    actor: string,
+    humanTask: Record<string, unknown> | null,
+    requestId: string,
+  ): ResumeUpdateInput {
+    const base = { actor, requestId };
+    if (body.task_result) {
+      if (!humanTask)
+        throw new ConflictError('no_human_task_pending', 'this intent has no human task to take a result');
+      const errors = taskResultErrors(humanTask, body.task_result);
+      if (errors.length > 0) throw new ValidationFailedError(errors, 'invalid_task_result');
+      return { ...base, kind: 'task_result', taskResult: body.task_result };
+    }
+    const { action, approve_current_step: approve, ...rest } = body;
+    if (approve === true && action === undefined && rest.result === undefined)
+      return { ...base, kind: 'approve', reason: body.reason ?? null };
+    const known = (AGENT_ACTIONS as readonly string[]).includes(action ?? '');
+    const waitingReason = typeof rest.waiting_reason === 'string' ? rest.waiting_reason : undefined;
+    if (waitingReason !== undefined && !(WAITING_REASONS as readonly string[]).includes(waitingReason)) {
+      throw new ValidationFailedError([
+        {
+          path: 'waiting_reason',
+          loc: ['body', 'waiting_reason'],
+          message: `must be one of ${WAITING_REASONS.join(', ')}`,
+          type: 'enum',
+        },
+      ]);
+    }
+    return {
+      ...base,
+      kind: 'agent',
+      // An unknown or missing action is a step result: the agent finished (reference §1.4 flavour 2).
+      action: known ? (action as AgentAction) : 'complete',
+      body: rest,
+      waitingReason: (waitingReason as WaitingReason | undefined) ?? null,
     };
   }
 }

@@ -7,19 +7,20 @@ import {
   type IntentRecord,
   IntentRepository,
   orgScope,
-  RegistryRepository,
 } from '@axle/data';
 import {
   ConflictError,
   createIntentSchema,
-  ForbiddenError,
-  NotFoundError,
+  DependencyUnavailableError,
   parseAgentAddress,
   PayloadTooLargeError,
+  ValidationFailedError,
 } from '@axle/protocol';
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
+import { workflowInput } from './intent-audit';
 import { IntentWorkflowClient } from './intent-workflow.client';
+import { RecipientResolver } from './recipient-resolver.service';
 import { parseOrThrow } from './validation';
 
 export const SUBMIT_ROUTE = 'POST /v1/intents';
@@ -44,7 +45,7 @@ export class SubmitIntentUseCase {
     @Inject(AXLE_CONFIG) private readonly config: AxleConfig,
     private readonly intents: IntentRepository,
     private readonly idempotency: IdempotencyRepository,
-    private readonly registry: RegistryRepository,
+    private readonly recipients: RecipientResolver,
     private readonly workflows: IntentWorkflowClient,
     private readonly audit: AuditRepository,
   ) {}
@@ -62,7 +63,18 @@ export class SubmitIntentUseCase {
       if (replay) return replay;
     }
 
-    const toAgent = await this.resolveRecipient(cmd.principal, request.to_agent);
+    if (request.escalate_to && !request.remind_after_seconds) {
+      // Escalation happens when reminders go unanswered, so it needs a reminder schedule.
+      throw new ValidationFailedError([
+        {
+          path: 'remind_after_seconds',
+          loc: ['body', 'remind_after_seconds'],
+          message: 'required when escalate_to is set',
+          type: 'missing',
+        },
+      ]);
+    }
+    const toAgent = await this.recipients.resolve(cmd.principal, request.to_agent);
     const id = randomUUID();
     const newIntent = {
       id,
@@ -148,30 +160,17 @@ export class SubmitIntentUseCase {
     return { status: record.responseStatus ?? 200, body };
   }
 
-  private async resolveRecipient(principal: Principal, toAgent: string): Promise<string> {
-    const address = parseAgentAddress(toAgent)!;
-    const org = await this.registry.findOrgBySlug(address.org);
-    if (org && org.id !== principal.orgId && !principal.platformAdmin) {
-      // Cross-org sends follow receive policies; the org default is closed (SPEC §2).
-      throw new ForbiddenError(
-        'receiver_org_closed',
-        `organization ${address.org} does not accept intents from your organization`,
-      );
-    }
-    const agent = org ? await this.registry.findAgentByAddress(orgScope(org.id), address.canonical) : null;
-    if (!agent && this.config.addressing === 'strict')
-      throw new NotFoundError('agent_not_found', `agent ${address.canonical} not found`);
-    return address.canonical;
-  }
-
+  /**
+   * The intent is durable before this runs, so a Temporal outage does not fail the create: the
+   * worker's reconciler starts workflows whose start was never confirmed.
+   */
   private async startWorkflow(intent: IntentRecord): Promise<void> {
-    await this.workflows.start({
-      intentId: intent.id,
-      orgId: intent.orgId,
-      toAgent: intent.toAgent,
-      intentType: intent.intentType,
-      traceId: intent.traceId,
-    });
+    try {
+      await this.workflows.start(workflowInput(intent));
+      await this.intents.markWorkflowStarted(orgScope(intent.orgId), intent.id);
+    } catch (err) {
+      if (!(err instanceof DependencyUnavailableError)) throw err;
+    }
   }
 }
 

@@ -1,5 +1,6 @@
+import { InboxModule } from '@axle/inbox';
 import { Module } from '@nestjs/common';
 import { IntentActivitiesService } from './activities/intent.activities';
 
-@Module({ providers: [IntentActivitiesService], exports: [IntentActivitiesService] })
+@Module({ imports: [InboxModule], providers: [IntentActivitiesService], exports: [IntentActivitiesService] })
 export class OrchestrationModule {}

@@ -20,3 +20,11 @@ export type IntentEventView = {
   at: string;
   details: Record<string, unknown>;
 };
+
+/** Headers of an http delivery to an agent's callback_url (SPEC §5). */
+export const DELIVERY_HEADERS = {
+  signature: 'x-axme-signature',
+  timestamp: 'x-axme-timestamp',
+  intentId: 'x-axme-intent-id',
+  attempt: 'x-axme-delivery-attempt',
+} as const;

@@ -14,25 +14,93 @@ export type IntentWorkflowInput = {
   traceId?: string | null;
 };
 
-export type ResumeAction = 'complete' | 'fail';
+/** What an agent reports with a resume `{action: …}`; anything else counts as `complete`. */
+export const AGENT_ACTIONS = ['acknowledge', 'in_progress', 'wait', 'complete', 'fail'] as const;
+export type AgentAction = (typeof AGENT_ACTIONS)[number];
 
-export type ResumeUpdateInput = {
-  action: ResumeAction;
+/** The three resume flavours of reference §1.4, after the gateway has validated them. */
+export type ResumeUpdateInput = { actor: string; requestId?: string | null } & (
+  | {
+      kind: 'agent';
+      action: AgentAction;
+      /** The step result (complete), error (fail) or progress note as the caller sent it. */
+      body: Record<string, unknown>;
+      waitingReason?: WaitingReason | null;
+    }
+  | { kind: 'task_result'; taskResult: { outcome: string } & Record<string, unknown> }
+  | { kind: 'approve'; reason?: string | null }
+);
+
+/** `completion_delivery` of the resolve response (reference §1.4). */
+export type CompletionDelivery = {
+  delivered: boolean;
+  reason?: string;
+  reply_to?: string;
+  thread_id?: string;
+  message_id?: string;
+  completion?: Record<string, unknown>;
+};
+
+export type ResumeUpdateResult = {
+  status: IntentStatus;
+  seq: number;
+  completion: CompletionDelivery | null;
+};
+
+export const RESOLVE_STATUSES = ['COMPLETED', 'FAILED', 'CANCELED'] as const;
+export type ResolveStatus = (typeof RESOLVE_STATUSES)[number];
+
+export type ResolveUpdateInput = {
+  status: ResolveStatus;
   actor: string;
-  /** The step result (complete) or error (fail) as the caller sent it. */
-  body: Record<string, unknown>;
+  result?: unknown;
+  error?: unknown;
+  reason?: string | null;
   requestId?: string | null;
 };
 
-export type ResumeUpdateResult = { status: IntentStatus; seq: number };
+export type ResolveUpdateResult = { status: IntentStatus; seq: number; completion: CompletionDelivery };
+
+export type TransferUpdateInput = {
+  toAgent: string;
+  actor: string;
+  reason?: string | null;
+  /** Why the handler changes: an explicit transfer, an inbox delegate or an escalation. */
+  cause: 'transfer' | 'delegate' | 'escalation';
+  requestId?: string | null;
+};
+
+export type TransferUpdateResult = { seq: number; handler: string };
+
+/** A controls/policy change (reference §1.4), compare-and-set on policy_generation. */
+export type PolicyUpdateInput = {
+  actor: string;
+  expectedGeneration?: number;
+  controls?: Record<string, unknown>;
+  grants?: Record<string, { allow: string[] } | null>;
+  envelope?: Record<string, unknown>;
+  /** Epoch ms; undefined = leave the deadline alone, null = no deadline. */
+  deadlineAt?: number | null;
+};
+
+export type PolicyUpdateResult =
+  | { applied: true; policyGeneration: number; deadlineAt: number | null }
+  | { applied: false; reason: 'stale_policy_generation'; policyGeneration: number };
 
 export type IntentWorkflowState = {
   status: IntentStatus;
   waitingReason: WaitingReason | null;
   pendingWith: PendingWith | null;
+  handler: string;
+  remindCount: number;
+  deadlineAt: number | null;
+  completion: CompletionDelivery | null;
 };
 
 export const resumeUpdate = defineUpdate<ResumeUpdateResult, [ResumeUpdateInput]>('resume');
+export const resolveUpdate = defineUpdate<ResolveUpdateResult, [ResolveUpdateInput]>('resolve');
+export const transferUpdate = defineUpdate<TransferUpdateResult, [TransferUpdateInput]>('transfer');
+export const policyUpdate = defineUpdate<PolicyUpdateResult, [PolicyUpdateInput]>('policy');
 export const stateQuery = defineQuery<IntentWorkflowState>('state');
 
 /** Failure types raised by activities and update validators; the gateway maps them to errors. */
@@ -40,6 +108,32 @@ export const FAILURE_TYPES = {
   invalidTransition: 'InvalidTransition',
   intentNotFound: 'IntentNotFound',
 } as const;
+
+/** How the intent reaches its handler (SPEC §5); from the handler's registry entry. */
+export type DeliveryBinding = {
+  mode: 'stream' | 'poll' | 'http' | 'inbox' | 'internal';
+  callbackUrl: string | null;
+};
+
+/** Everything the workflow needs from the stored intent and the worker's configuration. */
+export type IntentPlan = {
+  status: IntentStatus;
+  toAgent: string;
+  handler: string;
+  replyTo: string | null;
+  binding: DeliveryBinding;
+  humanTask: Record<string, unknown> | null;
+  /** Epoch milliseconds. */
+  deadlineAt: number | null;
+  remindAfterSeconds: number | null;
+  remindIntervalSeconds: number | null;
+  maxReminders: number | null;
+  remindCount: number;
+  escalateTo: string | null;
+  maxDeliveryAttempts: number;
+  deliveryAttempt: number;
+  retry: { backoffMs: number; backoffMaxMs: number };
+};
 
 export type RecordEventInput = {
   intentId: string;
@@ -50,16 +144,41 @@ export type RecordEventInput = {
   status?: IntentStatus;
   waitingReason?: WaitingReason | null;
   pendingWith?: PendingWith | null;
+  handler?: string | null;
   actor: string;
   details?: Record<string, unknown>;
   result?: unknown;
   error?: unknown;
   deliverTo?: string;
+  /** Projection counters that change with this event. */
+  remindCount?: number;
+  deliveryAttempt?: number;
 };
 
 export type RecordEventResult = { seq: number; status: IntentStatus };
 
+export type HttpDeliveryInput = {
+  intentId: string;
+  orgId: string;
+  address: string;
+  callbackUrl: string;
+  attempt: number;
+};
+
+/**
+ * One POST to an http agent. `counted: false` means the endpoint was not tried (its circuit is open),
+ * so the attempt does not use up the intent's max_delivery_attempts.
+ */
+export type HttpDeliveryResult =
+  { ok: true; httpStatus: number } | { ok: false; error: string; counted: boolean; retryAfterMs?: number };
+
 /** The activities the intent workflow calls; implemented by the worker with the data lib. */
 export type IntentActivities = {
+  loadPlan(input: { intentId: string; orgId: string }): Promise<IntentPlan>;
+  resolveBinding(input: { orgId: string; address: string }): Promise<DeliveryBinding>;
   recordEvent(input: RecordEventInput): Promise<RecordEventResult>;
+  deliverHttp(input: HttpDeliveryInput): Promise<HttpDeliveryResult>;
+  openHumanTask(input: { intentId: string; orgId: string }): Promise<{ threadId: string }>;
+  deliverCompletion(input: { intentId: string; orgId: string }): Promise<CompletionDelivery>;
+  changePolicy(input: PolicyUpdateInput & { intentId: string; orgId: string }): Promise<PolicyUpdateResult>;
 };

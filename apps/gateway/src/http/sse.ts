@@ -64,13 +64,17 @@ export async function serveStream(
       if (waitMs <= 0) break;
       if (!dirty) {
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, waitMs);
-          wake = () => {
+          const done = () => {
             clearTimeout(timer);
+            // Remove both listeners on every path: the shutdown signal lives as long as the process.
+            closed.signal.removeEventListener('abort', done);
+            streamsShutdown.signal.removeEventListener('abort', done);
             resolve();
           };
-          closed.signal.addEventListener('abort', wake, { once: true });
-          streamsShutdown.signal.addEventListener('abort', wake, { once: true });
+          const timer = setTimeout(done, waitMs);
+          wake = done;
+          closed.signal.addEventListener('abort', done, { once: true });
+          streamsShutdown.signal.addEventListener('abort', done, { once: true });
         });
         wake = null;
         if (options.follow && !dirty && !closed.signal.aborted) raw.write(': heartbeat\n\n');

@@ -1,13 +1,17 @@
 import { type Principal } from '@axle/auth';
 import {
+  BulkCancelUseCase,
+  ChangePolicyUseCase,
   IntentQueries,
   parseOrThrow,
+  ResolveIntentUseCase,
   ResumeIntentUseCase,
   SubmitIntentUseCase,
   toEventView,
   toIntentView,
+  TransferIntentUseCase,
 } from '@axle/intents';
-import { eventsQuerySchema, ValidationFailedError } from '@axle/protocol';
+import { CAPABILITIES, eventsQuerySchema, ValidationFailedError } from '@axle/protocol';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { CurrentPrincipal, headerValue } from '../http/request-context';
@@ -18,6 +22,10 @@ export class IntentsController {
   constructor(
     private readonly submit: SubmitIntentUseCase,
     private readonly resumeIntent: ResumeIntentUseCase,
+    private readonly resolveIntent: ResolveIntentUseCase,
+    private readonly transferIntent: TransferIntentUseCase,
+    private readonly policies: ChangePolicyUseCase,
+    private readonly bulkCancel: BulkCancelUseCase,
     private readonly queries: IntentQueries,
   ) {}
 
@@ -36,6 +44,21 @@ export class IntentsController {
       traceId: request.traceId ?? null,
     });
     return reply.status(result.status).send(result.body);
+  }
+
+  @Get()
+  async list(@CurrentPrincipal() principal: Principal, @Query() query: unknown) {
+    return this.queries.list(principal, query);
+  }
+
+  @Post('bulk-cancel')
+  @HttpCode(200)
+  async cancelMany(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.bulkCancel.execute({ principal, body, requestId: request.id });
   }
 
   @Get(':id')
@@ -58,15 +81,73 @@ export class IntentsController {
     @Body() body: unknown,
     @Req() request: FastifyRequest,
   ) {
-    return this.resumeIntent.execute({
-      principal,
-      intentId: id,
-      body,
-      ownerAgent: ownerAgent(request),
-      idempotencyKey: idempotencyKey(request),
-      requestId: request.id,
-    });
+    return this.resumeIntent.execute(command(principal, id, body, request));
   }
+
+  @Post(':id/resolve')
+  @HttpCode(200)
+  async resolve(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.resolveIntent.execute(command(principal, id, body, request));
+  }
+
+  @Post(':id/transfer')
+  @HttpCode(200)
+  async transfer(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.transferIntent.execute(command(principal, id, body, request));
+  }
+
+  @Post(':id/controls')
+  @HttpCode(200)
+  async controls(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.policies.controls(command(principal, id, body, request));
+  }
+
+  @Post(':id/policy')
+  @HttpCode(200)
+  async policy(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Body() body: unknown,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.policies.policy(command(principal, id, body, request));
+  }
+}
+
+/** `GET /v1/capabilities` (reference §1.3). */
+@Controller('v1/capabilities')
+export class CapabilitiesController {
+  @Get()
+  capabilities() {
+    return { ok: true, capabilities: CAPABILITIES, supported_intent_types: ['*.*.v1', 'intent.*.v1'] };
+  }
+}
+
+/** The common shape of the intent write commands. */
+function command(principal: Principal, intentId: string, body: unknown, request: FastifyRequest) {
+  return {
+    principal,
+    intentId,
+    body,
+    ownerAgent: ownerAgent(request),
+    idempotencyKey: idempotencyKey(request),
+    requestId: request.id,
+  };
 }
 
 export function idempotencyKey(request: FastifyRequest): string | undefined {

@@ -41,6 +41,10 @@ export type IntentRecord = {
   deliveryAttempt: number;
   remindCount: number;
   policyGeneration: number;
+  controls: Record<string, unknown>;
+  grants: Record<string, { allow: string[] }>;
+  envelope: Record<string, unknown>;
+  workflowStartedAt: Date | null;
   lastSeq: number;
   traceId: string | null;
   createdAt: Date;
@@ -74,6 +78,10 @@ export type NewIntent = Omit<
   | 'deliveryAttempt'
   | 'remindCount'
   | 'policyGeneration'
+  | 'controls'
+  | 'grants'
+  | 'envelope'
+  | 'workflowStartedAt'
 >;
 
 export type IdempotencyClaim = {
@@ -101,6 +109,8 @@ export type AppendEventInput = {
   error?: unknown;
   /** Also append this event to the agent's delivery stream (per-agent cursor). */
   deliverTo?: string;
+  remindCount?: number;
+  deliveryAttempt?: number;
 };
 
 export type AppendEventResult = {
@@ -262,6 +272,8 @@ export class IntentRepository {
               : {}),
             ...(input.result !== undefined ? { result: json(input.result) ?? Prisma.DbNull } : {}),
             ...(input.error !== undefined ? { error: json(input.error) ?? Prisma.DbNull } : {}),
+            ...(input.remindCount !== undefined ? { remindCount: input.remindCount } : {}),
+            ...(input.deliveryAttempt !== undefined ? { deliveryAttempt: input.deliveryAttempt } : {}),
             ...(isTerminal(to) ? { completedAt: now } : {}),
           },
         });
@@ -300,6 +312,103 @@ export class IntentRepository {
     );
   }
 
+  /** Newest first, keyset-paged on (createdAt, id) so pages stay stable while intents arrive. */
+  async list(scope: TenantScope, filter: IntentListFilter): Promise<IntentRecord[]> {
+    return guarded(async () => {
+      const rows = await this.prisma.client.intent.findMany({
+        where: {
+          ...orgFilter(scope),
+          ...(filter.statuses?.length ? { status: { in: [...filter.statuses] } } : {}),
+          ...(filter.toAgent ? { toAgent: filter.toAgent } : {}),
+          ...(filter.fromAgent ? { fromAgent: filter.fromAgent } : {}),
+          ...(filter.intentType ? { intentType: filter.intentType } : {}),
+          ...(filter.createdAfter || filter.createdBefore
+            ? {
+                createdAt: {
+                  ...(filter.createdAfter ? { gte: filter.createdAfter } : {}),
+                  ...(filter.createdBefore ? { lt: filter.createdBefore } : {}),
+                },
+              }
+            : {}),
+          ...(filter.after
+            ? {
+                OR: [
+                  { createdAt: { lt: filter.after.createdAt } },
+                  { createdAt: filter.after.createdAt, id: { lt: filter.after.id } },
+                ],
+              }
+            : {}),
+        },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: filter.limit,
+      });
+      return rows.map(toIntent);
+    });
+  }
+
+  /**
+   * Compare-and-set on policy_generation (reference §1.4): the change applies only when the stored
+   * generation is the expected one (or none is expected), and bumps it by one.
+   */
+  async changePolicy(
+    scope: TenantScope,
+    intentId: string,
+    change: PolicyChange,
+  ): Promise<PolicyChangeResult> {
+    return guarded(() =>
+      this.prisma.client.$transaction(async (tx) => {
+        const locked = await lockIntent(tx, scope, intentId);
+        if (!locked) throw new NotFoundError('intent_not_found', `intent ${intentId} not found`);
+        const current = toIntent(await tx.intent.findUniqueOrThrow({ where: { id: intentId } }));
+        if (isTerminal(current.status)) return { applied: false, reason: 'intent_terminal', intent: current };
+        if (change.expectedGeneration !== undefined && change.expectedGeneration !== current.policyGeneration)
+          return { applied: false, reason: 'stale_policy_generation', intent: current };
+        const row = await tx.intent.update({
+          where: { id: intentId },
+          data: {
+            policyGeneration: { increment: 1 },
+            ...(change.controls ? { controls: json({ ...current.controls, ...change.controls }) ?? {} } : {}),
+            ...(change.grants ? { grants: json(mergeGrants(current.grants, change.grants)) ?? {} } : {}),
+            ...(change.envelope ? { envelope: json({ ...current.envelope, ...change.envelope }) ?? {} } : {}),
+            ...(change.deadlineAt !== undefined ? { deadlineAt: change.deadlineAt } : {}),
+          },
+        });
+        return { applied: true, intent: toIntent(row) };
+      }),
+    );
+  }
+
+  /** The projection's delivery_attempt, written by the http delivery between events. */
+  async setDeliveryAttempt(scope: TenantScope, intentId: string, attempt: number): Promise<void> {
+    await guarded(() =>
+      this.prisma.client.intent.updateMany({
+        where: { id: intentId, deliveryAttempt: { lt: attempt }, ...orgFilter(scope) },
+        data: { deliveryAttempt: attempt },
+      }),
+    );
+  }
+
+  async markWorkflowStarted(scope: TenantScope, intentId: string): Promise<void> {
+    await guarded(() =>
+      this.prisma.client.intent.updateMany({
+        where: { id: intentId, workflowStartedAt: null, ...orgFilter(scope) },
+        data: { workflowStartedAt: new Date() },
+      }),
+    );
+  }
+
+  /** Intents whose workflow start was never confirmed (e.g. Temporal was down at create). */
+  async findStranded(scope: TenantScope, olderThan: Date, limit: number): Promise<IntentRecord[]> {
+    return guarded(async () => {
+      const rows = await this.prisma.client.intent.findMany({
+        where: { workflowStartedAt: null, createdAt: { lt: olderThan }, ...orgFilter(scope) },
+        orderBy: { createdAt: 'asc' },
+        take: limit,
+      });
+      return rows.map(toIntent);
+    });
+  }
+
   /**
    * Deliveries on an agent's stream after `since`, with their intents, skipping intents whose current
    * status is not in `statuses`. `scannedTo` is the highest cursor looked at, so a client can move past
@@ -320,7 +429,12 @@ export class IntentRepository {
       });
       if (entries.length === 0) return { items: [], scannedTo: since };
       const intents = await this.prisma.client.intent.findMany({
-        where: { id: { in: [...new Set(entries.map((e) => e.intentId))] }, status: { in: [...statuses] } },
+        // A transferred intent leaves its old handler's stream: deliveries follow the handler.
+        where: {
+          id: { in: [...new Set(entries.map((e) => e.intentId))] },
+          status: { in: [...statuses] },
+          handler: address,
+        },
       });
       const byId = new Map(intents.map((row) => [row.id, toIntent(row)]));
       const items: AgentStreamItem[] = [];
@@ -333,6 +447,31 @@ export class IntentRepository {
     });
   }
 }
+
+export type IntentListFilter = {
+  statuses?: readonly string[];
+  toAgent?: string;
+  fromAgent?: string;
+  intentType?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  /** Keyset cursor: the createdAt and id of the last intent of the previous page. */
+  after?: { createdAt: Date; id: string };
+  limit: number;
+};
+
+export type PolicyChange = {
+  expectedGeneration?: number;
+  controls?: Record<string, unknown>;
+  grants?: Record<string, { allow: string[] } | null>;
+  envelope?: Record<string, unknown>;
+  /** undefined = leave the deadline alone; null = no deadline. */
+  deadlineAt?: Date | null;
+};
+
+export type PolicyChangeResult =
+  | { applied: true; intent: IntentRecord }
+  | { applied: false; reason: 'stale_policy_generation' | 'intent_terminal'; intent: IntentRecord };
 
 /** A concurrent request with the same idempotency key committed first; re-read and replay it. */
 export class IdempotencyKeyTakenError extends Error {
@@ -367,6 +506,19 @@ async function nextAgentSeq(tx: Tx, address: string, orgId: string): Promise<num
   return rows[0]!.last_seq;
 }
 
+/** A grant set to null is removed; others replace the grant for that key. */
+function mergeGrants(
+  current: Record<string, { allow: string[] }>,
+  patch: Record<string, { allow: string[] } | null>,
+): Record<string, { allow: string[] }> {
+  const merged = { ...current };
+  for (const [key, grant] of Object.entries(patch)) {
+    if (grant === null) delete merged[key];
+    else merged[key] = grant;
+  }
+  return merged;
+}
+
 function toIntent(row: IntentRow): IntentRecord {
   return {
     ...row,
@@ -375,6 +527,9 @@ function toIntent(row: IntentRow): IntentRecord {
     pendingWith: row.pendingWith as PendingWith | null,
     payload: row.payload as Record<string, unknown>,
     humanTask: row.humanTask as Record<string, unknown> | null,
+    controls: row.controls as Record<string, unknown>,
+    grants: row.grants as Record<string, { allow: string[] }>,
+    envelope: row.envelope as Record<string, unknown>,
   };
 }
 

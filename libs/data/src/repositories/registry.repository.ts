@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { guarded } from '../errors';
 import { PrismaService } from '../prisma.service';
-import { orgFilter, type TenantScope } from '../tenancy';
+import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
 
 export type AgentRecord = {
   id: string;
@@ -11,8 +11,19 @@ export type AgentRecord = {
   address: string;
   displayName: string | null;
   deliveryMode: string;
+  callbackUrl: string | null;
   platformAdmin: boolean;
   status: string;
+};
+
+export type NewAgent = {
+  workspaceId: string;
+  name: string;
+  address: string;
+  displayName?: string | null;
+  deliveryMode?: string;
+  callbackUrl?: string | null;
+  webhookSecret?: string | null;
 };
 
 export type ApiKeyRecord = {
@@ -129,6 +140,52 @@ export class RegistryRepository {
     );
   }
 
+  /** Registers a service account (an agent) with its first API key (only the key's hash is stored). */
+  async registerAgent(
+    scope: OrgScope,
+    agent: NewAgent,
+    key: { secretHash: string; hint: string; name?: string; agentId?: string },
+  ): Promise<AgentRecord> {
+    return guarded(() =>
+      this.prisma.client.$transaction(async (tx) => {
+        const sa = await tx.serviceAccount.create({
+          data: {
+            ...(key.agentId ? { id: key.agentId } : {}),
+            orgId: scope.orgId,
+            workspaceId: agent.workspaceId,
+            name: agent.name,
+            address: agent.address,
+            displayName: agent.displayName ?? null,
+            deliveryMode: agent.deliveryMode ?? 'stream',
+            callbackUrl: agent.callbackUrl ?? null,
+            webhookSecret: agent.webhookSecret ?? null,
+          },
+        });
+        await tx.apiKey.create({
+          data: {
+            orgId: scope.orgId,
+            serviceAccountId: sa.id,
+            name: key.name ?? 'default',
+            secretHash: key.secretHash,
+            hint: key.hint,
+          },
+        });
+        return toAgent(sa);
+      }),
+    );
+  }
+
+  /** The HMAC secret used to sign http deliveries to this agent; never leaves the worker. */
+  async findWebhookSecret(scope: TenantScope, address: string): Promise<string | null> {
+    return guarded(async () => {
+      const sa = await this.prisma.client.serviceAccount.findFirst({
+        where: { address, ...orgFilter(scope) },
+        select: { webhookSecret: true },
+      });
+      return sa?.webhookSecret ?? null;
+    });
+  }
+
   async findAgentByAddress(scope: TenantScope, address: string): Promise<AgentRecord | null> {
     return guarded(async () => {
       const sa = await this.prisma.client.serviceAccount.findFirst({
@@ -149,6 +206,7 @@ function toAgent(sa: AgentRecord): AgentRecord {
     address: sa.address,
     displayName: sa.displayName,
     deliveryMode: sa.deliveryMode,
+    callbackUrl: sa.callbackUrl,
     platformAdmin: sa.platformAdmin,
     status: sa.status,
   };

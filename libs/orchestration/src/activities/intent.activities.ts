@@ -1,37 +1,192 @@
-import { orgScope } from '@axle/data';
+import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
+import { type IntentRecord, IntentRepository, orgScope, RegistryRepository } from '@axle/data';
+import { InboxDeliveryService } from '@axle/inbox';
 import { IntentEventsService } from '@axle/intents';
 import {
   AxleError,
+  type CompletionDelivery,
+  type DeliveryBinding,
   FAILURE_TYPES,
+  type HttpDeliveryInput,
+  type HttpDeliveryResult,
   type IntentActivities,
+  type IntentPlan,
+  type PolicyUpdateInput,
+  type PolicyUpdateResult,
   type RecordEventInput,
   type RecordEventResult,
 } from '@axle/protocol';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { ApplicationFailure } from '@temporalio/common';
+import { Redis } from 'ioredis';
+import { CircuitBreaker } from './circuit-breaker';
+import { postDelivery } from './http-delivery';
+
+const BINDINGS = new Set<DeliveryBinding['mode']>(['stream', 'poll', 'http', 'inbox', 'internal']);
 
 /** Activity implementations; the workflow sees only the IntentActivities type from the protocol lib. */
 @Injectable()
-export class IntentActivitiesService {
-  constructor(private readonly events: IntentEventsService) {}
+export class IntentActivitiesService implements OnModuleDestroy {
+  private readonly redis: Redis;
+  private readonly breaker: CircuitBreaker;
+
+  constructor(
+    @Inject(AXLE_CONFIG) private readonly config: AxleConfig,
+    private readonly events: IntentEventsService,
+    private readonly intents: IntentRepository,
+    private readonly registry: RegistryRepository,
+    private readonly inbox: InboxDeliveryService,
+  ) {
+    this.redis = new Redis(config.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+    this.redis.on('error', () => undefined);
+    this.breaker = new CircuitBreaker(
+      this.redis,
+      config.delivery.breakerThreshold,
+      config.delivery.breakerCooldownMs,
+    );
+  }
+
+  async loadPlan({ intentId, orgId }: { intentId: string; orgId: string }): Promise<IntentPlan> {
+    const intent = await this.intent(intentId, orgId);
+    const handler = intent.handler ?? intent.toAgent;
+    return {
+      status: intent.status,
+      toAgent: intent.toAgent,
+      handler,
+      replyTo: intent.replyTo,
+      binding: await this.resolveBinding({ orgId, address: handler }),
+      humanTask: intent.humanTask,
+      deadlineAt: intent.deadlineAt?.getTime() ?? null,
+      remindAfterSeconds: intent.remindAfterSeconds,
+      remindIntervalSeconds: intent.remindIntervalSeconds,
+      maxReminders: intent.maxReminders,
+      remindCount: intent.remindCount,
+      escalateTo: intent.escalateTo,
+      maxDeliveryAttempts: intent.maxDeliveryAttempts,
+      deliveryAttempt: intent.deliveryAttempt,
+      retry: { backoffMs: this.config.delivery.backoffMs, backoffMaxMs: this.config.delivery.backoffMaxMs },
+    };
+  }
+
+  /** Registered agents deliver by their delivery_mode; unregistered (open addressing) ones by stream. */
+  async resolveBinding({ orgId, address }: { orgId: string; address: string }): Promise<DeliveryBinding> {
+    const agent = await this.registry.findAgentByAddress(orgScope(orgId), address);
+    const mode =
+      agent && BINDINGS.has(agent.deliveryMode as DeliveryBinding['mode']) ? agent.deliveryMode : 'stream';
+    return { mode: mode as DeliveryBinding['mode'], callbackUrl: agent?.callbackUrl ?? null };
+  }
 
   async recordEvent(input: RecordEventInput): Promise<RecordEventResult> {
     const { intentId, orgId, ...event } = input;
-    try {
+    return this.businessErrors(async () => {
       const { event: recorded, intent } = await this.events.record(orgScope(orgId), intentId, event);
       return { seq: recorded.seq, status: intent.status };
-    } catch (err) {
-      // Business rejections must not be retried; infrastructure errors are (the default).
-      if (err instanceof AxleError && err.kind === 'conflict')
-        throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.invalidTransition);
-      if (err instanceof AxleError && err.kind === 'not_found')
-        throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.intentNotFound);
-      throw err;
-    }
+    });
+  }
+
+  async deliverHttp(input: HttpDeliveryInput): Promise<HttpDeliveryResult> {
+    const scope = orgScope(input.orgId);
+    const intent = await this.intent(input.intentId, input.orgId);
+    const result = await postDelivery({
+      intent,
+      callbackUrl: input.callbackUrl,
+      attempt: input.attempt,
+      secret: await this.registry.findWebhookSecret(scope, input.address),
+      timeoutMs: this.config.delivery.timeoutMs,
+      breaker: this.breaker,
+    });
+    if (result.ok || result.counted)
+      await this.intents.setDeliveryAttempt(scope, input.intentId, input.attempt);
+    return result;
+  }
+
+  async openHumanTask({
+    intentId,
+    orgId,
+  }: {
+    intentId: string;
+    orgId: string;
+  }): Promise<{ threadId: string }> {
+    return this.inbox.openTaskThread(await this.intent(intentId, orgId));
+  }
+
+  async deliverCompletion({
+    intentId,
+    orgId,
+  }: {
+    intentId: string;
+    orgId: string;
+  }): Promise<CompletionDelivery> {
+    return this.inbox.deliverCompletion(await this.intent(intentId, orgId));
+  }
+
+  async changePolicy(
+    input: PolicyUpdateInput & { intentId: string; orgId: string },
+  ): Promise<PolicyUpdateResult> {
+    return this.businessErrors(async () => {
+      const outcome = await this.intents.changePolicy(orgScope(input.orgId), input.intentId, {
+        ...(input.expectedGeneration !== undefined ? { expectedGeneration: input.expectedGeneration } : {}),
+        ...(input.controls ? { controls: input.controls } : {}),
+        ...(input.grants ? { grants: input.grants } : {}),
+        ...(input.envelope ? { envelope: input.envelope } : {}),
+        ...(input.deadlineAt !== undefined
+          ? { deadlineAt: input.deadlineAt === null ? null : new Date(input.deadlineAt) }
+          : {}),
+      });
+      if (outcome.applied)
+        return {
+          applied: true,
+          policyGeneration: outcome.intent.policyGeneration,
+          deadlineAt: outcome.intent.deadlineAt?.getTime() ?? null,
+        };
+      if (outcome.reason === 'intent_terminal')
+        throw ApplicationFailure.nonRetryable(
+          `intent is ${outcome.intent.status}`,
+          FAILURE_TYPES.invalidTransition,
+        );
+      return { applied: false, reason: outcome.reason, policyGeneration: outcome.intent.policyGeneration };
+    });
   }
 
   /** The object handed to the Temporal Worker: bound methods, named as the workflow calls them. */
   asActivities(): IntentActivities {
-    return { recordEvent: this.recordEvent.bind(this) };
+    return {
+      loadPlan: this.loadPlan.bind(this),
+      resolveBinding: this.resolveBinding.bind(this),
+      recordEvent: this.recordEvent.bind(this),
+      deliverHttp: this.deliverHttp.bind(this),
+      openHumanTask: this.openHumanTask.bind(this),
+      deliverCompletion: this.deliverCompletion.bind(this),
+      changePolicy: this.changePolicy.bind(this),
+    };
+  }
+
+  onModuleDestroy(): void {
+    this.redis.disconnect();
+  }
+
+  private async intent(intentId: string, orgId: string): Promise<IntentRecord> {
+    const intent = await this.intents.findById(orgScope(orgId), intentId);
+    if (!intent)
+      throw ApplicationFailure.nonRetryable(`intent ${intentId} not found`, FAILURE_TYPES.intentNotFound);
+    return intent;
+  }
+
+  /** Business rejections must not be retried; infrastructure errors are (the default). */
+  private async businessErrors<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof AxleError && err.kind === 'conflict')
+        throw ApplicationFailure.create({
+          message: err.message,
+          type: FAILURE_TYPES.invalidTransition,
+          details: [err.code],
+          nonRetryable: true,
+        });
+      if (err instanceof AxleError && err.kind === 'not_found')
+        throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.intentNotFound);
+      throw err;
+    }
   }
 }

@@ -1,17 +1,32 @@
-// The durable lifecycle of one intent. Deterministic: state changes only through activities, whose
-// results come back from history on replay. Workflow id = intent id.
+// The durable lifecycle of one intent (SPEC §3, §5). Deterministic: state changes only through
+// activities, whose results come back from history on replay; every timer is a Temporal timer, so
+// deadlines, reminders, escalation and delivery backoff survive restarts of every Axle process.
+// Workflow id = intent id.
 import {
+  canTransition,
+  type CompletionDelivery,
   FAILURE_TYPES,
   type IntentActivities,
+  type IntentPlan,
   type IntentWorkflowInput,
   type IntentWorkflowState,
+  policyUpdate,
+  type PolicyUpdateInput,
+  type PolicyUpdateResult,
   isTerminal,
+  type PendingWith,
   type RecordEventInput,
   type RecordEventResult,
+  resolveUpdate,
+  type ResolveUpdateInput,
+  type ResolveUpdateResult,
   resumeUpdate,
   type ResumeUpdateInput,
   type ResumeUpdateResult,
   stateQuery,
+  transferUpdate,
+  type TransferUpdateInput,
+  type TransferUpdateResult,
 } from '@axle/protocol';
 import {
   allHandlersFinished,
@@ -31,21 +46,45 @@ const activities = proxyActivities<IntentActivities>({
   },
 });
 
-const SYSTEM_ACTOR = 'agent://axle.intent-protocol';
+export const SYSTEM_ACTOR = 'agent://axle.intent-protocol';
+
+/** Outcomes of a human task that end the intent FAILED rather than COMPLETED. */
+const NEGATIVE_OUTCOMES = new Set(['rejected', 'declined', 'failed', 'denied']);
 
 export async function intentWorkflow(input: IntentWorkflowInput): Promise<IntentWorkflowState> {
+  // Handlers are registered before the first await so no query or update finds them missing; the
+  // plan load is the first item of the exclusive queue, so every update runs after it.
   const state: IntentWorkflowState = {
     status: 'SUBMITTED',
     waitingReason: null,
     pendingWith: { type: 'agent', ref: input.toAgent, name: null },
+    handler: input.toAgent,
+    remindCount: 0,
+    deadlineAt: null,
+    completion: null,
   };
+  let plan = undefined as unknown as IntentPlan;
   let step = 0;
-  let delivered = false;
-  let resuming = false;
+  let deliveryAttempt = 0;
+  let deliveryDone = false;
+  let timersChanged = false;
+  /** An http delivery to start from the main loop (after a transfer), so no handler waits on backoff. */
+  const pending: { http: { address: string; callbackUrl: string } | null } = { http: null };
+
+  // One state change at a time: updates and timers queue here, so events keep lifecycle order.
+  let tail: Promise<unknown> = Promise.resolve();
+  function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = tail.then(fn);
+    tail = run.catch(() => undefined);
+    return run;
+  }
 
   async function record(
     event: Omit<RecordEventInput, 'intentId' | 'orgId' | 'dedupeKey'>,
   ): Promise<RecordEventResult> {
+    const to = event.status ?? state.status;
+    if (to !== state.status && !canTransition(state.status, to))
+      refuse(`intent is ${state.status}; ${to} is not allowed`);
     step += 1;
     const result = await activities.recordEvent({
       ...event,
@@ -54,71 +93,404 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
       dedupeKey: `step-${step}`,
     });
     state.status = result.status;
+    if (event.status !== undefined) state.waitingReason = event.waitingReason ?? null;
+    if (event.pendingWith !== undefined) state.pendingWith = event.pendingWith;
+    if (event.handler) state.handler = event.handler;
     return result;
   }
 
-  setHandler(stateQuery, () => state);
+  /** Ends the lifecycle's bookkeeping: the completion goes to the reply_to inbox (SPEC §3). */
+  async function finish(): Promise<CompletionDelivery> {
+    state.completion ??=
+      plan.replyTo || plan.humanTask
+        ? await activities.deliverCompletion({ intentId: input.intentId, orgId: input.orgId })
+        : { delivered: false, reason: 'reply_to_not_set' };
+    return state.completion;
+  }
 
+  async function toInProgress(actor: string, details?: Record<string, unknown>): Promise<void> {
+    if (state.status !== 'IN_PROGRESS')
+      await record({
+        eventType: 'intent.in_progress',
+        status: 'IN_PROGRESS',
+        actor,
+        ...(details ? { details } : {}),
+      });
+  }
+
+  async function end(
+    status: 'COMPLETED' | 'FAILED' | 'CANCELED',
+    actor: string,
+    fields: { result?: unknown; error?: unknown; details?: Record<string, unknown> },
+  ): Promise<{ seq: number; completion: CompletionDelivery }> {
+    if (status === 'COMPLETED') await toInProgress(actor);
+    const eventType =
+      status === 'COMPLETED' ? 'intent.completed' : status === 'FAILED' ? 'intent.failed' : 'intent.canceled';
+    const recorded = await record({ eventType, status, actor, ...fields });
+    return { seq: recorded.seq, completion: await finish() };
+  }
+
+  async function applyResume(request: ResumeUpdateInput): Promise<ResumeUpdateResult> {
+    assertOpen();
+    const actor = request.actor;
+    if (
+      request.kind === 'task_result' ||
+      (request.kind === 'approve' && state.waitingReason === 'WAITING_FOR_HUMAN')
+    ) {
+      if (state.waitingReason !== 'WAITING_FOR_HUMAN')
+        refuse('no human task is waiting for a result', 'no_human_task_pending');
+      const taskResult =
+        request.kind === 'task_result'
+          ? request.taskResult
+          : { outcome: 'approved', ...(request.reason ? { comment: request.reason } : {}) };
+      await toInProgress(actor, { task_result: taskResult });
+      const done = NEGATIVE_OUTCOMES.has(taskResult.outcome)
+        ? await end('FAILED', actor, {
+            error: {
+              code: 'task_rejected',
+              message: `the human task was ${taskResult.outcome}`,
+              category: 'policy',
+            },
+            details: { task_result: taskResult },
+          })
+        : await end('COMPLETED', actor, {
+            result: { task_result: taskResult },
+            details: { task_result: taskResult },
+          });
+      return { status: state.status, ...done };
+    }
+    if (request.kind === 'approve') {
+      if (state.status !== 'WAITING')
+        refuse(`nothing waits for approval: intent is ${state.status}`, 'nothing_to_approve');
+      const recorded = await record({
+        eventType: 'intent.in_progress',
+        status: 'IN_PROGRESS',
+        actor,
+        details: { approved: true, reason: request.reason ?? null },
+      });
+      return { status: state.status, seq: recorded.seq, completion: null };
+    }
+    const body = request.body;
+    switch (request.action) {
+      case 'acknowledge': {
+        const recorded = await record({ eventType: 'intent.acknowledged', status: 'ACKNOWLEDGED', actor });
+        return { status: state.status, seq: recorded.seq, completion: null };
+      }
+      case 'in_progress': {
+        const recorded = await record({
+          eventType: 'intent.in_progress',
+          status: 'IN_PROGRESS',
+          actor,
+          details: { progress: body.progress ?? body.note ?? null },
+        });
+        return { status: state.status, seq: recorded.seq, completion: null };
+      }
+      case 'wait': {
+        const recorded = await record({
+          eventType: 'intent.waiting',
+          status: 'WAITING',
+          waitingReason: request.waitingReason ?? 'WAITING_FOR_AGENT',
+          pendingWith: { type: 'agent', ref: state.handler, name: null },
+          actor,
+          details: { reason: body.reason ?? null },
+        });
+        return { status: state.status, seq: recorded.seq, completion: null };
+      }
+      case 'fail': {
+        const done = await end('FAILED', actor, {
+          error: body.error ?? body,
+          details: { reason: body.reason ?? null },
+        });
+        return { status: state.status, ...done };
+      }
+      case 'complete': {
+        const done = await end('COMPLETED', actor, { result: body.result ?? body });
+        return { status: state.status, ...done };
+      }
+    }
+  }
+
+  async function applyResolve(request: ResolveUpdateInput): Promise<ResolveUpdateResult> {
+    assertOpen();
+    const details = { reason: request.reason ?? null, resolved: true };
+    const done =
+      request.status === 'COMPLETED'
+        ? await end('COMPLETED', request.actor, { result: request.result, details })
+        : request.status === 'FAILED'
+          ? await end('FAILED', request.actor, { error: request.error, details })
+          : await end('CANCELED', request.actor, { details });
+    return { status: state.status, ...done };
+  }
+
+  async function applyTransfer(request: TransferUpdateInput): Promise<TransferUpdateResult> {
+    assertOpen();
+    if (request.toAgent === state.handler)
+      refuse(`${request.toAgent} already handles this intent`, 'same_handler');
+    const binding = await activities.resolveBinding({ orgId: input.orgId, address: request.toAgent });
+    const from = state.handler;
+    const pendingWith: PendingWith = { type: 'agent', ref: request.toAgent, name: null };
+    const recorded = await record({
+      eventType: 'intent.transfer',
+      handler: request.toAgent,
+      pendingWith,
+      actor: request.actor,
+      deliverTo: request.toAgent,
+      details: {
+        from_handler: from,
+        to_handler: request.toAgent,
+        reason: request.reason ?? null,
+        cause: request.cause,
+      },
+    });
+    if (binding.mode === 'http' && binding.callbackUrl)
+      pending.http = { address: request.toAgent, callbackUrl: binding.callbackUrl };
+    return { seq: recorded.seq, handler: state.handler };
+  }
+
+  function assertOpen(): void {
+    if (isTerminal(state.status)) refuse(`intent is ${state.status}`, 'intent_terminal');
+  }
+
+  function rejectWhenTerminal(_request: unknown): void {
+    assertOpen();
+  }
+
+  setHandler(stateQuery, () => state);
+  setHandler(
+    policyUpdate,
+    (request: PolicyUpdateInput) =>
+      exclusive(async (): Promise<PolicyUpdateResult> => {
+        assertOpen();
+        const result = await activities.changePolicy({
+          ...request,
+          intentId: input.intentId,
+          orgId: input.orgId,
+        });
+        if (result.applied && result.deadlineAt !== state.deadlineAt) {
+          state.deadlineAt = result.deadlineAt;
+          timersChanged = true;
+        }
+        return result;
+      }),
+    { validator: rejectWhenTerminal },
+  );
   setHandler(
     resumeUpdate,
-    async (request: ResumeUpdateInput): Promise<ResumeUpdateResult> => {
-      resuming = true;
-      try {
-        // A resume that races the delivery is applied after it, so events keep the lifecycle order.
-        await condition(() => delivered);
-        if (request.action === 'fail') {
-          const failed = await record({
-            eventType: 'intent.failed',
-            status: 'FAILED',
-            actor: request.actor,
-            error: request.body.error ?? request.body,
-            details: { reason: request.body.reason ?? null },
-          });
-          return { status: failed.status, seq: failed.seq };
-        }
-        if (state.status !== 'IN_PROGRESS')
-          await record({ eventType: 'intent.in_progress', status: 'IN_PROGRESS', actor: request.actor });
-        const completed = await record({
-          eventType: 'intent.completed',
-          status: 'COMPLETED',
-          actor: request.actor,
-          result: request.body.result ?? request.body,
-        });
-        return { status: completed.status, seq: completed.seq };
-      } finally {
-        resuming = false;
-      }
+    async (request: ResumeUpdateInput) => {
+      // A resume that races the delivery is applied after it, so events keep the lifecycle order.
+      await condition(() => deliveryDone || isTerminal(state.status));
+      return exclusive(() => applyResume(request));
     },
-    {
-      validator: (_request: ResumeUpdateInput) => {
-        if (isTerminal(state.status)) {
-          throw ApplicationFailure.create({
-            type: FAILURE_TYPES.invalidTransition,
-            message: `intent is ${state.status}`,
-            nonRetryable: true,
-          });
-        }
-        if (resuming) {
-          throw ApplicationFailure.create({
-            type: FAILURE_TYPES.invalidTransition,
-            message: 'another resume is being applied',
-            nonRetryable: true,
-          });
-        }
-      },
-    },
+    { validator: rejectWhenTerminal },
   );
-
-  await record({
-    eventType: 'intent.delivered',
-    status: 'DELIVERED',
-    actor: SYSTEM_ACTOR,
-    deliverTo: input.toAgent,
-    details: { binding: 'stream' },
+  setHandler(resolveUpdate, (request: ResolveUpdateInput) => exclusive(() => applyResolve(request)), {
+    validator: rejectWhenTerminal,
   });
-  delivered = true;
+  setHandler(transferUpdate, (request: TransferUpdateInput) => exclusive(() => applyTransfer(request)), {
+    validator: rejectWhenTerminal,
+  });
 
-  await condition(() => isTerminal(state.status) && !resuming);
+  /** POSTs to an http agent until a 2xx or max_delivery_attempts, with exponential backoff and jitter. */
+  async function deliverOverHttp(address: string, callbackUrl: string): Promise<boolean> {
+    for (;;) {
+      if (isTerminal(state.status) || state.handler !== address) return false;
+      const outcome = await activities.deliverHttp({
+        intentId: input.intentId,
+        orgId: input.orgId,
+        address,
+        callbackUrl,
+        attempt: deliveryAttempt + 1,
+      });
+      if (outcome.ok) {
+        deliveryAttempt += 1;
+        return true;
+      }
+      if (outcome.counted) deliveryAttempt += 1;
+      if (deliveryAttempt >= plan.maxDeliveryAttempts) {
+        await exclusive(async () => {
+          if (isTerminal(state.status)) return;
+          await record({
+            eventType: 'intent.delivery_failed',
+            status: 'FAILED',
+            actor: SYSTEM_ACTOR,
+            deliveryAttempt,
+            error: {
+              code: 'delivery_failed',
+              message: outcome.error,
+              category: 'transport',
+              retryable: false,
+            },
+            details: { delivery_attempt: deliveryAttempt, handler: address, error: outcome.error },
+          });
+          await finish();
+        });
+        return false;
+      }
+      const base = Math.min(
+        plan.retry.backoffMaxMs,
+        plan.retry.backoffMs * 2 ** Math.max(0, deliveryAttempt - 1),
+      );
+      // "Equal jitter": half fixed, half random, so retries from many intents spread out.
+      const wait = Math.max(outcome.retryAfterMs ?? 0, Math.round(base / 2 + Math.random() * (base / 2)));
+      await condition(() => isTerminal(state.status), wait);
+    }
+  }
+
+  plan = await exclusive(async () => {
+    const loaded = await activities.loadPlan({ intentId: input.intentId, orgId: input.orgId });
+    state.status = loaded.status;
+    state.handler = loaded.handler;
+    state.pendingWith = { type: 'agent', ref: loaded.handler, name: null };
+    state.remindCount = loaded.remindCount;
+    state.deadlineAt = loaded.deadlineAt;
+    deliveryAttempt = loaded.deliveryAttempt;
+    return loaded;
+  });
+
+  // Delivery to the first handler.
+  if (state.status === 'SUBMITTED') {
+    const delivered =
+      plan.binding.mode === 'http' && plan.binding.callbackUrl
+        ? await deliverOverHttp(plan.handler, plan.binding.callbackUrl)
+        : true;
+    if (delivered) {
+      await exclusive(async () => {
+        if (isTerminal(state.status)) return;
+        await record({
+          eventType: 'intent.delivered',
+          status: 'DELIVERED',
+          actor: SYSTEM_ACTOR,
+          deliverTo: plan.handler,
+          ...(plan.binding.mode === 'http' ? { deliveryAttempt } : {}),
+          details: { binding: plan.binding.mode, delivery_attempt: Math.max(1, deliveryAttempt) },
+        });
+        if (plan.humanTask) await assignHumanTask(plan.humanTask);
+      });
+    }
+  }
+  deliveryDone = true;
+
+  async function assignHumanTask(task: Record<string, unknown>): Promise<void> {
+    const { threadId } = await activities.openHumanTask({ intentId: input.intentId, orgId: input.orgId });
+    const assignees = Array.isArray(task.assignees)
+      ? task.assignees.filter((a) => typeof a === 'string')
+      : [];
+    const ref = assignees[0] ?? (typeof task.notify_email === 'string' ? task.notify_email : state.handler);
+    await record({
+      eventType: 'intent.human_task_assigned',
+      status: 'WAITING',
+      waitingReason: 'WAITING_FOR_HUMAN',
+      pendingWith: { type: 'human', ref, name: typeof task.title === 'string' ? task.title : null },
+      actor: SYSTEM_ACTOR,
+      details: { human_task: task, thread_id: threadId },
+    });
+  }
+
+  // Timers: deadline → TIMED_OUT; reminders; escalation once reminders ran out.
+  const startedAt = Date.now();
+  const remindEveryMs = (plan.remindIntervalSeconds ?? plan.remindAfterSeconds ?? 0) * 1000;
+  const maxReminders = plan.maxReminders ?? 1;
+  let nextReminderAt =
+    plan.remindAfterSeconds && state.remindCount < maxReminders
+      ? startedAt + plan.remindAfterSeconds * 1000 + state.remindCount * remindEveryMs
+      : null;
+  let escalateAt: number | null =
+    plan.escalateTo && plan.remindAfterSeconds && nextReminderAt === null ? startedAt : null;
+
+  while (!isTerminal(state.status)) {
+    const due = [state.deadlineAt, nextReminderAt, escalateAt].filter((t): t is number => t !== null);
+    const wakeAt = due.length > 0 ? Math.min(...due) : null;
+    timersChanged = false;
+    const wakeUp = () => isTerminal(state.status) || timersChanged || pending.http !== null;
+    if (wakeAt === null) await condition(wakeUp);
+    else if (wakeAt > Date.now()) await condition(wakeUp, wakeAt - Date.now());
+    if (isTerminal(state.status)) break;
+    if (pending.http) {
+      const target = pending.http;
+      pending.http = null;
+      await deliverOverHttp(target.address, target.callbackUrl);
+      continue;
+    }
+    const now = Date.now();
+    if (state.deadlineAt !== null && now >= state.deadlineAt) {
+      await exclusive(timeOut);
+      break;
+    }
+    if (nextReminderAt !== null && now >= nextReminderAt) {
+      await exclusive(remind);
+      nextReminderAt = state.remindCount < maxReminders ? now + remindEveryMs : null;
+      if (nextReminderAt === null && plan.escalateTo) escalateAt = now + remindEveryMs;
+      continue;
+    }
+    if (escalateAt !== null && now >= escalateAt) {
+      escalateAt = null;
+      await exclusive(escalate);
+    }
+  }
+
+  async function timeOut(): Promise<void> {
+    if (isTerminal(state.status)) return;
+    const deadline = new Date(state.deadlineAt ?? Date.now()).toISOString();
+    await record({ eventType: 'intent.timeout', actor: SYSTEM_ACTOR, details: { deadline_at: deadline } });
+    await record({
+      eventType: 'intent.timed_out',
+      status: 'TIMED_OUT',
+      actor: SYSTEM_ACTOR,
+      error: {
+        code: 'intent_timeout',
+        message: `deadline ${deadline} passed`,
+        category: 'timeout',
+        retryable: false,
+      },
+      details: { deadline_at: deadline },
+    });
+    await finish();
+  }
+
+  async function remind(): Promise<void> {
+    if (isTerminal(state.status)) return;
+    state.remindCount += 1;
+    await record({
+      eventType: 'intent.reminder',
+      actor: SYSTEM_ACTOR,
+      remindCount: state.remindCount,
+      details: {
+        remind_count: state.remindCount,
+        max_reminders: maxReminders,
+        pending_with: state.pendingWith,
+      },
+    });
+  }
+
+  async function escalate(): Promise<void> {
+    if (isTerminal(state.status) || !plan.escalateTo || plan.escalateTo === state.handler) return;
+    await record({
+      eventType: 'intent.escalated',
+      actor: SYSTEM_ACTOR,
+      details: {
+        escalated_to: plan.escalateTo,
+        from_handler: state.handler,
+        remind_count: state.remindCount,
+      },
+    });
+    await applyTransfer({
+      toAgent: plan.escalateTo,
+      actor: SYSTEM_ACTOR,
+      reason: 'escalation',
+      cause: 'escalation',
+    });
+  }
+
   await condition(allHandlersFinished);
+  await tail;
   return state;
+}
+
+function refuse(message: string, code: string = FAILURE_TYPES.invalidTransition): never {
+  throw ApplicationFailure.create({
+    type: FAILURE_TYPES.invalidTransition,
+    message,
+    details: [code],
+    nonRetryable: true,
+  });
 }

@@ -1,0 +1,120 @@
+import { type IntentRecord, InboxRepository, orgScope } from '@axle/data';
+import { type CompletionDelivery, isTerminal } from '@axle/protocol';
+import { Injectable } from '@nestjs/common';
+
+export const INBOX_SYSTEM_ACTOR = 'agent://axle.intent-protocol';
+
+/**
+ * What the intent lifecycle puts into inboxes: the completion for reply_to (thread id = intent id,
+ * reference §3.6) and the human task thread in the handler's inbox. Both are idempotent, because the
+ * worker's activities that call them may run more than once.
+ */
+@Injectable()
+export class InboxDeliveryService {
+  constructor(private readonly inbox: InboxRepository) {}
+
+  async deliverCompletion(intent: IntentRecord): Promise<CompletionDelivery> {
+    const scope = orgScope(intent.orgId);
+    await this.closeTaskThreads(intent);
+    if (!intent.replyTo) return { delivered: false, reason: 'reply_to_not_set' };
+    if (!isTerminal(intent.status)) return { delivered: false, reason: 'intent_not_terminal' };
+    const completion = {
+      type: 'intent.completion',
+      intent_id: intent.id,
+      intent_type: intent.intentType,
+      status: intent.status,
+      result: intent.result ?? null,
+      error: intent.error ?? null,
+      completed_at: intent.completedAt?.toISOString() ?? null,
+    };
+    const { thread, messageId } = await this.inbox.createThread(
+      scope,
+      {
+        id: intent.id,
+        ownerAgent: intent.replyTo,
+        intentId: intent.id,
+        kind: 'completion',
+        status: 'pending',
+        fromAgent: INBOX_SYSTEM_ACTOR,
+        toAgent: intent.replyTo,
+        subject: `${intent.intentType} ${intent.status}`,
+        intentType: intent.intentType,
+      },
+      {
+        message: {
+          role: 'system',
+          author: INBOX_SYSTEM_ACTOR,
+          content: {
+            ...completion,
+            text: `Intent ${intent.id} (${intent.intentType}) ended ${intent.status}.`,
+          },
+        },
+        timeline: {
+          eventType: 'intent_completion_delivered',
+          actor: INBOX_SYSTEM_ACTOR,
+          details: { intent_id: intent.id, status: intent.status },
+        },
+      },
+    );
+    return {
+      delivered: true,
+      reply_to: intent.replyTo,
+      thread_id: thread.id,
+      ...(messageId ? { message_id: messageId } : {}),
+      completion,
+    };
+  }
+
+  /** The human task of an intent as a thread in its handler's inbox, where approve/reject act on it. */
+  async openTaskThread(intent: IntentRecord): Promise<{ threadId: string }> {
+    const scope = orgScope(intent.orgId);
+    const existing = await this.inbox.findByIntent(scope, intent.id, 'human_task');
+    if (existing) return { threadId: existing.id };
+    const task = intent.humanTask ?? {};
+    const title = typeof task.title === 'string' ? task.title : intent.intentType;
+    const { thread } = await this.inbox.createThread(
+      scope,
+      {
+        ownerAgent: intent.handler ?? intent.toAgent,
+        intentId: intent.id,
+        kind: 'human_task',
+        status: 'pending',
+        fromAgent: intent.fromAgent,
+        toAgent: intent.handler ?? intent.toAgent,
+        subject: title,
+        intentType: intent.intentType,
+      },
+      {
+        message: {
+          role: 'agent',
+          author: intent.fromAgent,
+          content: { text: title, human_task: task, payload: intent.payload },
+        },
+        timeline: {
+          eventType: 'human_task_assigned',
+          actor: INBOX_SYSTEM_ACTOR,
+          details: { intent_id: intent.id },
+        },
+      },
+    );
+    return { threadId: thread.id };
+  }
+
+  private async closeTaskThreads(intent: IntentRecord): Promise<void> {
+    const scope = orgScope(intent.orgId);
+    const thread = await this.inbox.findByIntent(scope, intent.id, 'human_task');
+    if (!thread || thread.status === 'done') return;
+    await this.inbox.addEntry(
+      scope,
+      thread.id,
+      {
+        timeline: {
+          eventType: 'intent_ended',
+          actor: INBOX_SYSTEM_ACTOR,
+          details: { intent_id: intent.id, status: intent.status },
+        },
+      },
+      { status: 'done' },
+    );
+  }
+}

@@ -1,0 +1,56 @@
+// Who may change an intent (SPEC §3, reference §1.4 "policy grants"): its sender, its handler, an
+// agent holding a `delegate:<address>` grant for the action, or a platform admin.
+import { type Principal } from '@axle/auth';
+import { type IntentRecord } from '@axle/data';
+import {
+  ConflictError,
+  ForbiddenError,
+  type GrantAction,
+  isTerminal,
+  parseAgentAddress,
+} from '@axle/protocol';
+
+const PARTY_RIGHTS: Record<GrantAction, readonly ('sender' | 'handler' | 'recipient')[]> = {
+  resume: ['sender', 'handler', 'recipient'],
+  resolve: ['sender', 'handler'],
+  transfer: ['sender', 'handler'],
+  update_controls: ['sender'],
+  update_policy: ['sender'],
+};
+
+/**
+ * The agent the caller acts as: `owner_agent` when given (a platform admin may name any agent; others
+ * only themselves), else the credential's own address.
+ */
+export function actingAgent(principal: Principal, ownerAgent?: string): string {
+  if (!ownerAgent) return principal.address;
+  const parsed = parseAgentAddress(ownerAgent);
+  if (!parsed) throw new ForbiddenError('owner_agent_mismatch', 'owner_agent is not a valid agent address');
+  if (!principal.platformAdmin && parsed.canonical !== principal.address)
+    throw new ForbiddenError('owner_agent_mismatch', 'owner_agent is not the calling agent');
+  return parsed.canonical;
+}
+
+export function assertMayAct(
+  principal: Principal,
+  intent: IntentRecord,
+  actor: string,
+  action: GrantAction,
+): void {
+  if (principal.platformAdmin) return;
+  const parties = {
+    sender: intent.fromAgent === actor,
+    handler: (intent.handler ?? intent.toAgent) === actor,
+    recipient: intent.toAgent === actor,
+  };
+  if (PARTY_RIGHTS[action].some((party) => parties[party])) return;
+  if (intent.grants[`delegate:${actor}`]?.allow.includes(action)) return;
+  throw new ForbiddenError('not_permitted', `${actor} may not ${action.replace('_', ' ')} this intent`);
+}
+
+export function assertNotTerminal(intent: IntentRecord): void {
+  if (isTerminal(intent.status))
+    throw new ConflictError('intent_terminal', `intent is ${intent.status}; a terminal intent is final`, {
+      status: intent.status,
+    });
+}

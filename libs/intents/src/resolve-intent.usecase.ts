@@ -1,0 +1,68 @@
+import { type Principal, tenantScopeOf } from '@axle/auth';
+import { AuditRepository, IntentRepository } from '@axle/data';
+import { resolveIntentSchema } from '@axle/protocol';
+import { Injectable } from '@nestjs/common';
+import { actingAgent, assertMayAct, assertNotTerminal } from './intent-access';
+import { auditIntentWrite, workflowInput } from './intent-audit';
+import { IntentQueries } from './intent-queries.service';
+import { IntentWorkflowClient } from './intent-workflow.client';
+import { toEventView, toIntentView } from './intent.view';
+import { parseOrThrow } from './validation';
+
+export type ResolveIntentCommand = {
+  principal: Principal;
+  intentId: string;
+  body: unknown;
+  ownerAgent?: string | undefined;
+  idempotencyKey?: string | undefined;
+  requestId: string;
+};
+
+/** Ends an intent (COMPLETED/FAILED/CANCELED); a second resolve is 409 (terminal immutability). */
+@Injectable()
+export class ResolveIntentUseCase {
+  constructor(
+    private readonly queries: IntentQueries,
+    private readonly intents: IntentRepository,
+    private readonly workflows: IntentWorkflowClient,
+    private readonly audit: AuditRepository,
+  ) {}
+
+  async execute(cmd: ResolveIntentCommand): Promise<Record<string, unknown>> {
+    const intent = await this.queries.get(cmd.principal, cmd.intentId);
+    const body = parseOrThrow(resolveIntentSchema, cmd.body ?? {});
+    const actor = actingAgent(cmd.principal, cmd.ownerAgent);
+    assertMayAct(cmd.principal, intent, actor, 'resolve');
+    assertNotTerminal(intent);
+    const outcome = await this.workflows.ensuring(workflowInput(intent), () =>
+      this.workflows.resolve(
+        intent.id,
+        {
+          status: body.status,
+          // The audited actor is the credential's agent; a body `actor` is kept as a label only.
+          actor,
+          ...(body.result !== undefined ? { result: body.result } : {}),
+          ...(body.error !== undefined ? { error: body.error } : {}),
+          reason: body.reason ?? null,
+          requestId: cmd.requestId,
+        },
+        cmd.idempotencyKey ? `resolve:${cmd.idempotencyKey}` : undefined,
+      ),
+    );
+    await auditIntentWrite(this.audit, cmd.principal, intent, 'intent.resolve', cmd.requestId, {
+      status: outcome.status,
+      actor_label: body.actor ?? null,
+    });
+    const scope = tenantScopeOf(cmd.principal);
+    const [updated, [event]] = await Promise.all([
+      this.intents.findById(scope, intent.id),
+      this.intents.listEvents(scope, intent.id, outcome.seq - 1, 1),
+    ]);
+    return {
+      ok: true,
+      intent: updated ? toIntentView(updated) : null,
+      event: event ? { ...toEventView(event), pending_with: updated?.pendingWith ?? null } : null,
+      completion_delivery: outcome.completion,
+    };
+  }
+}

@@ -1,0 +1,74 @@
+import { type Principal, tenantScopeOf } from '@axle/auth';
+import { AuditRepository, IntentRepository } from '@axle/data';
+import { transferIntentSchema, type TransferUpdateInput } from '@axle/protocol';
+import { Injectable } from '@nestjs/common';
+import { actingAgent, assertMayAct, assertNotTerminal } from './intent-access';
+import { auditIntentWrite, workflowInput } from './intent-audit';
+import { IntentQueries } from './intent-queries.service';
+import { IntentWorkflowClient } from './intent-workflow.client';
+import { toEventView, toIntentView } from './intent.view';
+import { RecipientResolver } from './recipient-resolver.service';
+import { parseOrThrow } from './validation';
+
+export type TransferIntentCommand = {
+  principal: Principal;
+  intentId: string;
+  body: unknown;
+  ownerAgent?: string | undefined;
+  idempotencyKey?: string | undefined;
+  requestId: string;
+  /** Inbox delegate uses the same path with its own cause. */
+  cause?: TransferUpdateInput['cause'];
+};
+
+/**
+ * Hands an intent to another handler (SPEC §3 "Handler transfer"): `intent.transfer` with the new
+ * handler and pending_with, no status change; the old handler's stream stops showing it and the new
+ * one's delivery starts.
+ */
+@Injectable()
+export class TransferIntentUseCase {
+  constructor(
+    private readonly queries: IntentQueries,
+    private readonly intents: IntentRepository,
+    private readonly recipients: RecipientResolver,
+    private readonly workflows: IntentWorkflowClient,
+    private readonly audit: AuditRepository,
+  ) {}
+
+  async execute(cmd: TransferIntentCommand): Promise<Record<string, unknown>> {
+    const intent = await this.queries.get(cmd.principal, cmd.intentId);
+    const body = parseOrThrow(transferIntentSchema, cmd.body ?? {});
+    const actor = actingAgent(cmd.principal, cmd.ownerAgent);
+    assertMayAct(cmd.principal, intent, actor, 'transfer');
+    assertNotTerminal(intent);
+    const toAgent = await this.recipients.resolve(cmd.principal, body.to_agent);
+    const outcome = await this.workflows.ensuring(workflowInput(intent), () =>
+      this.workflows.transfer(
+        intent.id,
+        {
+          toAgent,
+          actor,
+          reason: body.reason ?? null,
+          cause: cmd.cause ?? 'transfer',
+          requestId: cmd.requestId,
+        },
+        cmd.idempotencyKey ? `transfer:${cmd.idempotencyKey}` : undefined,
+      ),
+    );
+    await auditIntentWrite(this.audit, cmd.principal, intent, 'intent.transfer', cmd.requestId, {
+      from_handler: intent.handler,
+      to_handler: toAgent,
+    });
+    const scope = tenantScopeOf(cmd.principal);
+    const [updated, [event]] = await Promise.all([
+      this.intents.findById(scope, intent.id),
+      this.intents.listEvents(scope, intent.id, outcome.seq - 1, 1),
+    ]);
+    return {
+      ok: true,
+      intent: updated ? toIntentView(updated) : null,
+      event: event ? { ...toEventView(event), pending_with: updated?.pendingWith ?? null } : null,
+    };
+  }
+}
