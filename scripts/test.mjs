@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { ROOT, log, run, createTimings, ensureNodeModules, killActiveRuns, npmCommand } from './lib/deps.mjs';
 import { trackChild } from './lib/services.mjs';
 import { AXLE_DIR, ensureStackTools, startStack } from './lib/stack.mjs';
+import { ensureAxmePythonSdk } from './lib/tools.mjs';
 
 const timings = createTimings();
 const filters = process.argv.slice(2).filter((a) => a.trim() !== '');
@@ -174,7 +175,11 @@ async function main() {
   let stack = null;
   try {
     await timings.phase('npm packages', () => ensureNodeModules());
-    await timings.phase('tools', () => ensureStackTools());
+    await timings.phase('tools', async () => {
+      await ensureStackTools();
+      // The official AXME Python SDK, for test/interop (a no-op once installed).
+      await ensureAxmePythonSdk();
+    });
     // The build comes first: it generates the Prisma client (libs/data/src/generated/, not in git)
     // that lint and typecheck need on a fresh clone. It does not type-check, so order is no loss.
     await timings.phase('build', async () => {

