@@ -4,8 +4,15 @@ import { AuditRepository } from './repositories/audit.repository';
 import { IdempotencyRepository } from './repositories/idempotency.repository';
 import { IntentRepository } from './repositories/intent.repository';
 import { RegistryRepository } from './repositories/registry.repository';
+import { WebhookRepository } from './repositories/webhook.repository';
 
-const repositories = [AuditRepository, IdempotencyRepository, IntentRepository, RegistryRepository];
+const repositories = [
+  AuditRepository,
+  IdempotencyRepository,
+  IntentRepository,
+  RegistryRepository,
+  WebhookRepository,
+];
 
 @Global()
 @Module({})
