@@ -1,5 +1,9 @@
+import { WebhooksModule } from '@axle/webhooks';
 import { Module } from '@nestjs/common';
 import { IntentActivitiesService } from './activities/intent.activities';
+import { WebhookActivitiesService } from './activities/webhook.activities';
 
-@Module({ providers: [IntentActivitiesService], exports: [IntentActivitiesService] })
+const activities = [IntentActivitiesService, WebhookActivitiesService];
+
+@Module({ imports: [WebhooksModule], providers: activities, exports: activities })
 export class OrchestrationModule {}
