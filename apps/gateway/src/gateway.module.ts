@@ -3,6 +3,7 @@ import { type AxleConfig, ConfigModule } from '@axle/config';
 import { DataModule } from '@axle/data';
 import { IntentsModule } from '@axle/intents';
 import { type Logger, ObservabilityModule } from '@axle/observability';
+import { WebhooksModule } from '@axle/webhooks';
 import { type BeforeApplicationShutdown, Injectable, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { HealthController } from './health/health.controller';
@@ -11,6 +12,7 @@ import { AuthGuard } from './http/auth.guard';
 import { streamsShutdown } from './http/sse';
 import { CapabilitiesController, IntentsController } from './intents/intents.controller';
 import { StreamsController } from './intents/streams.controller';
+import { WebhooksController } from './webhooks/webhooks.controller';
 
 @Injectable()
 class StreamsDrain implements BeforeApplicationShutdown {
@@ -30,8 +32,15 @@ export class GatewayModule {
         DataModule.forRoot({ databaseUrl: config.database.url }),
         AuthModule,
         IntentsModule.forRoot({ redisUrl: config.redis.url, temporal: config.temporal }),
+        WebhooksModule,
       ],
-      controllers: [HealthController, IntentsController, CapabilitiesController, StreamsController],
+      controllers: [
+        HealthController,
+        IntentsController,
+        CapabilitiesController,
+        StreamsController,
+        WebhooksController,
+      ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

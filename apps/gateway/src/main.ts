@@ -5,6 +5,7 @@ import { createLogger, type Logger, PinoNestLogger } from '@axle/observability';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayModule } from './gateway.module';
+import { acceptEmptyJsonBodies } from './http/json-body';
 import { generateRequestId, installRequestContext } from './http/request-context';
 
 async function main(): Promise<void> {
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
   );
   const fastify = app.getHttpAdapter().getInstance();
   installRequestContext(fastify, logger);
+  acceptEmptyJsonBodies(app);
   app.enableShutdownHooks();
   await app.init();
 

@@ -2,7 +2,12 @@ import 'reflect-metadata';
 import { loadConfigOrExit } from '@axle/config';
 import { PrismaService } from '@axle/data';
 import { createLogger, PinoNestLogger, startHealthServer } from '@axle/observability';
-import { IntentActivitiesService, IntentWorkerRunner, WORKFLOW_BUNDLE_PATH } from '@axle/orchestration';
+import {
+  IntentActivitiesService,
+  IntentWorkerRunner,
+  WebhookActivitiesService,
+  WORKFLOW_BUNDLE_PATH,
+} from '@axle/orchestration';
 import { NestFactory } from '@nestjs/core';
 import { WorkerModule } from './worker.module';
 
@@ -18,7 +23,7 @@ async function main(): Promise<void> {
       namespace: config.temporal.namespace,
       workflows: { bundlePath: WORKFLOW_BUNDLE_PATH },
     },
-    app.get(IntentActivitiesService),
+    [app.get(IntentActivitiesService), app.get(WebhookActivitiesService)],
     logger,
   );
   const prisma = app.get(PrismaService);

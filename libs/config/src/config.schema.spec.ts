@@ -69,6 +69,46 @@ describe('configuration', () => {
     );
   });
 
+  test('webhook retries: defaults, overrides, and bad values named', () => {
+    assert.deepEqual(loadConfig(base).webhooks, { maxAttempts: 5, backoffMs: 30_000, backoffMaxMs: 600_000 });
+    assert.deepEqual(
+      loadConfig({
+        ...base,
+        AXLE_WEBHOOK_MAX_ATTEMPTS: '3',
+        AXLE_WEBHOOK_BACKOFF_MS: '50',
+        AXLE_WEBHOOK_BACKOFF_MAX_MS: '200',
+      }).webhooks,
+      { maxAttempts: 3, backoffMs: 50, backoffMaxMs: 200 },
+    );
+    for (const [key, value] of [
+      ['AXLE_WEBHOOK_MAX_ATTEMPTS', '0'],
+      ['AXLE_WEBHOOK_MAX_ATTEMPTS', '101'],
+      ['AXLE_WEBHOOK_MAX_ATTEMPTS', 'many'],
+      ['AXLE_WEBHOOK_BACKOFF_MS', '0'],
+      ['AXLE_WEBHOOK_BACKOFF_MS', '1.5'],
+      ['AXLE_WEBHOOK_BACKOFF_MAX_MS', '-1'],
+    ] as const) {
+      assert.deepEqual(
+        issuesOf({ ...base, [key]: value }).map((i) => i.key),
+        [key],
+        `${key}=${value}`,
+      );
+    }
+  });
+
+  test('a webhook backoff ceiling below the base delay is refused', () => {
+    const issues = issuesOf({
+      ...base,
+      AXLE_WEBHOOK_BACKOFF_MS: '5000',
+      AXLE_WEBHOOK_BACKOFF_MAX_MS: '1000',
+    });
+    assert.deepEqual(
+      issues.map((i) => i.key),
+      ['AXLE_WEBHOOK_BACKOFF_MAX_MS'],
+    );
+    assert.match(issues[0]!.message, /AXLE_WEBHOOK_BACKOFF_MS/);
+  });
+
   test('empty values count as unset', () => {
     assert.equal(loadConfig({ ...base, AXLE_PORT: '' }).http.port, 8100);
   });

@@ -61,6 +61,16 @@ export const envSchema = z
       .min(24)
       .max(24 * 365)
       .default(48),
+    // Webhook delivery retries (docs/webhooks.md).
+    AXLE_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
+    AXLE_WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(1).max(86_400_000).default(30_000),
+    AXLE_WEBHOOK_BACKOFF_MAX_MS: z.coerce.number().int().min(1).max(604_800_000).default(600_000),
+  })
+  .refine((env) => env.AXLE_WEBHOOK_BACKOFF_MAX_MS >= env.AXLE_WEBHOOK_BACKOFF_MS, {
+    path: ['AXLE_WEBHOOK_BACKOFF_MAX_MS'],
+    message: 'must be at least AXLE_WEBHOOK_BACKOFF_MS',
+    // Compared only when both values are valid on their own, so a bad one is reported once.
+    when: (payload) => payload.issues.length === 0,
   })
   .transform((env) => ({
     nodeEnv: env.NODE_ENV,
@@ -91,6 +101,11 @@ export const envSchema = z
     limits: {
       maxPayloadBytes: env.AXLE_MAX_PAYLOAD_BYTES,
       idempotencyTtlHours: env.AXLE_IDEMPOTENCY_TTL_HOURS,
+    },
+    webhooks: {
+      maxAttempts: env.AXLE_WEBHOOK_MAX_ATTEMPTS,
+      backoffMs: env.AXLE_WEBHOOK_BACKOFF_MS,
+      backoffMaxMs: env.AXLE_WEBHOOK_BACKOFF_MAX_MS,
     },
   }));
 

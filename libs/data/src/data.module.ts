@@ -5,6 +5,7 @@ import { IdempotencyRepository } from './repositories/idempotency.repository';
 import { InboxRepository } from './repositories/inbox.repository';
 import { IntentRepository } from './repositories/intent.repository';
 import { RegistryRepository } from './repositories/registry.repository';
+import { WebhookRepository } from './repositories/webhook.repository';
 
 const repositories = [
   AuditRepository,
@@ -12,6 +13,7 @@ const repositories = [
   InboxRepository,
   IntentRepository,
   RegistryRepository,
+  WebhookRepository,
 ];
 
 @Global()

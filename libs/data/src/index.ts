@@ -33,4 +33,16 @@ export {
   type NewAgent,
   RegistryRepository,
 } from './repositories/registry.repository';
+export {
+  type EventDeliveries,
+  type IdempotencyWrite,
+  type NewWebhookEvent,
+  type NewWebhookSubscription,
+  type UpsertSubscriptionResult,
+  type WebhookDeliveryRecord,
+  type WebhookDeliveryTarget,
+  type WebhookEventRecord,
+  WebhookRepository,
+  type WebhookSubscriptionRecord,
+} from './repositories/webhook.repository';
 export { orgFilter, type OrgScope, orgScope, platformScope, type TenantScope } from './tenancy';

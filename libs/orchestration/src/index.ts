@@ -1,7 +1,13 @@
 import { join } from 'node:path';
 
 export { IntentActivitiesService } from './activities/intent.activities';
-export { type IntentWorkerOptions, IntentWorkerRunner, type WorkerState } from './intent-worker.service';
+export { WebhookActivitiesService } from './activities/webhook.activities';
+export {
+  type ActivitySource,
+  type IntentWorkerOptions,
+  IntentWorkerRunner,
+  type WorkerState,
+} from './intent-worker.service';
 export { OrchestrationModule } from './orchestration.module';
 
 /** The workflows module, for bundling at start (tests) and for replaying histories. */

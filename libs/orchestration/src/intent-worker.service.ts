@@ -1,7 +1,6 @@
 import { type Logger } from '@axle/observability';
 import { TASK_QUEUES } from '@axle/protocol';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { IntentActivitiesService } from './activities/intent.activities';
 
 export type IntentWorkerOptions = {
   address: string;
@@ -11,6 +10,9 @@ export type IntentWorkerOptions = {
   /** Stop trying to reach Temporal at start after this long (0 = keep trying). */
   connectTimeoutMs?: number;
 };
+
+/** A provider of activities (IntentActivitiesService, WebhookActivitiesService, …). */
+export type ActivitySource = { asActivities(): object };
 
 export type WorkerState = 'connecting' | 'running' | 'stopping' | 'stopped' | 'failed';
 
@@ -27,7 +29,8 @@ export class IntentWorkerRunner {
 
   constructor(
     private readonly options: IntentWorkerOptions,
-    private readonly activities: IntentActivitiesService,
+    /** Every activity provider the task queue's workflows call; their names must not collide. */
+    private readonly activities: readonly ActivitySource[],
     private readonly logger: Logger,
   ) {}
 
@@ -37,7 +40,7 @@ export class IntentWorkerRunner {
       connection: this.connection,
       namespace: this.options.namespace,
       taskQueue: TASK_QUEUES.intents,
-      activities: this.activities.asActivities(),
+      activities: mergeActivities(this.activities),
       ...('bundlePath' in this.options.workflows
         ? { workflowBundle: { codePath: this.options.workflows.bundlePath } }
         : { workflowsPath: this.options.workflows.workflowsPath }),
@@ -90,4 +93,15 @@ export class IntentWorkerRunner {
       }
     }
   }
+}
+
+function mergeActivities(sources: readonly ActivitySource[]): Record<string, unknown> {
+  const merged: Record<string, unknown> = {};
+  for (const source of sources) {
+    for (const [name, fn] of Object.entries(source.asActivities())) {
+      if (name in merged) throw new Error(`activity ${name} is registered twice`);
+      merged[name] = fn;
+    }
+  }
+  return merged;
 }

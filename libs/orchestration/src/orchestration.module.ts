@@ -1,6 +1,10 @@
 import { InboxModule } from '@axle/inbox';
+import { WebhooksModule } from '@axle/webhooks';
 import { Module } from '@nestjs/common';
 import { IntentActivitiesService } from './activities/intent.activities';
+import { WebhookActivitiesService } from './activities/webhook.activities';
 
-@Module({ imports: [InboxModule], providers: [IntentActivitiesService], exports: [IntentActivitiesService] })
+const activities = [IntentActivitiesService, WebhookActivitiesService];
+
+@Module({ imports: [InboxModule, WebhooksModule], providers: activities, exports: activities })
 export class OrchestrationModule {}

@@ -1,5 +1,6 @@
 // Event fan-out and SSE contracts. Redis carries only wake-up notices; events are always read from
 // PostgreSQL, so a missed notice delays a stream but never loses or reorders an event.
+import { WEBHOOK_HEADERS } from './webhooks';
 
 export const REDIS_CHANNELS = {
   intentEvents: (intentId: string) => `axle:intent-events:${intentId}`,
@@ -21,10 +22,10 @@ export type IntentEventView = {
   details: Record<string, unknown>;
 };
 
-/** Headers of an http delivery to an agent's callback_url (SPEC §5). */
+/** Headers of an http delivery to an agent's callback_url (SPEC §5); signed like webhooks. */
 export const DELIVERY_HEADERS = {
-  signature: 'x-axme-signature',
-  timestamp: 'x-axme-timestamp',
+  signature: WEBHOOK_HEADERS.signature,
+  timestamp: WEBHOOK_HEADERS.timestamp,
   intentId: 'x-axme-intent-id',
   attempt: 'x-axme-delivery-attempt',
 } as const;

@@ -1,12 +1,7 @@
 import { type IntentRecord } from '@axle/data';
 import { DELIVERY_HEADERS, type HttpDeliveryResult } from '@axle/protocol';
-import { createHmac } from 'node:crypto';
+import { signBody } from '@axle/webhooks';
 import { type CircuitBreaker } from './circuit-breaker';
-
-/** `sha256=<hex HMAC-SHA256(secret, raw body)>` (SPEC §5). */
-export function signBody(secret: string, rawBody: string): string {
-  return `sha256=${createHmac('sha256', secret).update(rawBody).digest('hex')}`;
-}
 
 /** The body an http agent receives: enough to act, with the attempt so it can dedupe (SPEC §5). */
 export function deliveryBody(intent: IntentRecord, attempt: number): Record<string, unknown> {

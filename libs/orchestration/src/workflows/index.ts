@@ -1,2 +1,3 @@
 // Every workflow the worker registers. Bundled by scripts/build.mjs; imported by nothing else.
 export { intentWorkflow } from './intent.workflow';
+export { webhookDeliveryWorkflow } from './webhook-delivery.workflow';
