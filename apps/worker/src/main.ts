@@ -5,9 +5,11 @@ import { createLogger, PinoNestLogger, startHealthServer } from '@axle/observabi
 import {
   IntentActivitiesService,
   IntentWorkerRunner,
+  ReconcileActivitiesService,
   WebhookActivitiesService,
   WORKFLOW_BUNDLE_PATH,
 } from '@axle/orchestration';
+import { IntentWorkflowClient } from '@axle/intents';
 import { NestFactory } from '@nestjs/core';
 import { WorkerModule } from './worker.module';
 
@@ -23,7 +25,11 @@ async function main(): Promise<void> {
       namespace: config.temporal.namespace,
       workflows: { bundlePath: WORKFLOW_BUNDLE_PATH },
     },
-    [app.get(IntentActivitiesService), app.get(WebhookActivitiesService)],
+    [
+      app.get(IntentActivitiesService),
+      app.get(ReconcileActivitiesService),
+      app.get(WebhookActivitiesService),
+    ],
     logger,
   );
   const prisma = app.get(PrismaService);
@@ -54,6 +60,11 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT'));
 
   await runner.start();
+  // Not fatal: without the schedule only intents stranded by a Temporal outage wait for the next start.
+  await app
+    .get(IntentWorkflowClient)
+    .ensureReconcileSchedule(config.reconcileIntervalSeconds)
+    .catch((err: unknown) => logger.warn({ err: String(err) }, 'could not create the reconcile schedule'));
   await runner.done();
 }
 

@@ -8,6 +8,7 @@ export {
   type StreamSource,
 } from './event-stream.service';
 export { actingAgent } from './intent-access';
+export { workflowInput } from './intent-audit';
 export { IntentEventsService } from './intent-events.service';
 export { IntentQueries, isUuid } from './intent-queries.service';
 export { IntentWorkflowClient } from './intent-workflow.client';

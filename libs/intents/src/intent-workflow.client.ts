@@ -5,6 +5,7 @@ import {
   type IntentWorkflowInput,
   NotFoundError,
   policyUpdate,
+  RECONCILE_SCHEDULE_ID,
   type PolicyUpdateInput,
   type PolicyUpdateResult,
   resolveUpdate,
@@ -23,6 +24,8 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import {
   Client,
   Connection,
+  ScheduleAlreadyRunning,
+  ScheduleOverlapPolicy,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -105,6 +108,31 @@ export class IntentWorkflowClient implements OnModuleDestroy {
       return await send(this.client.workflow.getHandle(intentId));
     } catch (err) {
       throw toTemporalError(err);
+    }
+  }
+
+  /** Creates (or re-times) the Schedule that runs the reconciler every `everySeconds`. */
+  async ensureReconcileSchedule(everySeconds: number): Promise<void> {
+    const spec = { intervals: [{ every: `${everySeconds}s` as const }] };
+    try {
+      await this.client.schedule.create({
+        scheduleId: RECONCILE_SCHEDULE_ID,
+        spec,
+        action: {
+          type: 'startWorkflow',
+          workflowType: WORKFLOW_TYPES.reconcile,
+          taskQueue: TASK_QUEUES.intents,
+        },
+        policies: { overlap: ScheduleOverlapPolicy.SKIP },
+      });
+    } catch (err) {
+      if (!(err instanceof ScheduleAlreadyRunning)) throw toTemporalError(err);
+      await this.client.schedule
+        .getHandle(RECONCILE_SCHEDULE_ID)
+        .update((previous) => ({ ...previous, spec }))
+        .catch((updateErr: unknown) => {
+          throw toTemporalError(updateErr);
+        });
     }
   }
 

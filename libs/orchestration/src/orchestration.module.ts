@@ -2,9 +2,10 @@ import { InboxModule } from '@axle/inbox';
 import { WebhooksModule } from '@axle/webhooks';
 import { Module } from '@nestjs/common';
 import { IntentActivitiesService } from './activities/intent.activities';
+import { ReconcileActivitiesService } from './activities/reconcile.activities';
 import { WebhookActivitiesService } from './activities/webhook.activities';
 
-const activities = [IntentActivitiesService, WebhookActivitiesService];
+const activities = [IntentActivitiesService, ReconcileActivitiesService, WebhookActivitiesService];
 
 @Module({ imports: [InboxModule, WebhooksModule], providers: activities, exports: activities })
 export class OrchestrationModule {}

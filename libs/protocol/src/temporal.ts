@@ -4,7 +4,14 @@ import type { IntentEventType, IntentStatus, PendingWith, WaitingReason } from '
 
 export const TASK_QUEUES = { intents: 'axle-intents' } as const;
 
-export const WORKFLOW_TYPES = { intent: 'intentWorkflow' } as const;
+export const WORKFLOW_TYPES = { intent: 'intentWorkflow', reconcile: 'reconcileIntentsWorkflow' } as const;
+
+/** The Temporal Schedule that starts workflows for intents whose start was interrupted. */
+export const RECONCILE_SCHEDULE_ID = 'axle-intent-reconciler';
+
+export type ReconcileActivities = {
+  startStrandedIntents(): Promise<{ started: number }>;
+};
 
 export type IntentWorkflowInput = {
   intentId: string;

@@ -1,0 +1,48 @@
+import { generateApiKey, hashSecret } from '@axle/auth';
+import { type PrismaService, orgScope, RegistryRepository } from '@axle/data';
+
+export type TestAgent = { key: string; address: string; id: string };
+
+/**
+ * Registers a non-admin agent with its own key straight through the data lib (the registry API
+ * comes with issue #4), creating its organization when needed.
+ */
+export async function registerTestAgent(
+  prisma: PrismaService,
+  options: {
+    org?: string;
+    name: string;
+    deliveryMode?: string;
+    callbackUrl?: string | null;
+    webhookSecret?: string | null;
+  },
+): Promise<TestAgent> {
+  const registry = new RegistryRepository(prisma);
+  const orgSlug = options.org ?? 'default';
+  let org = await registry.findOrgBySlug(orgSlug);
+  let workspaceId: string;
+  if (org) {
+    workspaceId = (
+      await prisma.client.workspace.findFirstOrThrow({ where: { orgId: org.id, slug: 'default' } })
+    ).id;
+  } else {
+    const created = await registry.createOrganization({ slug: orgSlug });
+    org = created.org;
+    workspaceId = created.workspaceId;
+  }
+  const { key, serviceAccountId, secret } = generateApiKey();
+  const address = `agent://${orgSlug}/default/${options.name}`;
+  await registry.registerAgent(
+    orgScope(org.id),
+    {
+      workspaceId,
+      name: options.name,
+      address,
+      deliveryMode: options.deliveryMode ?? 'stream',
+      callbackUrl: options.callbackUrl ?? null,
+      webhookSecret: options.webhookSecret ?? null,
+    },
+    { secretHash: await hashSecret(secret), hint: secret.slice(-4), agentId: serviceAccountId },
+  );
+  return { key, address, id: serviceAccountId };
+}
