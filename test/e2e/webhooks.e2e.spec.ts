@@ -1,10 +1,16 @@
 // Webhooks end to end: real gateway and worker processes, real PostgreSQL and Temporal, and a local
 // node:http receiver (the integrator's endpoint, the one true external edge) that checks every
 // signature. Retries are fast here: 3 attempts, 50-200 ms backoff.
-import { generateApiKey, hashSecret } from '@axle/auth';
-import { PrismaService, RegistryRepository } from '@axle/data';
+import { PrismaService } from '@axle/data';
 import { WEBHOOK_WORKFLOW } from '@axle/protocol';
-import { apiClient, AxleProcesses, requireEnv, TEST_ADMIN_ADDRESS, TEST_ADMIN_KEY } from '@axle/testing';
+import {
+  apiClient,
+  AxleProcesses,
+  registerTestAgent,
+  requireEnv,
+  TEST_ADMIN_ADDRESS,
+  TEST_ADMIN_KEY,
+} from '@axle/testing';
 import { Client, Connection } from '@temporalio/client';
 import assert from 'node:assert/strict';
 import { createHmac, randomUUID } from 'node:crypto';
@@ -147,34 +153,10 @@ async function waitUntil(check: () => boolean, what: string): Promise<void> {
   }
 }
 
-/** A non-admin agent with its own key (there is no registry API yet, so it is written directly). */
+/** A non-admin agent with its own key. */
 async function createAgent(orgSlug: string, name: string): Promise<{ api: Api; address: string }> {
-  const registry = new RegistryRepository(prisma);
-  let org = await registry.findOrgBySlug(orgSlug);
-  let workspaceId: string;
-  if (org) {
-    workspaceId = (
-      await prisma.client.workspace.findFirstOrThrow({ where: { orgId: org.id, slug: 'default' } })
-    ).id;
-  } else {
-    const created = await registry.createOrganization({ slug: orgSlug });
-    org = created.org;
-    workspaceId = created.workspaceId;
-  }
-  const { key, serviceAccountId, secret: keySecret } = generateApiKey();
-  const address = `agent://${orgSlug}/default/${name}`;
-  await prisma.client.serviceAccount.create({
-    data: { id: serviceAccountId, orgId: org.id, workspaceId, name, address },
-  });
-  await prisma.client.apiKey.create({
-    data: {
-      orgId: org.id,
-      serviceAccountId,
-      secretHash: await hashSecret(keySecret),
-      hint: keySecret.slice(-4),
-    },
-  });
-  return { api: apiClient(axle.baseUrl, key), address };
+  const agent = await registerTestAgent(prisma, { org: orgSlug, name });
+  return { api: apiClient(axle.baseUrl, agent.key), address: agent.address };
 }
 
 describe('webhooks end to end', () => {
