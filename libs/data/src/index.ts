@@ -2,7 +2,15 @@ export { DataModule } from './data.module';
 export { guarded, toDatabaseError } from './errors';
 export { PrismaService } from './prisma.service';
 export { type AuditEntry, AuditRepository } from './repositories/audit.repository';
-export { type IdempotencyRecordView, IdempotencyRepository } from './repositories/idempotency.repository';
+export {
+  hashBody,
+  type IdempotencyClaimInput,
+  type IdempotencyClaimResult,
+  type IdempotencyKeyRef,
+  type IdempotencyRecordView,
+  IdempotencyRepository,
+  requestHash,
+} from './repositories/idempotency.repository';
 export {
   type AgentStreamItem,
   type AppendEventInput,

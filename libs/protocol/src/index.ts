@@ -5,3 +5,4 @@ export * from './jobs';
 export * from './lifecycle';
 export * from './streams';
 export * from './temporal';
+export * from './http';

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { guarded } from '../errors';
 import { PrismaService } from '../prisma.service';
-import { orgFilter, type TenantScope } from '../tenancy';
+import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
 
 export type AgentRecord = {
   id: string;
@@ -126,6 +126,44 @@ export class RegistryRepository {
   async findOrgBySlug(slug: string): Promise<OrgRecord | null> {
     return guarded(() =>
       this.prisma.client.organization.findUnique({ where: { slug }, select: { id: true, slug: true } }),
+    );
+  }
+
+  /** Creates a service account (an agent) in the scope's org together with its first API key. */
+  async createServiceAccountWithKey(
+    scope: OrgScope,
+    input: {
+      id: string;
+      workspaceId: string;
+      name: string;
+      address: string;
+      secretHash: string;
+      hint: string;
+      deliveryMode?: string;
+    },
+  ): Promise<{ agent: AgentRecord; apiKeyId: string }> {
+    return guarded(() =>
+      this.prisma.client.$transaction(async (tx) => {
+        const sa = await tx.serviceAccount.create({
+          data: {
+            id: input.id,
+            orgId: scope.orgId,
+            workspaceId: input.workspaceId,
+            name: input.name,
+            address: input.address,
+            deliveryMode: input.deliveryMode ?? 'stream',
+          },
+        });
+        const key = await tx.apiKey.create({
+          data: {
+            orgId: scope.orgId,
+            serviceAccountId: sa.id,
+            secretHash: input.secretHash,
+            hint: input.hint,
+          },
+        });
+        return { agent: toAgent(sa), apiKeyId: key.id };
+      }),
     );
   }
 
