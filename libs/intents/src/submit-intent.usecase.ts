@@ -2,6 +2,7 @@ import { type Principal } from '@axle/auth';
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import {
   AuditRepository,
+  hashBody,
   IdempotencyKeyTakenError,
   IdempotencyRepository,
   type IntentRecord,
@@ -18,7 +19,7 @@ import {
   PayloadTooLargeError,
 } from '@axle/protocol';
 import { Inject, Injectable } from '@nestjs/common';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { IntentWorkflowClient } from './intent-workflow.client';
 import { parseOrThrow } from './validation';
 
@@ -28,11 +29,18 @@ export type SubmitIntentCommand = {
   principal: Principal;
   body: unknown;
   idempotencyKey?: string | undefined;
+  /** The request fingerprint the transport computed for the key (default: hash of the body). */
+  requestHash?: string | undefined;
   requestId: string;
   traceId?: string | null;
 };
 
-export type SubmitIntentResult = { status: number; body: Record<string, unknown> };
+export type SubmitIntentResult = {
+  status: number;
+  body: Record<string, unknown>;
+  /** True when the answer is the stored one of an earlier request with the same key. */
+  replayed: boolean;
+};
 
 /**
  * Creates an intent: validates it, makes it durable (events 1 and 2) together with its idempotency
@@ -50,17 +58,18 @@ export class SubmitIntentUseCase {
   ) {}
 
   async execute(cmd: SubmitIntentCommand): Promise<SubmitIntentResult> {
-    const request = parseOrThrow(createIntentSchema, cmd.body);
-    const payloadBytes = Buffer.byteLength(JSON.stringify(request.payload));
-    if (payloadBytes > this.config.limits.maxPayloadBytes)
-      throw new PayloadTooLargeError(this.config.limits.maxPayloadBytes, payloadBytes);
-
     const scope = orgScope(cmd.principal.orgId);
-    const requestHash = hashBody(cmd.body);
+    const requestHash = cmd.requestHash ?? hashBody(cmd.body);
+    // The key is looked at first, as on every other POST: a known key answers what it answered
+    // before (or 409 for another body), whatever the body is now.
     if (cmd.idempotencyKey) {
       const replay = await this.replay(cmd, requestHash);
       if (replay) return replay;
     }
+    const request = parseOrThrow(createIntentSchema, cmd.body);
+    const payloadBytes = Buffer.byteLength(JSON.stringify(request.payload));
+    if (payloadBytes > this.config.limits.maxPayloadBytes)
+      throw new PayloadTooLargeError(this.config.limits.maxPayloadBytes, payloadBytes);
 
     const toAgent = await this.resolveRecipient(cmd.principal, request.to_agent);
     const id = randomUUID();
@@ -125,7 +134,7 @@ export class SubmitIntentUseCase {
       requestId: cmd.requestId,
       details: { intent_type: intent.intentType, to_agent: intent.toAgent },
     });
-    return { status: 200, body: createdBody(intent) };
+    return { status: 200, body: createdBody(intent), replayed: false };
   }
 
   /** Same caller + route + key: same body → the stored answer; another body → 409. */
@@ -145,7 +154,7 @@ export class SubmitIntentUseCase {
     const intentId = typeof body.intent_id === 'string' ? body.intent_id : null;
     const intent = intentId ? await this.intents.findById(scope, intentId) : null;
     if (intent) await this.startWorkflow(intent);
-    return { status: record.responseStatus ?? 200, body };
+    return { status: record.responseStatus ?? 200, body, replayed: true };
   }
 
   private async resolveRecipient(principal: Principal, toAgent: string): Promise<string> {
@@ -182,20 +191,4 @@ function createdBody(intent: IntentRecord): Record<string, unknown> {
     status: intent.status,
     created_at: intent.createdAt.toISOString(),
   };
-}
-
-/** Hash of the body with keys sorted, so key order does not make two equal bodies differ. */
-function hashBody(body: unknown): string {
-  return createHash('sha256').update(stableStringify(body)).digest('hex');
-}
-
-function stableStringify(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }
