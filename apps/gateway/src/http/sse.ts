@@ -40,9 +40,16 @@ export async function serveStream(
     dirty = true;
     wake?.();
   });
+  // Headers set so far (request and trace ids, rate limits) go out with the stream's own.
+  const headers = Object.fromEntries(
+    Object.entries(reply.getHeaders()).filter(
+      (entry): entry is [string, string | number | string[]] => entry[1] !== undefined,
+    ),
+  );
   reply.hijack();
   const raw = reply.raw;
   raw.writeHead(200, {
+    ...headers,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
     connection: 'keep-alive',
