@@ -1,3 +1,4 @@
 export { type AxleApp, AxleProcesses, runToExit } from './axle-processes';
 export { freePort, requireEnv, TEST_ADMIN_ADDRESS, TEST_ADMIN_KEY } from './env';
 export { type ApiResponse, apiClient, parseSse, type SseFrame } from './http-client';
+export { PrivateStack, type ServiceName } from './private-stack';
