@@ -194,8 +194,9 @@ describe('dependency outages (private PostgreSQL, Redis and Temporal)', () => {
     assertSameGateway();
   });
 
-  test('Temporal down: resume is 503 with Retry-After, reads still work; back: resume 200', async () => {
+  test('Temporal down: resume and create are 503 with Retry-After, reads still work; back: 200', async () => {
     const id = await deliveredIntent();
+    const createBody = intentBody();
     await outage('temporal', async () => {
       assertUnavailable(
         await api('POST', `/v1/intents/${id}/resume`, { body: { action: 'complete' } }),
@@ -207,6 +208,12 @@ describe('dependency outages (private PostgreSQL, Redis and Temporal)', () => {
         headers: { 'idempotency-key': 'outage-resume' },
       });
       assertUnavailable(keyed, 'temporal', 'resume with a key');
+      // The intent is stored, but its workflow cannot start: 503, and a retry with the key starts it.
+      const create = await api('POST', '/v1/intents', {
+        body: createBody,
+        headers: { 'idempotency-key': 'outage-create' },
+      });
+      assertUnavailable(create, 'temporal', 'create');
       assert.equal((await api('GET', `/v1/intents/${id}`)).status, 200);
       const ready = await readyChecks();
       assert.equal(ready.status, 503);
@@ -224,6 +231,12 @@ describe('dependency outages (private PostgreSQL, Redis and Temporal)', () => {
     );
     assert.equal(resumed.status, 200, resumed.text);
     assert.equal(resumed.body.status, 'COMPLETED');
+    const created = await api('POST', '/v1/intents', {
+      body: createBody,
+      headers: { 'idempotency-key': 'outage-create' },
+    });
+    assert.equal(created.status, 200, created.text);
+    await waitForStatus(created.body.intent_id as string, 'DELIVERED');
     await eventually('ready', readyChecks, (r) => r.status === 200);
     assertSameGateway();
   });
