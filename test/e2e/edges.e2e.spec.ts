@@ -2,7 +2,7 @@
 // conflict, bad keys, 4xx answers, concurrency, expiry), 413 for oversized bodies and 400 for
 // malformed JSON in the standard error shape, and per-key rate limits with their headers.
 import { generateApiKey, hashSecret } from '@axle/auth';
-import { orgScope, PrismaService, RegistryRepository } from '@axle/data';
+import { IdempotencyRepository, orgScope, PrismaService, RegistryRepository, requestHash } from '@axle/data';
 import {
   type ApiResponse,
   apiClient,
@@ -23,6 +23,9 @@ let limited: AxleProcesses;
 let api: ReturnType<typeof apiClient>;
 const prisma = new PrismaService(requireEnv('DATABASE_URL'));
 const registry = new RegistryRepository(prisma);
+const records = new IdempotencyRepository(prisma);
+/** The service account of TEST_ADMIN_KEY (axme_sa_<id>_<secret>). */
+const ADMIN_ID = TEST_ADMIN_KEY.split('_')[2]!;
 const db = new pg.Client({ connectionString: requireEnv('DATABASE_URL') });
 
 const CONFLICT_DETAIL = 'idempotency key reused with different payload';
@@ -352,6 +355,61 @@ describe('request edges end to end', () => {
       });
       assertErrorShape(renewed, 404, 'intent_not_found');
       assert.equal(renewed.headers.get('idempotent-replayed'), null, 'processed as new, not a conflict');
+    });
+
+    test('a request while the first with its key still runs waits for its answer and replays it', async () => {
+      // The first request is simulated by a claim the test holds, then completes.
+      const { id: orgId } = (await registry.findOrgBySlug('default'))!;
+      const intentId = randomUUID();
+      const body = { action: 'complete' };
+      const key = randomUUID();
+      const claim = await records.claim(orgScope(orgId), {
+        callerId: ADMIN_ID,
+        route: 'POST /v1/intents/:id/resume',
+        key,
+        requestHash: requestHash(body, { params: { id: intentId } }),
+        expiresAt: new Date(Date.now() + 86_400_000),
+        staleAfterMs: 60_000,
+      });
+      assert.ok(claim.claimed);
+      const waiting = api('POST', `/v1/intents/${intentId}/resume`, {
+        body,
+        headers: { 'idempotency-key': key },
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      await records.complete(orgScope(orgId), claim.token, { status: 200, body: { ok: true, first: true } });
+      const res = await waiting;
+      assert.equal(res.status, 200, res.text);
+      assert.deepEqual(res.body, { ok: true, first: true });
+      assert.equal(res.headers.get('idempotent-replayed'), 'true');
+    });
+
+    test('a first request that never answers: 409 idempotency_in_progress with Retry-After', async () => {
+      const { id: orgId } = (await registry.findOrgBySlug('default'))!;
+      const intentId = randomUUID();
+      const body = { action: 'complete' };
+      const key = randomUUID();
+      const claim = await records.claim(orgScope(orgId), {
+        callerId: ADMIN_ID,
+        route: 'POST /v1/intents/:id/resume',
+        key,
+        requestHash: requestHash(body, { params: { id: intentId } }),
+        expiresAt: new Date(Date.now() + 86_400_000),
+        staleAfterMs: 60_000,
+      });
+      assert.ok(claim.claimed);
+      const res = await api('POST', `/v1/intents/${intentId}/resume`, {
+        body,
+        headers: { 'idempotency-key': key },
+      });
+      assertErrorShape(res, 409, 'idempotency_in_progress');
+      assert.match(res.headers.get('retry-after') ?? '', /^\d+$/);
+      // Another body with that key is a conflict at once, in progress or not.
+      const other = await api('POST', `/v1/intents/${intentId}/resume`, {
+        body: { action: 'fail' },
+        headers: { 'idempotency-key': key },
+      });
+      assertErrorShape(other, 409, 'idempotency_conflict');
     });
 
     test('without a credential the key is not looked at: 401', async () => {

@@ -2,6 +2,7 @@ import { IdempotencyRepository, platformScope } from '@axle/data';
 import { AXLE_LOGGER, type Logger } from '@axle/observability';
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 
+const FIRST_SWEEP_AFTER_MS = 60_000;
 const SWEEP_EVERY_MS = 60 * 60_000;
 
 /**
@@ -10,6 +11,7 @@ const SWEEP_EVERY_MS = 60 * 60_000;
  */
 @Injectable()
 export class IdempotencySweeper implements OnApplicationBootstrap, OnApplicationShutdown {
+  private first: NodeJS.Timeout | null = null;
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -18,11 +20,15 @@ export class IdempotencySweeper implements OnApplicationBootstrap, OnApplication
   ) {}
 
   onApplicationBootstrap(): void {
+    // Once soon after start (gateways that restart often still sweep), then hourly.
+    this.first = setTimeout(() => void this.sweep(), FIRST_SWEEP_AFTER_MS);
     this.timer = setInterval(() => void this.sweep(), SWEEP_EVERY_MS);
+    this.first.unref();
     this.timer.unref();
   }
 
   onApplicationShutdown(): void {
+    if (this.first) clearTimeout(this.first);
     if (this.timer) clearInterval(this.timer);
   }
 
