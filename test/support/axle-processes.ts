@@ -32,6 +32,8 @@ export class AxleProcesses {
       AXLE_RUNNER_HEALTH_PORT: String(await freePort()),
       AXLE_DATA_DIR: mkdtempSync(join(tmpdir(), 'axle-e2e-')),
       AXLE_BOOTSTRAP_API_KEY: TEST_ADMIN_KEY,
+      // Test files share one Redis and the admin key, and poll; a test of the limit sets its own.
+      AXLE_RATE_LIMIT_PER_MINUTE: '100000',
       ...extraEnv,
     };
     return new AxleProcesses(env, `http://127.0.0.1:${port}`);

@@ -10,17 +10,30 @@ export function requireEnv(name: 'DATABASE_URL' | 'REDIS_URL' | 'TEMPORAL_ADDRES
   return value;
 }
 
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1 that this process has not handed out before: several apps of one
+ * test are given their ports before any of them binds, so the same free port must not come twice.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const address = server.address();
+        server.close(() =>
+          typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+        );
+      });
     });
-  });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('could not find a free TCP port on 127.0.0.1');
 }
 
 /** The platform-admin key every test gateway bootstraps with (AXLE_BOOTSTRAP_API_KEY). */

@@ -2,3 +2,4 @@ export { type AxleApp, AxleProcesses, runToExit } from './axle-processes';
 export { freePort, requireEnv, TEST_ADMIN_ADDRESS, TEST_ADMIN_KEY } from './env';
 export { type ApiResponse, apiClient, parseSse, type SseFrame } from './http-client';
 export { registerTestAgent, type TestAgent } from './agents';
+export { PrivateStack, type ServiceName } from './private-stack';

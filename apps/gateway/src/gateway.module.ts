@@ -1,14 +1,17 @@
-import { AuthModule } from '@axle/auth';
+import { AuthModule, RateLimiter } from '@axle/auth';
 import { type AxleConfig, ConfigModule } from '@axle/config';
 import { DataModule } from '@axle/data';
 import { IntentsModule } from '@axle/intents';
 import { type Logger, ObservabilityModule } from '@axle/observability';
 import { WebhooksModule } from '@axle/webhooks';
 import { type BeforeApplicationShutdown, Injectable, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { HealthController } from './health/health.controller';
 import { AllExceptionsFilter } from './http/all-exceptions.filter';
 import { AuthGuard } from './http/auth.guard';
+import { IdempotencySweeper } from './http/idempotency-sweeper';
+import { IdempotencyInterceptor } from './http/idempotency.interceptor';
+import { RateLimitGuard } from './http/rate-limit.guard';
 import { streamsShutdown } from './http/sse';
 import { CapabilitiesController, IntentsController } from './intents/intents.controller';
 import { StreamsController } from './intents/streams.controller';
@@ -42,8 +45,17 @@ export class GatewayModule {
         WebhooksController,
       ],
       providers: [
+        // Guards run in this order: authenticate, then count against the credential's rate limit.
         { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_GUARD, useClass: RateLimitGuard },
+        { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
+        {
+          provide: RateLimiter,
+          useFactory: () =>
+            new RateLimiter({ redisUrl: config.redis.url, perMinute: config.rateLimit.perMinute, logger }),
+        },
+        IdempotencySweeper,
         StreamsDrain,
       ],
     };

@@ -6,14 +6,16 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayModule } from './gateway.module';
 import { acceptEmptyJsonBodies } from './http/json-body';
+import { installIdempotencyHooks } from './http/idempotency.interceptor';
 import { generateRequestId, installRequestContext } from './http/request-context';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger({ level: config.logLevel, app: 'gateway' });
   const adapter = new FastifyAdapter({
-    // Whole-body cap; the intent payload has its own, smaller limit (413) checked by the use case.
-    bodyLimit: Math.max(1024 * 1024, config.limits.maxPayloadBytes * 2),
+    // Whole-body cap (413 payload_too_large, through the exception filter); the intent payload has
+    // its own, smaller limit checked by the use case.
+    bodyLimit: config.limits.maxBodyBytes,
     genReqId: generateRequestId,
     logger: false,
   });
@@ -27,6 +29,7 @@ async function main(): Promise<void> {
   const fastify = app.getHttpAdapter().getInstance();
   installRequestContext(fastify, logger);
   acceptEmptyJsonBodies(app);
+  installIdempotencyHooks(fastify, logger);
   app.enableShutdownHooks();
   await app.init();
 

@@ -55,6 +55,7 @@ export class AuthService {
           workspaceId: agent.workspaceId,
           address: agent.address,
           platformAdmin: agent.platformAdmin,
+          apiKeyId: stored.id,
         };
       }
     }

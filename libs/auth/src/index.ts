@@ -2,4 +2,5 @@ export { fingerprint, generateApiKey, hashSecret, parseApiKey, verifySecret } fr
 export { AuthModule } from './auth.module';
 export { AuthService, type CredentialHeaders } from './auth.service';
 export { type BootstrapResult, BootstrapService } from './bootstrap.service';
-export { type Principal, tenantScopeOf } from './principal';
+export { type Principal, rateLimitSubject, tenantScopeOf } from './principal';
+export { type RateLimitDecision, RateLimiter, type RateLimiterOptions } from './rate-limiter';

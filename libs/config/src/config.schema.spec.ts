@@ -26,6 +26,24 @@ describe('configuration', () => {
     assert.equal(config.temporal.namespace, 'default');
     assert.equal(config.limits.maxPayloadBytes, 131072);
     assert.equal(config.addressing, 'open');
+    assert.equal(config.limits.maxBodyBytes, 1024 * 1024);
+    assert.equal(config.rateLimit.perMinute, 120);
+  });
+
+  test('body limit and rate limit are read from the environment; 0 turns rate limiting off', () => {
+    const config = loadConfig({ ...base, AXLE_MAX_BODY_BYTES: '2097152', AXLE_RATE_LIMIT_PER_MINUTE: '5' });
+    assert.equal(config.limits.maxBodyBytes, 2_097_152);
+    assert.equal(config.rateLimit.perMinute, 5);
+    assert.equal(loadConfig({ ...base, AXLE_RATE_LIMIT_PER_MINUTE: '0' }).rateLimit.perMinute, 0);
+  });
+
+  test('a body limit below the payload limit is refused, naming AXLE_MAX_BODY_BYTES', () => {
+    const issues = issuesOf({ ...base, AXLE_MAX_BODY_BYTES: '65536', AXLE_MAX_PAYLOAD_BYTES: '131072' });
+    assert.deepEqual(
+      issues.map((i) => i.key),
+      ['AXLE_MAX_BODY_BYTES'],
+    );
+    assert.match(issues[0]!.message, /AXLE_MAX_PAYLOAD_BYTES/);
   });
 
   test('production defaults to strict addressing; an explicit value wins', () => {
@@ -50,6 +68,12 @@ describe('configuration', () => {
     ['AXLE_JWT_SECRET', 'short'],
     ['AXLE_BOOTSTRAP_API_KEY', 'axme_sa_nope'],
     ['AXLE_MAX_PAYLOAD_BYTES', '-1'],
+    ['AXLE_MAX_BODY_BYTES', '100'],
+    ['AXLE_MAX_BODY_BYTES', 'lots'],
+    ['AXLE_MAX_BODY_BYTES', '1.5'],
+    ['AXLE_RATE_LIMIT_PER_MINUTE', '-1'],
+    ['AXLE_RATE_LIMIT_PER_MINUTE', 'many'],
+    ['AXLE_RATE_LIMIT_PER_MINUTE', '2.5'],
     ['LOG_LEVEL', 'loud'],
   ] as const) {
     test(`a bad ${key} (${value}) is refused with its name`, () => {

@@ -3,6 +3,9 @@
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(1).max(65535);
+const bytes = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const PAYLOAD_BYTES = bytes(1024, 16 * 1024 * 1024);
+const BODY_BYTES = bytes(1024, 256 * 1024 * 1024);
 const url = (protocols: string[]) =>
   z.string().refine(
     (v) => {
@@ -41,12 +44,7 @@ export const envSchema = z
     SMTP_URL: url(['smtp:', 'smtps:']).optional(),
     AXLE_PUBLIC_URL: url(['http:', 'https:']).optional(),
     AXLE_ADDRESSING: z.enum(['open', 'strict']).optional(),
-    AXLE_MAX_PAYLOAD_BYTES: z.coerce
-      .number()
-      .int()
-      .min(1024)
-      .max(16 * 1024 * 1024)
-      .default(131072),
+    AXLE_MAX_PAYLOAD_BYTES: PAYLOAD_BYTES.default(131072),
     // http delivery binding (SPEC §5): backoff with jitter between attempts, per-endpoint breaker.
     AXLE_DELIVERY_BACKOFF_MS: z.coerce.number().int().min(10).max(3_600_000).default(30_000),
     AXLE_DELIVERY_BACKOFF_MAX_MS: z.coerce.number().int().min(10).max(86_400_000).default(600_000),
@@ -65,12 +63,29 @@ export const envSchema = z
     AXLE_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
     AXLE_WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(1).max(86_400_000).default(30_000),
     AXLE_WEBHOOK_BACKOFF_MAX_MS: z.coerce.number().int().min(1).max(604_800_000).default(600_000),
+    /** Whole request body cap (413 above it); the intent payload has its own, smaller limit. */
+    AXLE_MAX_BODY_BYTES: BODY_BYTES.default(1024 * 1024),
+    /** Token bucket per API key and route; 0 turns rate limiting off. */
+    AXLE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(120),
   })
-  .refine((env) => env.AXLE_WEBHOOK_BACKOFF_MAX_MS >= env.AXLE_WEBHOOK_BACKOFF_MS, {
-    path: ['AXLE_WEBHOOK_BACKOFF_MAX_MS'],
-    message: 'must be at least AXLE_WEBHOOK_BACKOFF_MS',
-    // Compared only when both values are valid on their own, so a bad one is reported once.
-    when: (payload) => payload.issues.length === 0,
+  .superRefine((env, ctx) => {
+    // Cross-field rules, checked only when both values are valid on their own (otherwise their own
+    // issue already names them).
+    const backoff = [env.AXLE_WEBHOOK_BACKOFF_MS, env.AXLE_WEBHOOK_BACKOFF_MAX_MS];
+    if (backoff.every(Number.isInteger) && env.AXLE_WEBHOOK_BACKOFF_MAX_MS < env.AXLE_WEBHOOK_BACKOFF_MS)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AXLE_WEBHOOK_BACKOFF_MAX_MS'],
+        message: 'must be at least AXLE_WEBHOOK_BACKOFF_MS',
+      });
+    const body = BODY_BYTES.safeParse(env.AXLE_MAX_BODY_BYTES);
+    const payload = PAYLOAD_BYTES.safeParse(env.AXLE_MAX_PAYLOAD_BYTES);
+    if (body.success && payload.success && body.data < payload.data)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AXLE_MAX_BODY_BYTES'],
+        message: `must be at least AXLE_MAX_PAYLOAD_BYTES (${env.AXLE_MAX_PAYLOAD_BYTES})`,
+      });
   })
   .transform((env) => ({
     nodeEnv: env.NODE_ENV,
@@ -101,12 +116,14 @@ export const envSchema = z
     limits: {
       maxPayloadBytes: env.AXLE_MAX_PAYLOAD_BYTES,
       idempotencyTtlHours: env.AXLE_IDEMPOTENCY_TTL_HOURS,
+      maxBodyBytes: env.AXLE_MAX_BODY_BYTES,
     },
     webhooks: {
       maxAttempts: env.AXLE_WEBHOOK_MAX_ATTEMPTS,
       backoffMs: env.AXLE_WEBHOOK_BACKOFF_MS,
       backoffMaxMs: env.AXLE_WEBHOOK_BACKOFF_MAX_MS,
     },
+    rateLimit: { perMinute: env.AXLE_RATE_LIMIT_PER_MINUTE },
   }));
 
 export type AxleConfig = z.infer<typeof envSchema>;

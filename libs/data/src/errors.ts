@@ -1,11 +1,36 @@
 import { DependencyUnavailableError } from '@axle/protocol';
 
+/** Driver-adapter error kinds that mean "the database is not there", not "the query is wrong". */
+const UNAVAILABLE_KINDS = new Set([
+  'DatabaseNotReachable',
+  'ConnectionClosed',
+  'SocketTimeout',
+  'TooManyConnections',
+  'TlsConnectionError',
+]);
+
+/** The driver adapter's error kind, wherever Prisma put it (raw queries nest it in meta). */
+function adapterErrorKind(err: Error): string | null {
+  const candidates: unknown[] = [
+    (err as { cause?: unknown }).cause,
+    (err as { meta?: { driverAdapterError?: { cause?: unknown } } }).meta?.driverAdapterError?.cause,
+  ];
+  for (const candidate of candidates) {
+    const kind = (candidate as { kind?: unknown } | null | undefined)?.kind;
+    if (typeof kind === 'string') return kind;
+  }
+  return null;
+}
+
 /** Connection-level failures of Postgres (refused, reset, pool timeout, shutdown) as a typed 503. */
 export function toDatabaseError(err: unknown): unknown {
-  const code = err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : '';
-  const text = err instanceof Error ? `${err.name} ${err.message} ${code}` : '';
+  if (!(err instanceof Error)) return err;
+  const kind = adapterErrorKind(err);
+  if (kind && UNAVAILABLE_KINDS.has(kind)) return new DependencyUnavailableError('postgres');
+  const code = 'code' in err && typeof err.code === 'string' ? err.code : '';
+  const text = `${err.name} ${err.message} ${code}`;
   if (
-    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|DatabaseNotReachable|P1001|P1017|57P01|57P03|the database system is (starting up|shutting down)/i.test(
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|DatabaseNotReachable|Can't reach database server|P1001|P1017|57P01|57P03|the database system is (starting up|shutting down)/i.test(
       text,
     )
   ) {

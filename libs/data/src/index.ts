@@ -12,7 +12,15 @@ export {
   type NewInboxEntry,
   type NewInboxThread,
 } from './repositories/inbox.repository';
-export { type IdempotencyRecordView, IdempotencyRepository } from './repositories/idempotency.repository';
+export {
+  hashBody,
+  type IdempotencyClaimInput,
+  type IdempotencyClaimResult,
+  type IdempotencyKeyRef,
+  type IdempotencyRecordView,
+  IdempotencyRepository,
+  requestHash,
+} from './repositories/idempotency.repository';
 export {
   type AgentStreamItem,
   type AppendEventInput,

@@ -24,6 +24,8 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import {
   Client,
   Connection,
+  defaultGrpcRetryOptions,
+  makeGrpcRetryInterceptor,
   ScheduleAlreadyRunning,
   ScheduleOverlapPolicy,
   WorkflowExecutionAlreadyStartedError,
@@ -43,7 +45,15 @@ export class IntentWorkflowClient implements OnModuleDestroy {
 
   constructor(@Inject(TEMPORAL_OPTIONS) private readonly options: TemporalOptions) {
     // Lazy: the gateway starts (and reports not-ready) while Temporal is down, and connects when it is back.
-    this.connection = Connection.lazy({ address: options.address });
+    // Few, short retries: while Temporal is down a call fails within about a second with a 503 and
+    // Retry-After (the client retries), instead of holding the request through the SDK's default
+    // ten attempts (~18 s). A blip shorter than that is still absorbed.
+    this.connection = Connection.lazy({
+      address: options.address,
+      interceptors: [
+        makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 4, maxIntervalMs: () => 1_000 })),
+      ],
+    });
     this.client = new Client({ connection: this.connection, namespace: options.namespace });
   }
 
@@ -175,7 +185,26 @@ function toTemporalError(err: unknown): unknown {
   const text = err instanceof Error ? `${err.name} ${err.message}` : String(err);
   if (/already completed|workflow execution already completed/i.test(text))
     return new ConflictError('intent_terminal', 'the intent is no longer running');
-  if (/UNAVAILABLE|ECONNREFUSED|DEADLINE_EXCEEDED|connect|transport|14 /i.test(text))
-    return new DependencyUnavailableError('temporal');
+  if (isTransportFailure(err)) return new DependencyUnavailableError('temporal');
   return err;
+}
+
+/** gRPC status codes that mean the server could not be reached or did not answer in time. */
+const GRPC_UNAVAILABLE = 14;
+const GRPC_DEADLINE_EXCEEDED = 4;
+
+/**
+ * True when the server is down or unreachable. The client wraps the gRPC error (ServiceError
+ * "Workflow Update failed", cause: `14 UNAVAILABLE …`), so the whole cause chain is looked at.
+ */
+function isTransportFailure(err: unknown): boolean {
+  for (let current: unknown = err, depth = 0; current && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (code === GRPC_UNAVAILABLE || code === GRPC_DEADLINE_EXCEEDED) return true;
+    const text = current instanceof Error ? `${current.name} ${current.message}` : '';
+    if (/UNAVAILABLE|ECONNREFUSED|DEADLINE_EXCEEDED|No connection established|transport/i.test(text))
+      return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
 }

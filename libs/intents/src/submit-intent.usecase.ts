@@ -2,6 +2,7 @@ import { type Principal } from '@axle/auth';
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import {
   AuditRepository,
+  hashBody,
   IdempotencyKeyTakenError,
   IdempotencyRepository,
   type IntentRecord,
@@ -17,7 +18,7 @@ import {
   ValidationFailedError,
 } from '@axle/protocol';
 import { Inject, Injectable } from '@nestjs/common';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { workflowInput } from './intent-audit';
 import { IntentWorkflowClient } from './intent-workflow.client';
 import { RecipientResolver } from './recipient-resolver.service';
@@ -29,11 +30,18 @@ export type SubmitIntentCommand = {
   principal: Principal;
   body: unknown;
   idempotencyKey?: string | undefined;
+  /** The request fingerprint the transport computed for the key (default: hash of the body). */
+  requestHash?: string | undefined;
   requestId: string;
   traceId?: string | null;
 };
 
-export type SubmitIntentResult = { status: number; body: Record<string, unknown> };
+export type SubmitIntentResult = {
+  status: number;
+  body: Record<string, unknown>;
+  /** True when the answer is the stored one of an earlier request with the same key. */
+  replayed: boolean;
+};
 
 /**
  * Creates an intent: validates it, makes it durable (events 1 and 2) together with its idempotency
@@ -51,17 +59,18 @@ export class SubmitIntentUseCase {
   ) {}
 
   async execute(cmd: SubmitIntentCommand): Promise<SubmitIntentResult> {
-    const request = parseOrThrow(createIntentSchema, cmd.body);
-    const payloadBytes = Buffer.byteLength(JSON.stringify(request.payload));
-    if (payloadBytes > this.config.limits.maxPayloadBytes)
-      throw new PayloadTooLargeError(this.config.limits.maxPayloadBytes, payloadBytes);
-
     const scope = orgScope(cmd.principal.orgId);
-    const requestHash = hashBody(cmd.body);
+    const requestHash = cmd.requestHash ?? hashBody(cmd.body);
+    // The key is looked at first, as on every other POST: a known key answers what it answered
+    // before (or 409 for another body), whatever the body is now.
     if (cmd.idempotencyKey) {
       const replay = await this.replay(cmd, requestHash);
       if (replay) return replay;
     }
+    const request = parseOrThrow(createIntentSchema, cmd.body);
+    const payloadBytes = Buffer.byteLength(JSON.stringify(request.payload));
+    if (payloadBytes > this.config.limits.maxPayloadBytes)
+      throw new PayloadTooLargeError(this.config.limits.maxPayloadBytes, payloadBytes);
 
     if (request.escalate_to && !request.remind_after_seconds) {
       // Escalation happens when reminders go unanswered, so it needs a reminder schedule.
@@ -137,7 +146,7 @@ export class SubmitIntentUseCase {
       requestId: cmd.requestId,
       details: { intent_type: intent.intentType, to_agent: intent.toAgent },
     });
-    return { status: 200, body: createdBody(intent) };
+    return { status: 200, body: createdBody(intent), replayed: false };
   }
 
   /** Same caller + route + key: same body → the stored answer; another body → 409. */
@@ -157,7 +166,7 @@ export class SubmitIntentUseCase {
     const intentId = typeof body.intent_id === 'string' ? body.intent_id : null;
     const intent = intentId ? await this.intents.findById(scope, intentId) : null;
     if (intent) await this.startWorkflow(intent);
-    return { status: record.responseStatus ?? 200, body };
+    return { status: record.responseStatus ?? 200, body, replayed: true };
   }
 
   /**
@@ -181,20 +190,4 @@ function createdBody(intent: IntentRecord): Record<string, unknown> {
     status: intent.status,
     created_at: intent.createdAt.toISOString(),
   };
-}
-
-/** Hash of the body with keys sorted, so key order does not make two equal bodies differ. */
-function hashBody(body: unknown): string {
-  return createHash('sha256').update(stableStringify(body)).digest('hex');
-}
-
-function stableStringify(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
-  if (value && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'null';
 }

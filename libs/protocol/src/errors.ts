@@ -84,6 +84,27 @@ export class ValidationFailedError extends AxleError {
   }
 }
 
+/** Too many requests for one credential and route (SPEC §1, §2); retry after the given seconds. */
+export class RateLimitedError extends AxleError {
+  constructor(
+    readonly retryAfterSeconds: number,
+    details: { limit: number; reset_seconds: number },
+  ) {
+    super('rate_limited', 'rate_limit_exceeded', `rate limit exceeded; retry in ${retryAfterSeconds} s`, {
+      ...details,
+      retry_after_seconds: retryAfterSeconds,
+    });
+  }
+}
+
+/** The same Idempotency-Key is still being processed by another request. */
+export class IdempotencyInProgressError extends AxleError {
+  readonly retryAfterSeconds = 1;
+  constructor() {
+    super('conflict', 'idempotency_in_progress', 'a request with this idempotency key is still in progress');
+  }
+}
+
 export class DependencyUnavailableError extends AxleError {
   constructor(
     readonly dependency: 'postgres' | 'redis' | 'temporal',

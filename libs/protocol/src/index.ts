@@ -5,4 +5,5 @@ export * from './jobs';
 export * from './lifecycle';
 export * from './streams';
 export * from './temporal';
+export * from './http';
 export * from './webhooks';

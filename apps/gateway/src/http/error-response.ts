@@ -1,8 +1,9 @@
 // The one place errors become HTTP responses (SPEC §1): `{ok:false, error:{code,message,details?},
 // detail}`. Bad input never becomes a 500; a real 500 carries an error id that is in the logs.
-import { AxleError, DependencyUnavailableError, type ErrorKind } from '@axle/protocol';
+import { AxleError, type ErrorKind, HTTP_HEADERS } from '@axle/protocol';
 import { HttpException } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { ReplayedResponse } from './idempotency.interceptor';
 
 const STATUS_BY_KIND: Record<ErrorKind, number> = {
   malformed: 400,
@@ -52,10 +53,14 @@ function fromFastify(err: { code?: string; statusCode?: number; message: string 
 }
 
 export function toErrorResponse(err: unknown): ErrorResponse {
+  if (err instanceof ReplayedResponse)
+    return { status: err.status, body: err.body, headers: { [HTTP_HEADERS.idempotentReplayed]: 'true' } };
   if (err instanceof AxleError) {
     const status = STATUS_BY_KIND[err.kind];
     const headers: Record<string, string> = {};
-    if (err instanceof DependencyUnavailableError) headers['retry-after'] = String(err.retryAfterSeconds);
+    // 503 (dependency down), 429 (rate limited), 409 idempotency_in_progress say when to retry.
+    if ('retryAfterSeconds' in err && typeof err.retryAfterSeconds === 'number')
+      headers[HTTP_HEADERS.retryAfter] = String(Math.max(1, Math.ceil(err.retryAfterSeconds)));
     return { status, body: body(err.code, err.message, err.details), headers };
   }
   if (err instanceof HttpException) {

@@ -1,7 +1,7 @@
 // Long-poll SSE (SPEC §4): send what is after the cursor; when there is nothing, wait up to
 // wait_seconds for a notice; then `stream.timeout {ok, next_seq}` and close. With follow=true the
 // stream stays open with a comment heartbeat every 15 s.
-import { type EventBus, type StreamSource } from '@axle/intents';
+import { type EventBus, type StreamBatch, type StreamSource } from '@axle/intents';
 import { SSE_EVENTS } from '@axle/protocol';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 
@@ -40,9 +40,24 @@ export async function serveStream(
     dirty = true;
     wake?.();
   });
+  // The first read happens before the headers, so a database that is down is still a 503.
+  let first: StreamBatch;
+  try {
+    first = await source.read(options.since);
+  } catch (err) {
+    stopListening();
+    throw err;
+  }
+  // Headers set so far (request and trace ids, rate limits) go out with the stream's own.
+  const headers = Object.fromEntries(
+    Object.entries(reply.getHeaders()).filter(
+      (entry): entry is [string, string | number | string[]] => entry[1] !== undefined,
+    ),
+  );
   reply.hijack();
   const raw = reply.raw;
   raw.writeHead(200, {
+    ...headers,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache, no-transform',
     connection: 'keep-alive',
@@ -54,9 +69,11 @@ export async function serveStream(
   let cursor = options.since;
   const deadline = Date.now() + options.waitSeconds * 1000;
   try {
+    let pending: StreamBatch | null = first;
     while (!closed.signal.aborted && !streamsShutdown.signal.aborted) {
-      dirty = false;
-      const batch = await source.read(cursor);
+      if (!pending) dirty = false;
+      const batch: StreamBatch = pending ?? (await source.read(cursor));
+      pending = null;
       for (const f of batch.frames) raw.write(frame(f.id, f.event, f.data));
       cursor = batch.cursor;
       if (batch.finished || (!options.follow && batch.frames.length > 0)) break;

@@ -11,9 +11,10 @@ import {
   toIntentView,
   TransferIntentUseCase,
 } from '@axle/intents';
-import { CAPABILITIES, eventsQuerySchema, ValidationFailedError } from '@axle/protocol';
+import { CAPABILITIES, eventsQuerySchema, HTTP_HEADERS, ValidationFailedError } from '@axle/protocol';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
+import { idempotencyKeyOf, OwnIdempotency } from '../http/idempotency.interceptor';
 import { CurrentPrincipal, headerValue } from '../http/request-context';
 
 /** REST adapter over the intent use cases (reference/axme-wire.md §1.3). */
@@ -29,7 +30,9 @@ export class IntentsController {
     private readonly queries: IntentQueries,
   ) {}
 
+  /** Its idempotency record is written in the intent's own transaction (SubmitIntentUseCase). */
   @Post()
+  @OwnIdempotency()
   async create(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
@@ -39,10 +42,12 @@ export class IntentsController {
     const result = await this.submit.execute({
       principal,
       body,
-      idempotencyKey: idempotencyKey(request),
+      idempotencyKey: idempotencyKeyOf(request),
+      requestHash: request.idempotency?.requestHash,
       requestId: request.id,
       traceId: request.traceId ?? null,
     });
+    if (result.replayed) void reply.header(HTTP_HEADERS.idempotentReplayed, 'true');
     return reply.status(result.status).send(result.body);
   }
 
@@ -145,25 +150,9 @@ function command(principal: Principal, intentId: string, body: unknown, request:
     intentId,
     body,
     ownerAgent: ownerAgent(request),
-    idempotencyKey: idempotencyKey(request),
+    idempotencyKey: idempotencyKeyOf(request),
     requestId: request.id,
   };
-}
-
-export function idempotencyKey(request: FastifyRequest): string | undefined {
-  const key = headerValue(request, 'idempotency-key');
-  if (key === undefined) return undefined;
-  if (key.length < 1 || key.length > 255) {
-    throw new ValidationFailedError([
-      {
-        path: 'Idempotency-Key',
-        loc: ['header', 'idempotency-key'],
-        message: 'must be 1-255 characters',
-        type: 'string_length',
-      },
-    ]);
-  }
-  return key;
 }
 
 /** `?owner_agent=` or `x-owner-agent`; when both are given they must match (reference §1.1). */

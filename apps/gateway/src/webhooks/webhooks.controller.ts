@@ -3,7 +3,8 @@ import { type WebhookCommand, WebhooksService } from '@axle/webhooks';
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { CurrentPrincipal } from '../http/request-context';
-import { idempotencyKey, ownerAgent } from '../intents/intents.controller';
+import { idempotencyKeyOf, OwnIdempotency } from '../http/idempotency.interceptor';
+import { ownerAgent } from '../intents/intents.controller';
 
 /** REST adapter over the webhooks service (reference/axme-wire.md §1.3 "Webhooks", docs/webhooks.md). */
 @Controller('v1/webhooks')
@@ -73,7 +74,7 @@ function command(principal: Principal, request: FastifyRequest): WebhookCommand 
   return {
     principal,
     ownerAgent: ownerAgent(request),
-    idempotencyKey: idempotencyKey(request),
+    idempotencyKey: idempotencyKeyOf(request),
     requestId: request.id,
     traceId: request.traceId ?? null,
   };

@@ -174,6 +174,16 @@ export class IntentRepository {
           const intent = toIntent(row);
           if (idempotency) {
             const response = idempotency.response(intent);
+            // An expired record of the same key does not block it: the key is new again.
+            await tx.idempotencyRecord.deleteMany({
+              where: {
+                callerId: idempotency.callerId,
+                route: idempotency.route,
+                key: idempotency.key,
+                expiresAt: { lte: now },
+                ...orgFilter(scope),
+              },
+            });
             await tx.idempotencyRecord.create({
               data: {
                 orgId: scope.orgId,

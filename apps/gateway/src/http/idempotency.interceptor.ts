@@ -1,0 +1,202 @@
+// Idempotency-Key on every POST (SPEC §1, docs/api-conventions.md). Same caller + route pattern +
+// key + request fingerprint → the stored answer again; same key with another fingerprint → 409
+// idempotency_conflict; a request while the first with that key still runs waits for its answer
+// (up to WAIT_FOR_FIRST_MS), then 409 idempotency_in_progress with Retry-After. Answers below 500
+// are stored (the same input gives the same answer); 5xx answers release the key for a retry.
+import { type Principal } from '@axle/auth';
+import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
+import {
+  type IdempotencyKeyRef,
+  IdempotencyRepository,
+  type OrgScope,
+  orgScope,
+  requestHash,
+} from '@axle/data';
+import { type Logger } from '@axle/observability';
+import {
+  ConflictError,
+  HTTP_HEADERS,
+  IDEMPOTENCY_KEY_MAX_LENGTH,
+  IdempotencyInProgressError,
+  ValidationFailedError,
+} from '@axle/protocol';
+import {
+  type CallHandler,
+  type ExecutionContext,
+  Inject,
+  Injectable,
+  type NestInterceptor,
+  SetMetadata,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { type Observable } from 'rxjs';
+import { headerValue } from './request-context';
+
+/** How long a request waits for a concurrent first request with the same key to answer. */
+const WAIT_FOR_FIRST_MS = 10_000;
+const POLL_MS = 100;
+/** An unanswered claim older than this belongs to a request whose process died; it may be taken over. */
+const ABANDONED_AFTER_MS = 60_000;
+
+type Finish = (status: number, body: Record<string, unknown> | null) => Promise<void>;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The validated Idempotency-Key and the request fingerprint, when the request has a key. */
+    idempotency?: { key: string; requestHash: string };
+    /** Set by the interceptor; the onSend hook calls it once with the answer. */
+    idempotencyFinish?: Finish;
+  }
+}
+
+const OWN_IDEMPOTENCY = 'axle:own-idempotency';
+
+/**
+ * Marks a route whose use case stores its success answer itself, in the same transaction as its
+ * effect (create intent). The interceptor then only validates the key and remembers 4xx answers;
+ * replays and conflicts are answered by the use case, so clients see the same behaviour.
+ */
+export const OwnIdempotency = () => SetMetadata(OWN_IDEMPOTENCY, true);
+
+/**
+ * A stored answer sent again instead of running the handler. Thrown (so it also works for
+ * handlers that write the reply themselves); the exception filter sends it as it was stored.
+ */
+export class ReplayedResponse extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+  ) {
+    super('idempotent replay');
+    this.name = 'ReplayedResponse';
+  }
+}
+
+/** The `Idempotency-Key` header: undefined when absent, 422 when not 1..255 characters. */
+export function idempotencyKeyOf(request: FastifyRequest): string | undefined {
+  const key = headerValue(request, HTTP_HEADERS.idempotencyKey);
+  if (key === undefined) return undefined;
+  if (key.length < 1 || key.length > IDEMPOTENCY_KEY_MAX_LENGTH) {
+    throw new ValidationFailedError([
+      {
+        path: 'Idempotency-Key',
+        loc: ['header', HTTP_HEADERS.idempotencyKey],
+        message: `must be 1-${IDEMPOTENCY_KEY_MAX_LENGTH} characters`,
+        type: 'string_length',
+      },
+    ]);
+  }
+  return key;
+}
+
+@Injectable()
+export class IdempotencyInterceptor implements NestInterceptor {
+  constructor(
+    private readonly records: IdempotencyRepository,
+    private readonly reflector: Reflector,
+    @Inject(AXLE_CONFIG) private readonly config: AxleConfig,
+  ) {}
+
+  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+    if (context.getType() !== 'http') return next.handle();
+    const request = context.switchToHttp().getRequest<FastifyRequest>();
+    if (request.method !== 'POST') return next.handle();
+    const key = idempotencyKeyOf(request);
+    // Keys are per caller; a route without a credential has nobody to scope them to.
+    const principal: Principal | undefined = request.principal;
+    if (key === undefined || !principal) return next.handle();
+
+    const scope = orgScope(principal.orgId);
+    const ref: IdempotencyKeyRef = {
+      callerId: principal.serviceAccountId,
+      route: `${request.method} ${request.routeOptions.url ?? request.url}`,
+      key,
+    };
+    const hash = requestHash(request.body, { params: request.params, query: request.query });
+    const expiresAt = new Date(Date.now() + this.config.limits.idempotencyTtlHours * 3_600_000);
+    request.idempotency = { key, requestHash: hash };
+
+    if (
+      this.reflector.getAllAndOverride<boolean>(OWN_IDEMPOTENCY, [context.getHandler(), context.getClass()])
+    ) {
+      request.idempotencyFinish = async (status, body) => {
+        if (status >= 400 && status < 500 && body)
+          await this.records.storeIfAbsent(scope, {
+            ...ref,
+            requestHash: hash,
+            expiresAt,
+            response: { status, body },
+          });
+      };
+      return next.handle();
+    }
+
+    const token = await this.acquire(scope, ref, hash, expiresAt);
+    request.idempotencyFinish = async (status, body) => {
+      if (status < 500 && body) await this.records.complete(scope, token, { status, body });
+      else await this.records.release(scope, token);
+    };
+    return next.handle();
+  }
+
+  /** Claims the key, or answers from the record that holds it (replay, conflict, in progress). */
+  private async acquire(
+    scope: OrgScope,
+    ref: IdempotencyKeyRef,
+    hash: string,
+    expiresAt: Date,
+  ): Promise<string> {
+    const deadline = Date.now() + WAIT_FOR_FIRST_MS;
+    for (;;) {
+      const result = await this.records.claim(scope, {
+        ...ref,
+        requestHash: hash,
+        expiresAt,
+        staleAfterMs: ABANDONED_AFTER_MS,
+      });
+      if (result.claimed) return result.token;
+      const { existing } = result;
+      if (existing.requestHash !== hash)
+        throw new ConflictError('idempotency_conflict', 'idempotency key reused with different payload');
+      if (existing.responseStatus !== null)
+        throw new ReplayedResponse(existing.responseStatus, existing.responseBody ?? {});
+      if (Date.now() >= deadline) throw new IdempotencyInProgressError();
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  }
+}
+
+/**
+ * Completes the claim with the answer actually sent, whoever produced it (the handler, a filter,
+ * a handler that writes the reply itself), before the client can see it, so a retry after the
+ * answer always finds it stored.
+ */
+export function installIdempotencyHooks(fastify: FastifyInstance, logger: Logger): void {
+  fastify.addHook('onSend', async (request, reply, payload) => {
+    const finish = request.idempotencyFinish;
+    if (!finish) return payload;
+    request.idempotencyFinish = undefined;
+    try {
+      await finish(reply.statusCode, jsonObject(payload));
+    } catch (err) {
+      // The answer still goes out. An unfinished claim is taken over after ABANDONED_AFTER_MS.
+      logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'idempotency record not stored');
+    }
+    return payload;
+  });
+}
+
+function jsonObject(payload: unknown): Record<string, unknown> | null {
+  const text =
+    typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : null;
+  if (text === null) return null;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed)
+      ? (parsed as Record<string, unknown>)
+      : null;
+  } catch {
+    return null;
+  }
+}
