@@ -4,6 +4,8 @@ import { z } from 'zod';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const bytes = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const WEBHOOK_BACKOFF_MS = z.coerce.number().int().min(1).max(86_400_000);
+const WEBHOOK_BACKOFF_MAX_MS = z.coerce.number().int().min(1).max(604_800_000);
 const PAYLOAD_BYTES = bytes(1024, 16 * 1024 * 1024);
 const BODY_BYTES = bytes(1024, 256 * 1024 * 1024);
 const url = (protocols: string[]) =>
@@ -61,8 +63,8 @@ export const envSchema = z
       .default(48),
     // Webhook delivery retries (docs/webhooks.md).
     AXLE_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
-    AXLE_WEBHOOK_BACKOFF_MS: z.coerce.number().int().min(1).max(86_400_000).default(30_000),
-    AXLE_WEBHOOK_BACKOFF_MAX_MS: z.coerce.number().int().min(1).max(604_800_000).default(600_000),
+    AXLE_WEBHOOK_BACKOFF_MS: WEBHOOK_BACKOFF_MS.default(30_000),
+    AXLE_WEBHOOK_BACKOFF_MAX_MS: WEBHOOK_BACKOFF_MAX_MS.default(600_000),
     /** Whole request body cap (413 above it); the intent payload has its own, smaller limit. */
     AXLE_MAX_BODY_BYTES: BODY_BYTES.default(1024 * 1024),
     /** Token bucket per API key and route; 0 turns rate limiting off. */
@@ -71,8 +73,9 @@ export const envSchema = z
   .superRefine((env, ctx) => {
     // Cross-field rules, checked only when both values are valid on their own (otherwise their own
     // issue already names them).
-    const backoff = [env.AXLE_WEBHOOK_BACKOFF_MS, env.AXLE_WEBHOOK_BACKOFF_MAX_MS];
-    if (backoff.every(Number.isInteger) && env.AXLE_WEBHOOK_BACKOFF_MAX_MS < env.AXLE_WEBHOOK_BACKOFF_MS)
+    const base = WEBHOOK_BACKOFF_MS.safeParse(env.AXLE_WEBHOOK_BACKOFF_MS);
+    const ceiling = WEBHOOK_BACKOFF_MAX_MS.safeParse(env.AXLE_WEBHOOK_BACKOFF_MAX_MS);
+    if (base.success && ceiling.success && ceiling.data < base.data)
       ctx.addIssue({
         code: 'custom',
         path: ['AXLE_WEBHOOK_BACKOFF_MAX_MS'],

@@ -12,6 +12,7 @@ export class WebhooksController {
   constructor(private readonly webhooks: WebhooksService) {}
 
   @Post('subscriptions')
+  @OwnIdempotency()
   async subscribe(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
@@ -37,6 +38,7 @@ export class WebhooksController {
   }
 
   @Post('events')
+  @OwnIdempotency()
   async publish(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
@@ -58,6 +60,7 @@ export class WebhooksController {
 
   /** The body, if any, is ignored (the SDKs send none). */
   @Post('events/:id/replay')
+  @OwnIdempotency()
   @HttpCode(200)
   async replay(
     @CurrentPrincipal() principal: Principal,

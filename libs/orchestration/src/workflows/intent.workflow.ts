@@ -255,6 +255,18 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     assertOpen();
   }
 
+  // Queued before any handler is registered: an update delivered with the start runs after it.
+  const planLoaded = exclusive(async () => {
+    const loaded = await activities.loadPlan({ intentId: input.intentId, orgId: input.orgId });
+    state.status = loaded.status;
+    state.handler = loaded.handler;
+    state.pendingWith = { type: 'agent', ref: loaded.handler, name: null };
+    state.remindCount = loaded.remindCount;
+    state.deadlineAt = loaded.deadlineAt;
+    deliveryAttempt = loaded.deliveryAttempt;
+    plan = loaded;
+  });
+
   setHandler(stateQuery, () => state);
   setHandler(
     policyUpdate,
@@ -336,16 +348,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     }
   }
 
-  plan = await exclusive(async () => {
-    const loaded = await activities.loadPlan({ intentId: input.intentId, orgId: input.orgId });
-    state.status = loaded.status;
-    state.handler = loaded.handler;
-    state.pendingWith = { type: 'agent', ref: loaded.handler, name: null };
-    state.remindCount = loaded.remindCount;
-    state.deadlineAt = loaded.deadlineAt;
-    deliveryAttempt = loaded.deliveryAttempt;
-    return loaded;
-  });
+  await planLoaded;
 
   // Delivery to the first handler.
   if (state.status === 'SUBMITTED') {
