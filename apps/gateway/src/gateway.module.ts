@@ -1,6 +1,7 @@
 import { AuthModule } from '@axle/auth';
 import { type AxleConfig, ConfigModule } from '@axle/config';
 import { DataModule } from '@axle/data';
+import { InboxModule } from '@axle/inbox';
 import { IntentsModule } from '@axle/intents';
 import { type Logger, ObservabilityModule } from '@axle/observability';
 import { WebhooksModule } from '@axle/webhooks';
@@ -10,6 +11,7 @@ import { HealthController } from './health/health.controller';
 import { AllExceptionsFilter } from './http/all-exceptions.filter';
 import { AuthGuard } from './http/auth.guard';
 import { streamsShutdown } from './http/sse';
+import { ApprovalsController, InboxController } from './inbox/inbox.controller';
 import { CapabilitiesController, IntentsController } from './intents/intents.controller';
 import { StreamsController } from './intents/streams.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
@@ -33,6 +35,7 @@ export class GatewayModule {
         AuthModule,
         IntentsModule.forRoot({ redisUrl: config.redis.url, temporal: config.temporal }),
         WebhooksModule,
+        InboxModule,
       ],
       controllers: [
         HealthController,
@@ -40,6 +43,8 @@ export class GatewayModule {
         CapabilitiesController,
         StreamsController,
         WebhooksController,
+        InboxController,
+        ApprovalsController,
       ],
       providers: [
         { provide: APP_GUARD, useClass: AuthGuard },
