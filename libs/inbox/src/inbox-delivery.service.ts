@@ -119,25 +119,34 @@ export class InboxDeliveryService {
       await this.notifier.notify(thread, 'inbox.thread_created', first.id, { traceId: intent.traceId });
   }
 
+  /** The intent ended: its task thread is done (with an `intent_ended` entry), announced once. */
   private async closeTaskThreads(intent: IntentRecord): Promise<void> {
     const scope = orgScope(intent.orgId);
-    const thread = await this.inbox.findByIntent(scope, intent.id, 'human_task');
-    if (!thread || thread.status === 'done') return;
-    const closed = await this.inbox.addEntry(
-      scope,
-      thread.id,
-      {
-        timeline: {
-          eventType: 'intent_ended',
-          actor: INBOX_SYSTEM_ACTOR,
-          details: { intent_id: intent.id, status: intent.status },
+    const found = await this.inbox.findByIntent(scope, intent.id, 'human_task');
+    if (!found) return;
+    let thread: InboxThreadDetail | null;
+    let timelineId: string | null;
+    if (found.status !== 'done') {
+      const closed = await this.inbox.addEntry(
+        scope,
+        found.id,
+        {
+          timeline: {
+            eventType: 'intent_ended',
+            actor: INBOX_SYSTEM_ACTOR,
+            details: { intent_id: intent.id, status: intent.status },
+          },
         },
-      },
-      { status: 'done' },
-    );
-    if (closed.timelineId)
-      await this.notifier.notify(closed.thread, 'inbox.thread_updated', closed.timelineId, {
-        traceId: intent.traceId,
-      });
+        { status: 'done' },
+      );
+      thread = closed.thread;
+      timelineId = closed.timelineId;
+    } else {
+      // A retried activity: the thread was closed; its event may not have gone out yet.
+      thread = await this.inbox.findThread(scope, found.id);
+      timelineId = thread?.timeline.findLast((t) => t.eventType === 'intent_ended')?.id ?? null;
+    }
+    if (thread && timelineId)
+      await this.notifier.notify(thread, 'inbox.thread_updated', timelineId, { traceId: intent.traceId });
   }
 }

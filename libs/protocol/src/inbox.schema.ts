@@ -30,8 +30,10 @@ export const inboxChangesQuerySchema = z.object({
   owner_agent: z.string().max(383).optional(),
   cursor: z
     .string()
-    .regex(/^[0-9]{1,20}$/, 'not a cursor this server issued')
-    .refine((v) => BigInt(v) <= 9_223_372_036_854_775_807n, 'not a cursor this server issued')
+    .refine(
+      (v) => /^[0-9]{1,20}$/.test(v) && BigInt(v) <= 9_223_372_036_854_775_807n,
+      'not a cursor this server issued',
+    )
     .optional(),
   limit: limit(200, 50),
 });
@@ -39,7 +41,10 @@ export const inboxChangesQuerySchema = z.object({
 /** `POST /v1/inbox/{id}/reply`: text (the reference form) or a structured message object. */
 export const inboxReplySchema = z.object({
   message: z.union([
-    z.string().trim().min(1).max(INBOX_MESSAGE_MAX_CHARS),
+    z
+      .string()
+      .max(INBOX_MESSAGE_MAX_CHARS)
+      .refine((v) => v.trim() !== '', 'must not be blank'),
     z.record(z.string(), z.unknown()).refine((v) => Object.keys(v).length > 0, 'must not be empty'),
   ]),
 });
