@@ -524,8 +524,12 @@ describe('inbox and approvals end to end', () => {
     });
     const byType = (type: string) => updates.filter((e) => e.event_type === type);
     assert.equal(byType('inbox.reply_received').length, 2);
-    const replyEvent = byType('inbox.reply_received')[0]!.payload as Record<string, unknown>;
-    assert.equal(replyEvent.thread_id, id);
+    const replyEvents = byType('inbox.reply_received').map((e) => e.payload as Record<string, unknown>);
+    assert.ok(replyEvents.every((p) => p.thread_id === id));
+    const replyEvent = replyEvents.find(
+      (p) => (p.message as Record<string, unknown> | null)?.message_id === reply.message_id,
+    );
+    assert.ok(replyEvent, JSON.stringify(replyEvents));
     assert.deepEqual(replyEvent.message, {
       message_id: reply.message_id,
       role: 'owner',

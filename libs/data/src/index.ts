@@ -13,6 +13,7 @@ export {
   type InboxThreadRecord,
   type InboxThreadStatus,
   type InboxTimelineRecord,
+  type InboxWriteOptions,
   type InboxWriteResult,
   type NewInboxEntry,
   type NewInboxThread,

@@ -118,12 +118,10 @@ export class InboxService {
     const route = `POST /v1/inbox/${thread.id}/read`;
     return this.idempotent(cmd, route, { owner: owner.address }, async (claim) => {
       const result = await this.write(() =>
-        this.inbox.markRead(
-          owner.scope,
-          thread.id,
-          owner.address,
-          claim((r: InboxWriteResult) => threadBody(r.thread)),
-        ),
+        this.inbox.markRead(owner.scope, thread.id, owner.address, {
+          idempotency: claim((r: InboxWriteResult) => threadBody(r.thread)),
+          ownerAgent: owner.address,
+        }),
       );
       if (result.timelineId) await this.changed(cmd, result, 'inbox.thread_updated', 'inbox.read');
       return threadBody(result.thread);
@@ -155,7 +153,7 @@ export class InboxService {
             timeline: { eventType: 'reply', actor: owner.address },
           },
           { markRead: true },
-          claim((r: InboxWriteResult) => threadBody(r.thread)),
+          { idempotency: claim((r: InboxWriteResult) => threadBody(r.thread)), ownerAgent: owner.address },
         ),
       );
       const added = result.thread.messages.find((m) => m.id === result.messageId);
@@ -220,7 +218,10 @@ export class InboxService {
           },
           // Unread in the new inbox; a finished thread stays finished.
           { ownerAgent: target, readAt: null, ...(thread.status === 'done' ? {} : { status: 'pending' }) },
-          claim((r: InboxWriteResult) => threadBody(r.thread)),
+          {
+            idempotency: claim((r: InboxWriteResult) => threadBody(r.thread)),
+            ownerAgent: thread.ownerAgent,
+          },
         ),
       );
       await this.changed(cmd, result, 'inbox.thread_updated', 'inbox.delegate', {}, thread.ownerAgent);
@@ -316,7 +317,7 @@ export class InboxService {
             limit: request.limit ?? 100,
             actor: owner.address,
           },
-          claim(body),
+          { idempotency: claim(body), ownerAgent: owner.address },
         ),
       );
       if (result.timelineId)
@@ -382,7 +383,7 @@ export class InboxService {
           },
         },
         { status: 'done', markRead: true },
-        claim,
+        { idempotency: claim, ownerAgent: thread.ownerAgent },
       ),
     );
     await this.changed(

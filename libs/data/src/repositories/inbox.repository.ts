@@ -90,6 +90,13 @@ export type InboxDeleteResult = InboxWriteResult & { messageIds: string[] };
 
 export type InboxThreadFilter = { ownerAgent?: string | null; kind?: string };
 
+export type InboxWriteOptions<T> = {
+  /** The request's Idempotency-Key record, committed with the write. */
+  idempotency?: IdempotencyWrite<T> | undefined;
+  /** The owner the caller acts for: a thread that has another owner by now is not written. */
+  ownerAgent?: string | undefined;
+};
+
 type Tx = Prisma.TransactionClient;
 type ThreadRow = Awaited<ReturnType<PrismaService['client']['inboxThread']['findFirstOrThrow']>>;
 
@@ -134,7 +141,7 @@ export class InboxRepository {
     threadId: string,
     entry: NewInboxEntry,
     change: InboxThreadChange = {},
-    idempotency?: IdempotencyWrite<InboxWriteResult>,
+    options: InboxWriteOptions<InboxWriteResult> = {},
   ): Promise<InboxWriteResult> {
     return this.mutate(
       scope,
@@ -143,7 +150,7 @@ export class InboxRepository {
         const added = await addEntry(tx, scope, threadId, entry, current.orgId);
         return { ...added, change };
       },
-      idempotency,
+      options,
     );
   }
 
@@ -155,7 +162,7 @@ export class InboxRepository {
     scope: TenantScope,
     threadId: string,
     actor: string,
-    idempotency?: IdempotencyWrite<InboxWriteResult>,
+    options: InboxWriteOptions<InboxWriteResult> = {},
   ): Promise<InboxWriteResult> {
     return this.mutate(
       scope,
@@ -171,7 +178,7 @@ export class InboxRepository {
         );
         return { ...added, change: { markRead: true } };
       },
-      idempotency,
+      options,
     );
   }
 
@@ -183,8 +190,9 @@ export class InboxRepository {
     scope: TenantScope,
     threadId: string,
     request: { mode: 'self' | 'both'; messageIds?: string[]; limit: number; actor: string },
-    idempotency?: IdempotencyWrite<InboxDeleteResult>,
+    options: InboxWriteOptions<InboxDeleteResult> = {},
   ): Promise<InboxDeleteResult> {
+    const { idempotency } = options;
     let messageIds: string[] = [];
     const result = await this.mutate(
       scope,
@@ -225,7 +233,13 @@ export class InboxRepository {
         );
         return { ...added, change: {} };
       },
-      idempotency && { ...idempotency, response: (r) => idempotency.response({ ...r, messageIds }) },
+      {
+        ownerAgent: options.ownerAgent,
+        idempotency: idempotency && {
+          ...idempotency,
+          response: (r) => idempotency.response({ ...r, messageIds }),
+        },
+      },
     );
     return { ...result, messageIds };
   }
@@ -305,7 +319,7 @@ export class InboxRepository {
       tx: Tx,
       current: InboxThreadRecord,
     ) => Promise<{ messageId: string | null; timelineId: string; change: InboxThreadChange } | null>,
-    idempotency?: IdempotencyWrite<InboxWriteResult>,
+    options: InboxWriteOptions<InboxWriteResult>,
   ): Promise<InboxWriteResult> {
     return guarded(async () => {
       try {
@@ -317,6 +331,8 @@ export class InboxRepository {
           if (!found) throw new InboxThreadGoneError(threadId);
           await tx.$queryRaw`SELECT id FROM inbox_threads WHERE id = ${threadId}::uuid FOR UPDATE`;
           const current = toThread(await tx.inboxThread.findUniqueOrThrow({ where: { id: threadId } }));
+          if (options.ownerAgent !== undefined && current.ownerAgent !== options.ownerAgent)
+            throw new InboxThreadGoneError(threadId);
           const done = await work(tx, current);
           if (done) {
             await lockFeed(tx, done.change.ownerAgent ?? current.ownerAgent);
@@ -327,7 +343,7 @@ export class InboxRepository {
             messageId: done?.messageId ?? null,
             timelineId: done?.timelineId ?? null,
           };
-          await writeIdempotency(tx, orgScope(current.orgId), idempotency, result);
+          await writeIdempotency(tx, orgScope(current.orgId), options.idempotency, result);
           return result;
         });
       } catch (err) {
@@ -343,7 +359,7 @@ export class InboxRepository {
   }
 }
 
-/** The thread went away (or out of scope) between the caller's read and this write. */
+/** The thread went away (or out of scope, or to another owner) between the caller's read and this write. */
 export class InboxThreadGoneError extends Error {
   constructor(readonly threadId: string) {
     super(`inbox thread ${threadId} not found`);
