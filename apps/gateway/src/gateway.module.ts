@@ -1,6 +1,7 @@
 import { AuthModule, RateLimiter } from '@axle/auth';
 import { type AxleConfig, ConfigModule } from '@axle/config';
 import { DataModule } from '@axle/data';
+import { InboxModule } from '@axle/inbox';
 import { IntentsModule } from '@axle/intents';
 import { type Logger, ObservabilityModule } from '@axle/observability';
 import { WebhooksModule } from '@axle/webhooks';
@@ -13,6 +14,7 @@ import { IdempotencySweeper } from './http/idempotency-sweeper';
 import { IdempotencyInterceptor } from './http/idempotency.interceptor';
 import { RateLimitGuard } from './http/rate-limit.guard';
 import { streamsShutdown } from './http/sse';
+import { ApprovalsController, InboxController } from './inbox/inbox.controller';
 import { CapabilitiesController, IntentsController } from './intents/intents.controller';
 import { StreamsController } from './intents/streams.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
@@ -36,6 +38,7 @@ export class GatewayModule {
         AuthModule,
         IntentsModule.forRoot({ redisUrl: config.redis.url, temporal: config.temporal }),
         WebhooksModule,
+        InboxModule,
       ],
       controllers: [
         HealthController,
@@ -43,6 +46,8 @@ export class GatewayModule {
         CapabilitiesController,
         StreamsController,
         WebhooksController,
+        InboxController,
+        ApprovalsController,
       ],
       providers: [
         // Guards run in this order: authenticate, then count against the credential's rate limit.

@@ -3,12 +3,18 @@ export { guarded, toDatabaseError } from './errors';
 export { PrismaService } from './prisma.service';
 export { type AuditEntry, AuditRepository } from './repositories/audit.repository';
 export {
+  type InboxDeleteResult,
   type InboxMessageRecord,
   InboxRepository,
+  type InboxThreadChange,
   type InboxThreadDetail,
+  type InboxThreadFilter,
+  InboxThreadGoneError,
   type InboxThreadRecord,
   type InboxThreadStatus,
   type InboxTimelineRecord,
+  type InboxWriteOptions,
+  type InboxWriteResult,
   type NewInboxEntry,
   type NewInboxThread,
 } from './repositories/inbox.repository';

@@ -1,17 +1,22 @@
-import { type IntentRecord, InboxRepository, orgScope } from '@axle/data';
+import { type InboxThreadDetail, type IntentRecord, InboxRepository, orgScope } from '@axle/data';
 import { type CompletionDelivery, isTerminal } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
+import { InboxNotifier } from './inbox-notifier.service';
 
 export const INBOX_SYSTEM_ACTOR = 'agent://axle.intent-protocol';
 
 /**
  * What the intent lifecycle puts into inboxes: the completion for reply_to (thread id = intent id,
  * reference §3.6) and the human task thread in the handler's inbox. Both are idempotent, because the
- * worker's activities that call them may run more than once.
+ * worker's activities that call them may run more than once; so is the inbox.thread_created webhook
+ * event each new thread emits (keyed by the thread's first timeline entry).
  */
 @Injectable()
 export class InboxDeliveryService {
-  constructor(private readonly inbox: InboxRepository) {}
+  constructor(
+    private readonly inbox: InboxRepository,
+    private readonly notifier: InboxNotifier,
+  ) {}
 
   async deliverCompletion(intent: IntentRecord): Promise<CompletionDelivery> {
     const scope = orgScope(intent.orgId);
@@ -56,6 +61,7 @@ export class InboxDeliveryService {
         },
       },
     );
+    await this.announce(thread, intent);
     return {
       delivered: true,
       reply_to: intent.replyTo,
@@ -69,7 +75,12 @@ export class InboxDeliveryService {
   async openTaskThread(intent: IntentRecord): Promise<{ threadId: string }> {
     const scope = orgScope(intent.orgId);
     const existing = await this.inbox.findByIntent(scope, intent.id, 'human_task');
-    if (existing) return { threadId: existing.id };
+    if (existing) {
+      // A retried activity: the thread exists; its creation event may not have gone out yet.
+      const thread = await this.inbox.findThread(scope, existing.id);
+      if (thread) await this.announce(thread, intent);
+      return { threadId: existing.id };
+    }
     const task = intent.humanTask ?? {};
     const title = typeof task.title === 'string' ? task.title : intent.intentType;
     const { thread } = await this.inbox.createThread(
@@ -97,24 +108,45 @@ export class InboxDeliveryService {
         },
       },
     );
+    await this.announce(thread, intent);
     return { threadId: thread.id };
   }
 
+  /** inbox.thread_created for the thread's owner, once per thread. */
+  private async announce(thread: InboxThreadDetail, intent: IntentRecord): Promise<void> {
+    const first = thread.timeline[0];
+    if (first)
+      await this.notifier.notify(thread, 'inbox.thread_created', first.id, { traceId: intent.traceId });
+  }
+
+  /** The intent ended: its task thread is done (with an `intent_ended` entry), announced once. */
   private async closeTaskThreads(intent: IntentRecord): Promise<void> {
     const scope = orgScope(intent.orgId);
-    const thread = await this.inbox.findByIntent(scope, intent.id, 'human_task');
-    if (!thread || thread.status === 'done') return;
-    await this.inbox.addEntry(
-      scope,
-      thread.id,
-      {
-        timeline: {
-          eventType: 'intent_ended',
-          actor: INBOX_SYSTEM_ACTOR,
-          details: { intent_id: intent.id, status: intent.status },
+    const found = await this.inbox.findByIntent(scope, intent.id, 'human_task');
+    if (!found) return;
+    let thread: InboxThreadDetail | null;
+    let timelineId: string | null;
+    if (found.status !== 'done') {
+      const closed = await this.inbox.addEntry(
+        scope,
+        found.id,
+        {
+          timeline: {
+            eventType: 'intent_ended',
+            actor: INBOX_SYSTEM_ACTOR,
+            details: { intent_id: intent.id, status: intent.status },
+          },
         },
-      },
-      { status: 'done' },
-    );
+        { status: 'done' },
+      );
+      thread = closed.thread;
+      timelineId = closed.timelineId;
+    } else {
+      // A retried activity: the thread was closed; its event may not have gone out yet.
+      thread = await this.inbox.findThread(scope, found.id);
+      timelineId = thread?.timeline.findLast((t) => t.eventType === 'intent_ended')?.id ?? null;
+    }
+    if (thread && timelineId)
+      await this.notifier.notify(thread, 'inbox.thread_updated', timelineId, { traceId: intent.traceId });
   }
 }

@@ -1,5 +1,6 @@
 export * from './address';
 export * from './errors';
+export * from './inbox.schema';
 export * from './intents.schema';
 export * from './jobs';
 export * from './lifecycle';

@@ -1,3 +1,4 @@
+export { requestHash } from './request-hash';
 export { signBody, verifySignature } from './signature';
 export { WebhookDeliverer } from './webhook-deliverer.service';
 export { WebhookWorkflowClient } from './webhook-workflow.client';

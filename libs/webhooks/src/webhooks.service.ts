@@ -59,7 +59,15 @@ export type WebhookEmission = {
   source: string;
   payload: Record<string, unknown>;
   traceId?: string | null;
+  /**
+   * Makes the emission happen once per key: a retried emitter (an activity, a retried request) gets
+   * the first event's counters back and any of its deliveries that never started are started.
+   */
+  dedupeKey?: string;
 };
+
+/** Who claims emit dedupe keys in the idempotency table (no credential emits). */
+const EMIT_CALLER = 'system:webhooks.emit';
 
 type Owner = { address: string; orgId: string };
 
@@ -237,16 +245,48 @@ export class WebhooksService {
       source: input.source,
       payload: input.payload,
     });
-    const body = await this.publishEvent(
-      scope,
-      {
-        ownerAgent: owner.canonical,
-        eventType: request.event_type,
-        source: request.source,
-        payload: request.payload,
-      },
-      input.traceId ?? null,
-    );
+    const route = `emit ${request.event_type}`;
+    const dedupe: IdempotencyWrite<EventDeliveries> | undefined = input.dedupeKey
+      ? {
+          callerId: EMIT_CALLER,
+          route,
+          key: input.dedupeKey,
+          requestHash: route,
+          expiresAt: new Date(Date.now() + this.config.limits.idempotencyTtlHours * 3_600_000),
+          response: (r) => ({ status: 200, body: publishedBody(r) }),
+        }
+      : undefined;
+    const emitted = async (): Promise<Record<string, unknown> | null> => {
+      if (!input.dedupeKey) return null;
+      const record = await this.idempotency.find(scope, EMIT_CALLER, route, input.dedupeKey);
+      if (!record?.responseBody) return null;
+      const eventId = record.responseBody.event_id;
+      if (typeof eventId === 'string')
+        await this.startDeliveries(await this.webhooks.listDeliveries(scope, eventId), input.traceId ?? null);
+      return record.responseBody;
+    };
+    const earlier = await emitted();
+    if (earlier) return earlier;
+    let body: Record<string, unknown>;
+    try {
+      body = await this.publishEvent(
+        scope,
+        {
+          ownerAgent: owner.canonical,
+          eventType: request.event_type,
+          source: request.source,
+          payload: request.payload,
+        },
+        input.traceId ?? null,
+        dedupe,
+      );
+    } catch (err) {
+      if (err instanceof IdempotencyKeyTakenError) {
+        const raced = await emitted();
+        if (raced) return raced;
+      }
+      throw err;
+    }
     await this.audit.record({
       orgId: scope.orgId,
       actorType: 'system',

@@ -4,7 +4,9 @@ import { Prisma } from '../generated/prisma/client';
 import { guarded } from '../errors';
 import { json } from '../json';
 import { PrismaService } from '../prisma.service';
-import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
+import { orgFilter, type OrgScope, orgScope, type TenantScope } from '../tenancy';
+import { IdempotencyKeyTakenError } from './intent.repository';
+import { type IdempotencyWrite, writeIdempotency } from './webhook.repository';
 
 export type InboxThreadStatus = 'pending' | 'active' | 'done';
 
@@ -66,6 +68,35 @@ export type NewInboxEntry = {
   timeline: { eventType: string; actor: string; details?: Record<string, unknown> };
 };
 
+/** How a write changes the thread row itself (besides drawing a new change_seq). */
+export type InboxThreadChange = {
+  status?: InboxThreadStatus;
+  readAt?: Date | null;
+  /** read_at = now() unless set, and pending → active. */
+  markRead?: boolean;
+  /** Moves the thread to another owner's inbox (delegate). */
+  ownerAgent?: string;
+};
+
+/** What a thread write answers: the thread as committed, and the ids of what it added. */
+export type InboxWriteResult = {
+  thread: InboxThreadDetail;
+  messageId: string | null;
+  /** The timeline entry the write added; null when the write changed nothing. */
+  timelineId: string | null;
+};
+
+export type InboxDeleteResult = InboxWriteResult & { messageIds: string[] };
+
+export type InboxThreadFilter = { ownerAgent?: string | null; kind?: string };
+
+export type InboxWriteOptions<T> = {
+  /** The request's Idempotency-Key record, committed with the write. */
+  idempotency?: IdempotencyWrite<T> | undefined;
+  /** The owner the caller acts for: a thread that has another owner by now is not written. */
+  ownerAgent?: string | undefined;
+};
+
 type Tx = Prisma.TransactionClient;
 type ThreadRow = Awaited<ReturnType<PrismaService['client']['inboxThread']['findFirstOrThrow']>>;
 
@@ -87,8 +118,9 @@ export class InboxRepository {
       const id = thread.id ?? randomUUID();
       try {
         return await this.prisma.client.$transaction(async (tx) => {
+          await lockFeed(tx, thread.ownerAgent);
           await tx.inboxThread.create({ data: { ...thread, id, orgId: scope.orgId } });
-          const messageId = await addEntry(tx, scope, id, first);
+          const { messageId } = await addEntry(tx, scope, id, first);
           return { thread: await loadDetail(tx, scope, id), messageId, created: true };
         });
       } catch (err) {
@@ -100,39 +132,141 @@ export class InboxRepository {
     });
   }
 
-  /** Appends a message and/or timeline entry and moves the thread to the end of the change feed. */
+  /**
+   * Appends a message and/or timeline entry and moves the thread to the end of the change feed, with
+   * the idempotency record of the request when one is given (same transaction).
+   */
   async addEntry(
     scope: TenantScope,
     threadId: string,
     entry: NewInboxEntry,
-    change: { status?: InboxThreadStatus; readAt?: Date | null } = {},
-  ): Promise<{ thread: InboxThreadDetail; messageId: string | null }> {
-    return guarded(() =>
-      this.prisma.client.$transaction(async (tx) => {
-        const thread = await tx.inboxThread.findFirstOrThrow({
-          where: { id: threadId, ...orgFilter(scope) },
-        });
-        const messageId = await addEntry(tx, scope, threadId, entry, thread.orgId);
-        await touch(tx, threadId, change);
-        return { thread: await loadDetail(tx, scope, threadId), messageId };
-      }),
+    change: InboxThreadChange = {},
+    options: InboxWriteOptions<InboxWriteResult> = {},
+  ): Promise<InboxWriteResult> {
+    return this.mutate(
+      scope,
+      threadId,
+      async (tx, current) => {
+        const added = await addEntry(tx, scope, threadId, entry, current.orgId);
+        return { ...added, change };
+      },
+      options,
     );
   }
 
-  async findThread(scope: TenantScope, id: string): Promise<InboxThreadDetail | null> {
+  /**
+   * Marks the thread read: read_at and pending → active, with a `read` timeline entry. A thread that
+   * was read already is answered as it is, without a write (timelineId null).
+   */
+  async markRead(
+    scope: TenantScope,
+    threadId: string,
+    actor: string,
+    options: InboxWriteOptions<InboxWriteResult> = {},
+  ): Promise<InboxWriteResult> {
+    return this.mutate(
+      scope,
+      threadId,
+      async (tx, current) => {
+        if (current.readAt !== null && current.status !== 'pending') return null;
+        const added = await addEntry(
+          tx,
+          scope,
+          threadId,
+          { timeline: { eventType: 'read', actor } },
+          current.orgId,
+        );
+        return { ...added, change: { markRead: true } };
+      },
+      options,
+    );
+  }
+
+  /**
+   * Hides (mode `self`) or deletes for everyone (mode `both`, content erased) the named messages, or
+   * without ids the newest ones, up to `limit`; messages already gone in that mode are not counted.
+   */
+  async deleteMessages(
+    scope: TenantScope,
+    threadId: string,
+    request: { mode: 'self' | 'both'; messageIds?: string[]; limit: number; actor: string },
+    options: InboxWriteOptions<InboxDeleteResult> = {},
+  ): Promise<InboxDeleteResult> {
+    const { idempotency } = options;
+    let messageIds: string[] = [];
+    const result = await this.mutate(
+      scope,
+      threadId,
+      async (tx, current) => {
+        const candidates = await tx.inboxMessage.findMany({
+          where: {
+            threadId,
+            deletedAt: null,
+            ...(request.mode === 'self' ? { hiddenForOwner: false } : {}),
+            ...(request.messageIds ? { id: { in: request.messageIds } } : {}),
+          },
+          orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+          take: request.limit,
+          select: { id: true },
+        });
+        messageIds = candidates.map((m) => m.id);
+        if (messageIds.length === 0) return null;
+        await tx.inboxMessage.updateMany({
+          where: { id: { in: messageIds } },
+          data:
+            request.mode === 'self'
+              ? { hiddenForOwner: true }
+              : { deletedAt: new Date(), content: { deleted: true } },
+        });
+        const added = await addEntry(
+          tx,
+          scope,
+          threadId,
+          {
+            timeline: {
+              eventType: 'messages_deleted',
+              actor: request.actor,
+              details: { mode: request.mode, message_ids: messageIds, deleted_count: messageIds.length },
+            },
+          },
+          current.orgId,
+        );
+        return { ...added, change: {} };
+      },
+      {
+        ownerAgent: options.ownerAgent,
+        idempotency: idempotency && {
+          ...idempotency,
+          response: (r) => idempotency.response({ ...r, messageIds }),
+        },
+      },
+    );
+    return { ...result, messageIds };
+  }
+
+  async findThread(
+    scope: TenantScope,
+    id: string,
+    filter: InboxThreadFilter = {},
+  ): Promise<InboxThreadDetail | null> {
     return guarded(async () => {
       const exists = await this.prisma.client.inboxThread.findFirst({
-        where: { id, ...orgFilter(scope) },
+        where: { id, ...threadFilter(filter), ...orgFilter(scope) },
         select: { id: true },
       });
       return exists ? loadDetail(this.prisma.client, scope, id) : null;
     });
   }
 
-  async findByIntent(scope: TenantScope, intentId: string, kind: string): Promise<InboxThreadRecord | null> {
+  async findByIntent(
+    scope: TenantScope,
+    intentId: string,
+    kind: string,
+    ownerAgent?: string | null,
+  ): Promise<InboxThreadRecord | null> {
     return guarded(async () => {
       const row = await this.prisma.client.inboxThread.findFirst({
-        where: { intentId, kind, ...orgFilter(scope) },
+        where: { intentId, kind, ...threadFilter({ ownerAgent }), ...orgFilter(scope) },
         orderBy: { createdAt: 'asc' },
       });
       return row ? toThread(row) : null;
@@ -172,6 +306,65 @@ export class InboxRepository {
       return rows.map(toDetail);
     });
   }
+
+  /**
+   * One thread write: locks the thread row (so its owner cannot change underneath), runs the work,
+   * then draws the thread's new change_seq under the owner's feed lock and commits with the
+   * idempotency record. Work that answers null changes nothing.
+   */
+  private async mutate(
+    scope: TenantScope,
+    threadId: string,
+    work: (
+      tx: Tx,
+      current: InboxThreadRecord,
+    ) => Promise<{ messageId: string | null; timelineId: string; change: InboxThreadChange } | null>,
+    options: InboxWriteOptions<InboxWriteResult>,
+  ): Promise<InboxWriteResult> {
+    return guarded(async () => {
+      try {
+        return await this.prisma.client.$transaction(async (tx) => {
+          const found = await tx.inboxThread.findFirst({
+            where: { id: threadId, ...orgFilter(scope) },
+            select: { id: true },
+          });
+          if (!found) throw new InboxThreadGoneError(threadId);
+          await tx.$queryRaw`SELECT id FROM inbox_threads WHERE id = ${threadId}::uuid FOR UPDATE`;
+          const current = toThread(await tx.inboxThread.findUniqueOrThrow({ where: { id: threadId } }));
+          if (options.ownerAgent !== undefined && current.ownerAgent !== options.ownerAgent)
+            throw new InboxThreadGoneError(threadId);
+          const done = await work(tx, current);
+          if (done) {
+            await lockFeed(tx, done.change.ownerAgent ?? current.ownerAgent);
+            await touch(tx, threadId, done.change);
+          }
+          const result = {
+            thread: await loadDetail(tx, scope, threadId),
+            messageId: done?.messageId ?? null,
+            timelineId: done?.timelineId ?? null,
+          };
+          await writeIdempotency(tx, orgScope(current.orgId), options.idempotency, result);
+          return result;
+        });
+      } catch (err) {
+        if (
+          err instanceof Prisma.PrismaClientKnownRequestError &&
+          err.code === 'P2002' &&
+          /IdempotencyRecord|idempotency/i.test(`${JSON.stringify(err.meta ?? {})} ${err.message}`)
+        )
+          throw new IdempotencyKeyTakenError();
+        throw err;
+      }
+    });
+  }
+}
+
+/** The thread went away (or out of scope, or to another owner) between the caller's read and this write. */
+export class InboxThreadGoneError extends Error {
+  constructor(readonly threadId: string) {
+    super(`inbox thread ${threadId} not found`);
+    this.name = 'InboxThreadGoneError';
+  }
 }
 
 const threadInclude = {
@@ -185,7 +378,7 @@ async function addEntry(
   threadId: string,
   entry: NewInboxEntry,
   orgId = scope.kind === 'org' ? scope.orgId : undefined,
-): Promise<string | null> {
+): Promise<{ messageId: string | null; timelineId: string }> {
   if (!orgId) throw new Error('an inbox entry needs the thread org');
   let messageId: string | null = null;
   if (entry.message) {
@@ -194,7 +387,7 @@ async function addEntry(
     });
     messageId = message.id;
   }
-  await tx.inboxTimelineEvent.create({
+  const timeline = await tx.inboxTimelineEvent.create({
     data: {
       threadId,
       orgId,
@@ -203,18 +396,36 @@ async function addEntry(
       details: json({ ...entry.timeline.details, ...(messageId ? { message_id: messageId } : {}) }) ?? {},
     },
   });
-  return messageId;
+  return { messageId, timelineId: timeline.id };
+}
+
+/**
+ * Serializes the writers of one owner's change feed until commit, so change_seq values of that owner
+ * become visible in increasing order and a reader holding cursor N never later finds a change < N.
+ */
+async function lockFeed(tx: Tx, ownerAgent: string): Promise<void> {
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`inbox-feed:${ownerAgent}`}))`;
+}
+
+function threadFilter(filter: InboxThreadFilter): { ownerAgent?: string; kind?: string } {
+  return {
+    ...(filter.ownerAgent ? { ownerAgent: filter.ownerAgent } : {}),
+    ...(filter.kind ? { kind: filter.kind } : {}),
+  };
 }
 
 /** Draws a new change_seq so the thread shows up again in /v1/inbox/changes. */
-async function touch(tx: Tx, threadId: string, change: { status?: InboxThreadStatus; readAt?: Date | null }) {
+async function touch(tx: Tx, threadId: string, change: InboxThreadChange) {
   await tx.$executeRaw`UPDATE inbox_threads SET change_seq = nextval(pg_get_serial_sequence('inbox_threads', 'change_seq')), updated_at = now() WHERE id = ${threadId}::uuid`;
-  if (change.status !== undefined || change.readAt !== undefined)
+  if (change.markRead)
+    await tx.$executeRaw`UPDATE inbox_threads SET read_at = COALESCE(read_at, now()), status = CASE WHEN status = 'pending' THEN 'active' ELSE status END WHERE id = ${threadId}::uuid`;
+  if (change.status !== undefined || change.readAt !== undefined || change.ownerAgent !== undefined)
     await tx.inboxThread.update({
       where: { id: threadId },
       data: {
         ...(change.status !== undefined ? { status: change.status } : {}),
         ...(change.readAt !== undefined ? { readAt: change.readAt } : {}),
+        ...(change.ownerAgent !== undefined ? { ownerAgent: change.ownerAgent } : {}),
       },
     });
 }

@@ -412,7 +412,7 @@ async function matchingSubscriptions(
   });
 }
 
-async function writeIdempotency<T>(
+export async function writeIdempotency<T>(
   tx: Tx,
   scope: OrgScope,
   idempotency: IdempotencyWrite<T> | undefined,
