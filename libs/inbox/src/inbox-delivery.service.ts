@@ -1,9 +1,7 @@
 import { type InboxThreadDetail, type IntentRecord, InboxRepository, orgScope } from '@axle/data';
-import { type CompletionDelivery, isTerminal } from '@axle/protocol';
+import { type CompletionDelivery, isTerminal, SYSTEM_ACTOR } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { InboxNotifier } from './inbox-notifier.service';
-
-export const INBOX_SYSTEM_ACTOR = 'agent://axle.intent-protocol';
 
 /**
  * What the intent lifecycle puts into inboxes: the completion for reply_to (thread id = intent id,
@@ -40,7 +38,7 @@ export class InboxDeliveryService {
         intentId: intent.id,
         kind: 'completion',
         status: 'pending',
-        fromAgent: INBOX_SYSTEM_ACTOR,
+        fromAgent: SYSTEM_ACTOR,
         toAgent: intent.replyTo,
         subject: `${intent.intentType} ${intent.status}`,
         intentType: intent.intentType,
@@ -48,7 +46,7 @@ export class InboxDeliveryService {
       {
         message: {
           role: 'system',
-          author: INBOX_SYSTEM_ACTOR,
+          author: SYSTEM_ACTOR,
           content: {
             ...completion,
             text: `Intent ${intent.id} (${intent.intentType}) ended ${intent.status}.`,
@@ -56,7 +54,7 @@ export class InboxDeliveryService {
         },
         timeline: {
           eventType: 'intent_completion_delivered',
-          actor: INBOX_SYSTEM_ACTOR,
+          actor: SYSTEM_ACTOR,
           details: { intent_id: intent.id, status: intent.status },
         },
       },
@@ -103,7 +101,7 @@ export class InboxDeliveryService {
         },
         timeline: {
           eventType: 'human_task_assigned',
-          actor: INBOX_SYSTEM_ACTOR,
+          actor: SYSTEM_ACTOR,
           details: { intent_id: intent.id },
         },
       },
@@ -133,7 +131,7 @@ export class InboxDeliveryService {
         {
           timeline: {
             eventType: 'intent_ended',
-            actor: INBOX_SYSTEM_ACTOR,
+            actor: SYSTEM_ACTOR,
             details: { intent_id: intent.id, status: intent.status },
           },
         },

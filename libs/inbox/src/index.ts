@@ -1,4 +1,4 @@
-export { INBOX_SYSTEM_ACTOR, InboxDeliveryService } from './inbox-delivery.service';
+export { InboxDeliveryService } from './inbox-delivery.service';
 export { InboxModule } from './inbox.module';
 export { InboxNotifier } from './inbox-notifier.service';
 export { type Decision, type InboxCommand, InboxService } from './inbox.service';

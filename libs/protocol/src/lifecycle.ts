@@ -93,3 +93,6 @@ export const STATUS_EVENT: Readonly<Record<IntentStatus, IntentEventType>> = {
 };
 
 export type PendingWith = { type: 'agent' | 'human' | 'internal'; ref: string; name?: string | null };
+
+/** The actor of events and inbox entries that Axle itself writes (reference §3.6). */
+export const SYSTEM_ACTOR = 'agent://axle.intent-protocol';

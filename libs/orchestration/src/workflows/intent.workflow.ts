@@ -24,6 +24,7 @@ import {
   type ResumeUpdateInput,
   type ResumeUpdateResult,
   stateQuery,
+  SYSTEM_ACTOR,
   transferUpdate,
   type TransferUpdateInput,
   type TransferUpdateResult,
@@ -45,8 +46,6 @@ const activities = proxyActivities<IntentActivities>({
     nonRetryableErrorTypes: [FAILURE_TYPES.invalidTransition, FAILURE_TYPES.intentNotFound],
   },
 });
-
-export const SYSTEM_ACTOR = 'agent://axle.intent-protocol';
 
 /** Outcomes of a human task that end the intent FAILED rather than COMPLETED. */
 const NEGATIVE_OUTCOMES = new Set(['rejected', 'declined', 'failed', 'denied']);
