@@ -8,7 +8,7 @@ import {
   ValidationFailedError,
 } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
-import { toIntentView } from './intent.view';
+import { toEventView, toIntentView } from './intent.view';
 import { parseOrThrow } from './validation';
 
 /** Reads of intents and their events, confined to what the caller may see. */
@@ -26,6 +26,19 @@ export class IntentQueries {
   async events(principal: Principal, id: string, since: number, limit: number): Promise<IntentEventRecord[]> {
     await this.get(principal, id);
     return this.intents.listEvents(tenantScopeOf(principal), id, since, limit);
+  }
+
+  /** The intent and the event a write recorded (seq), as resolve and transfer answer them. */
+  async afterWrite(principal: Principal, id: string, seq: number): Promise<Record<string, unknown>> {
+    const scope = tenantScopeOf(principal);
+    const [updated, [event]] = await Promise.all([
+      this.intents.findById(scope, id),
+      this.intents.listEvents(scope, id, seq - 1, 1),
+    ]);
+    return {
+      intent: updated ? toIntentView(updated) : null,
+      event: event ? { ...toEventView(event), pending_with: updated?.pendingWith ?? null } : null,
+    };
   }
 
   /** `GET /v1/intents`: newest first with an opaque keyset cursor. */

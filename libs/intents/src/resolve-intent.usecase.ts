@@ -1,12 +1,11 @@
-import { type Principal, tenantScopeOf } from '@axle/auth';
-import { AuditRepository, IntentRepository } from '@axle/data';
+import { type Principal } from '@axle/auth';
+import { AuditRepository } from '@axle/data';
 import { resolveIntentSchema } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { actingAgent, assertMayAct, assertNotTerminal } from './intent-access';
 import { auditIntentWrite, workflowInput } from './intent-audit';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
-import { toEventView, toIntentView } from './intent.view';
 import { parseOrThrow } from './validation';
 
 export type ResolveIntentCommand = {
@@ -23,7 +22,6 @@ export type ResolveIntentCommand = {
 export class ResolveIntentUseCase {
   constructor(
     private readonly queries: IntentQueries,
-    private readonly intents: IntentRepository,
     private readonly workflows: IntentWorkflowClient,
     private readonly audit: AuditRepository,
   ) {}
@@ -53,15 +51,9 @@ export class ResolveIntentUseCase {
       status: outcome.status,
       actor_label: body.actor ?? null,
     });
-    const scope = tenantScopeOf(cmd.principal);
-    const [updated, [event]] = await Promise.all([
-      this.intents.findById(scope, intent.id),
-      this.intents.listEvents(scope, intent.id, outcome.seq - 1, 1),
-    ]);
     return {
       ok: true,
-      intent: updated ? toIntentView(updated) : null,
-      event: event ? { ...toEventView(event), pending_with: updated?.pendingWith ?? null } : null,
+      ...(await this.queries.afterWrite(cmd.principal, intent.id, outcome.seq)),
       completion_delivery: outcome.completion,
     };
   }

@@ -1,12 +1,11 @@
-import { type Principal, tenantScopeOf } from '@axle/auth';
-import { AuditRepository, IntentRepository } from '@axle/data';
+import { type Principal } from '@axle/auth';
+import { AuditRepository } from '@axle/data';
 import { transferIntentSchema, type TransferUpdateInput } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { actingAgent, assertMayAct, assertNotTerminal } from './intent-access';
 import { auditIntentWrite, workflowInput } from './intent-audit';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
-import { toEventView, toIntentView } from './intent.view';
 import { RecipientResolver } from './recipient-resolver.service';
 import { parseOrThrow } from './validation';
 
@@ -30,7 +29,6 @@ export type TransferIntentCommand = {
 export class TransferIntentUseCase {
   constructor(
     private readonly queries: IntentQueries,
-    private readonly intents: IntentRepository,
     private readonly recipients: RecipientResolver,
     private readonly workflows: IntentWorkflowClient,
     private readonly audit: AuditRepository,
@@ -60,15 +58,9 @@ export class TransferIntentUseCase {
       from_handler: intent.handler,
       to_handler: toAgent,
     });
-    const scope = tenantScopeOf(cmd.principal);
-    const [updated, [event]] = await Promise.all([
-      this.intents.findById(scope, intent.id),
-      this.intents.listEvents(scope, intent.id, outcome.seq - 1, 1),
-    ]);
     return {
       ok: true,
-      intent: updated ? toIntentView(updated) : null,
-      event: event ? { ...toEventView(event), pending_with: updated?.pendingWith ?? null } : null,
+      ...(await this.queries.afterWrite(cmd.principal, intent.id, outcome.seq)),
     };
   }
 }

@@ -246,12 +246,9 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     return { seq: recorded.seq, handler: state.handler };
   }
 
-  function assertOpen(): void {
+  /** Also the updates' validator, so a terminal intent rejects them before they enter history. */
+  function assertOpen(_request?: unknown): void {
     if (isTerminal(state.status)) refuse(`intent is ${state.status}`, 'intent_terminal');
-  }
-
-  function rejectWhenTerminal(_request: unknown): void {
-    assertOpen();
   }
 
   // Queued before any handler is registered: an update delivered with the start runs after it.
@@ -283,7 +280,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
         }
         return result;
       }),
-    { validator: rejectWhenTerminal },
+    { validator: assertOpen },
   );
   setHandler(
     resumeUpdate,
@@ -292,13 +289,13 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
       await condition(() => deliveryDone || isTerminal(state.status));
       return exclusive(() => applyResume(request));
     },
-    { validator: rejectWhenTerminal },
+    { validator: assertOpen },
   );
   setHandler(resolveUpdate, (request: ResolveUpdateInput) => exclusive(() => applyResolve(request)), {
-    validator: rejectWhenTerminal,
+    validator: assertOpen,
   });
   setHandler(transferUpdate, (request: TransferUpdateInput) => exclusive(() => applyTransfer(request)), {
-    validator: rejectWhenTerminal,
+    validator: assertOpen,
   });
 
   /** POSTs to an http agent until a 2xx or max_delivery_attempts, with exponential backoff and jitter. */
