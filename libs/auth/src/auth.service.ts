@@ -1,43 +1,74 @@
+import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import { AuditRepository, RegistryRepository } from '@axle/data';
-import { UnauthenticatedError } from '@axle/protocol';
-import { Injectable } from '@nestjs/common';
+import {
+  agentAddress,
+  ForbiddenError,
+  isRole,
+  parseAgentAddress,
+  type Role,
+  UnauthenticatedError,
+} from '@axle/protocol';
+import { Inject, Injectable } from '@nestjs/common';
+import { createHash } from 'node:crypto';
 import { fingerprint, parseApiKey, verifySecret } from './api-key';
+import { type JwtClaims, JwtVerifier } from './jwt-verifier';
 import { type Principal } from './principal';
 
-/** Verified keys are remembered briefly because scrypt is deliberately slow (~40 ms a check). */
-const CACHE_TTL_MS = 30_000;
-const CACHE_MAX = 10_000;
+/**
+ * Which stored key a presented key matched, remembered because scrypt is deliberately slow (~40 ms).
+ * Only the match is cached: the key's and its agent's state are read on every request, so a revoked
+ * key or a suspended agent is refused on the very next request, on every gateway.
+ */
+const MATCH_CACHE_MAX = 10_000;
 
 export type CredentialHeaders = { apiKey?: string | undefined; authorization?: string | undefined };
 
 @Injectable()
 export class AuthService {
-  private readonly verified = new Map<string, { principal: Principal; expiresAt: number }>();
+  private readonly matchedKeys = new Map<string, string>();
+  private readonly jwt: JwtVerifier;
 
   constructor(
+    @Inject(AXLE_CONFIG) config: AxleConfig,
     private readonly registry: RegistryRepository,
     private readonly audit: AuditRepository,
-  ) {}
+  ) {
+    this.jwt = new JwtVerifier({ secret: config.auth.jwtSecret, jwksUrl: config.auth.jwksUrl });
+  }
 
-  /** Authenticates a request's credential: `x-api-key`, or `Authorization: Bearer <api key>`. */
+  /**
+   * Authenticates a request: an API key in `x-api-key` or `Authorization: Bearer`, a user JWT in
+   * `Authorization: Bearer`, or both (a key plus the actor token of the person using it).
+   */
   async authenticate(headers: CredentialHeaders, requestId?: string): Promise<Principal> {
-    const key = headers.apiKey?.trim() || bearer(headers.authorization);
-    if (!key) {
+    const bearerToken = bearer(headers.authorization);
+    const apiKey =
+      headers.apiKey?.trim() ||
+      (bearerToken && !JwtVerifier.looksLikeJwt(bearerToken) ? bearerToken : undefined);
+    const actorToken = bearerToken && JwtVerifier.looksLikeJwt(bearerToken) ? bearerToken : undefined;
+    if (!apiKey && !actorToken) {
       await this.recordFailure('missing_credential', requestId);
       throw new UnauthenticatedError('missing_platform_api_key', 'missing platform api key');
     }
-    const id = fingerprint(key);
-    const cached = this.verified.get(id);
-    if (cached && cached.expiresAt > Date.now()) return cached.principal;
-
-    const principal = await this.verifyKey(key);
-    if (!principal) {
-      await this.recordFailure('invalid_credential', requestId);
-      throw new UnauthenticatedError('invalid_platform_api_key', 'invalid platform api key');
+    let keyPrincipal: Principal | null = null;
+    if (apiKey) {
+      keyPrincipal = await this.verifyKey(apiKey);
+      if (!keyPrincipal) {
+        await this.recordFailure('invalid_api_key', requestId);
+        throw new UnauthenticatedError('invalid_platform_api_key', 'invalid platform api key');
+      }
     }
-    if (this.verified.size >= CACHE_MAX) this.verified.clear();
-    this.verified.set(id, { principal, expiresAt: Date.now() + CACHE_TTL_MS });
-    return principal;
+    if (!actorToken) return keyPrincipal!;
+    const user = await this.verifyUser(actorToken, requestId);
+    if (keyPrincipal && !keyPrincipal.platformAdmin && keyPrincipal.orgId !== user.orgId) {
+      await this.recordFailure('actor_token_org_mismatch', requestId, user.orgId);
+      throw new ForbiddenError(
+        'invalid_actor_scope',
+        'the actor token belongs to another organization than the api key',
+      );
+    }
+    // A key plus an actor token: the person acts, counted against the key's rate limit.
+    return keyPrincipal?.apiKeyId ? { ...user, apiKeyId: keyPrincipal.apiKeyId } : user;
   }
 
   private async verifyKey(key: string): Promise<Principal | null> {
@@ -45,26 +76,92 @@ export class AuthService {
     if (!parsed) return null;
     const credential = await this.registry.findCredential(parsed.serviceAccountId);
     if (!credential || credential.agent.status !== 'active') return null;
-    for (const stored of credential.keys) {
-      if (await verifySecret(parsed.secret, stored.secretHash)) {
-        const { agent } = credential;
-        return {
-          kind: 'service_account',
-          serviceAccountId: agent.id,
-          orgId: agent.orgId,
-          workspaceId: agent.workspaceId,
-          address: agent.address,
-          platformAdmin: agent.platformAdmin,
-          apiKeyId: stored.id,
-        };
+    const id = fingerprint(key);
+    const remembered = this.matchedKeys.get(id);
+    let matched = remembered ? credential.keys.find((k) => k.id === remembered) : undefined;
+    if (!matched) {
+      this.matchedKeys.delete(id);
+      for (const stored of credential.keys) {
+        if (await verifySecret(parsed.secret, stored.secretHash)) {
+          matched = stored;
+          break;
+        }
       }
+      if (!matched) return null;
+      if (this.matchedKeys.size >= MATCH_CACHE_MAX) this.matchedKeys.clear();
+      this.matchedKeys.set(id, matched.id);
     }
-    return null;
+    const { agent, org } = credential;
+    return {
+      kind: 'service_account',
+      actorId: agent.id,
+      orgId: agent.orgId,
+      orgSlug: org.slug,
+      workspaceId: agent.workspaceId,
+      address: agent.address,
+      role: isRole(agent.role) ? agent.role : 'member',
+      platformAdmin: agent.platformAdmin,
+      apiKeyId: matched.id,
+    };
   }
 
-  private async recordFailure(reason: string, requestId?: string): Promise<void> {
+  private async verifyUser(token: string, requestId?: string): Promise<Principal> {
+    let claims: JwtClaims;
+    try {
+      if (!this.jwt.enabled)
+        throw new UnauthenticatedError(
+          'invalid_actor_token',
+          'user tokens are not enabled (set AXLE_JWT_SECRET or AXLE_JWKS_URL)',
+        );
+      claims = await this.jwt.verify(token);
+    } catch (err) {
+      await this.recordFailure(
+        err instanceof UnauthenticatedError ? err.message : 'invalid_actor_token',
+        requestId,
+      );
+      throw err;
+    }
+    const refuse = async (reason: string): Promise<never> => {
+      await this.recordFailure(reason, requestId);
+      throw new UnauthenticatedError('invalid_actor_token', `invalid actor token: ${reason}`);
+    };
+    const owner = claims.ownerAgent ? parseAgentAddress(claims.ownerAgent) : null;
+    if (claims.ownerAgent && !owner) return refuse('owner_agent claim is not an agent address');
+    const orgSlug = claims.org ?? owner?.org;
+    if (!orgSlug) return refuse('token names no org');
+    const context = await this.registry.findUserContext(orgSlug, claims.email);
+    if (!context) return refuse(`org ${orgSlug} does not exist`);
+    if (owner && owner.org !== orgSlug) return refuse("owner_agent is outside the token's org");
+    if (context.member?.status === 'suspended') return refuse('member is suspended');
+    const role: Role =
+      strongest(claims.roles) ?? (isRole(context.member?.role) ? context.member.role : 'member');
+    return {
+      kind: 'user',
+      actorId: `user:${claims.sub}`,
+      orgId: context.org.id,
+      orgSlug,
+      workspaceId: context.defaultWorkspaceId,
+      address:
+        owner?.canonical ??
+        context.member?.address ??
+        agentAddress(
+          orgSlug,
+          'default',
+          `user-${createHash('sha256').update(claims.sub).digest('hex').slice(0, 12)}`,
+        ),
+      role,
+      platformAdmin: false,
+      ...(claims.email ? { email: claims.email } : {}),
+    };
+  }
+
+  private async recordFailure(
+    reason: string,
+    requestId?: string,
+    orgId: string | null = null,
+  ): Promise<void> {
     await this.audit.record({
-      orgId: null,
+      orgId,
       actorType: 'anonymous',
       actorId: null,
       action: 'auth.authenticate',
@@ -73,6 +170,10 @@ export class AuthService {
       details: { reason },
     });
   }
+}
+
+function strongest(roles: Role[]): Role | undefined {
+  return (['admin', 'operator', 'member'] as const).find((r) => roles.includes(r));
 }
 
 function bearer(header: string | undefined): string | undefined {

@@ -1,25 +1,88 @@
 import { orgScope, platformScope, type TenantScope } from '@axle/data';
+import {
+  type AgentAddress,
+  ForbiddenError,
+  parseAgentAddress,
+  type Role,
+  roleAtLeast,
+  ValidationFailedError,
+} from '@axle/protocol';
 
 /** Who is calling, as established from a credential. */
 export type Principal = {
-  kind: 'service_account';
-  serviceAccountId: string;
+  /** An API key's service account (an agent), or a person with a user/operator JWT. */
+  kind: 'service_account' | 'user';
+  /** The service account id, or `user:<sub>` for a JWT; audit rows and idempotency keys use it. */
+  actorId: string;
   orgId: string;
+  /** The org's slug, for addresses and messages. */
+  orgSlug: string;
   workspaceId: string;
-  /** Canonical agent://org/ws/name of the service account. */
+  /** Canonical agent://org/ws/name the caller acts as by default. */
   address: string;
-  /** The bootstrap admin: may act in any org (SPEC §2). */
+  role: Role;
+  /** The bootstrap admin: may act in any org and as any agent (SPEC §2). */
   platformAdmin: boolean;
   /** The API key used, when the credential is one (rate limits are per key). */
   apiKeyId?: string;
+  /** A user's email, from the token. */
+  email?: string;
+  /** The agent's signing key verified this request (X-Axle-Signature). */
+  signed?: boolean;
 };
 
-/** What rate limits and quotas count against: the API key, else the service account. */
+/** What rate limits and quotas count against: the API key, else the actor. */
 export function rateLimitSubject(principal: Principal): string {
-  return principal.apiKeyId ? `key:${principal.apiKeyId}` : `sa:${principal.serviceAccountId}`;
+  return principal.apiKeyId ? `key:${principal.apiKeyId}` : `actor:${principal.actorId}`;
 }
 
 /** The tenant scope a principal's queries run in: its org, or every org for a platform admin. */
 export function tenantScopeOf(principal: Principal): TenantScope {
   return principal.platformAdmin ? platformScope() : orgScope(principal.orgId);
+}
+
+export function hasRole(principal: Principal, needed: Role): boolean {
+  return principal.platformAdmin || roleAtLeast(principal.role, needed);
+}
+
+/** 403 unless the caller holds `needed` (or a stronger role) in its org. */
+export function requireRole(principal: Principal, needed: Role): void {
+  if (!hasRole(principal, needed))
+    throw new ForbiddenError('insufficient_role', `this action needs the ${needed} role`);
+}
+
+/**
+ * Owner scope (reference §1.1): whether the caller may act as `address`. A platform admin may act as
+ * any agent; an org admin as any agent of its own org; everyone else only as itself.
+ */
+export function mayActAs(principal: Principal, address: AgentAddress): boolean {
+  return (
+    address.canonical === principal.address ||
+    principal.platformAdmin ||
+    (principal.role === 'admin' && address.org === principal.orgSlug)
+  );
+}
+
+/** The agent the caller acts as: `owner_agent` when given (422 if malformed, 403 if out of scope), else itself. */
+export function actingAgent(principal: Principal, ownerAgent?: string): string {
+  if (ownerAgent === undefined) return principal.address;
+  const parsed = parseAgentAddress(ownerAgent);
+  if (!parsed)
+    throw new ValidationFailedError(
+      [
+        {
+          path: 'owner_agent',
+          loc: ['query', 'owner_agent'],
+          message: 'invalid agent address',
+          type: 'invalid_agent_address',
+        },
+      ],
+      'invalid_agent_address',
+    );
+  if (!mayActAs(principal, parsed))
+    throw new ForbiddenError(
+      'owner_scope_violation',
+      `${principal.address} may not act as ${parsed.canonical}`,
+    );
+  return parsed.canonical;
 }

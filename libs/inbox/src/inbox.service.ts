@@ -1,4 +1,4 @@
-import { type Principal, tenantScopeOf } from '@axle/auth';
+import { mayActAs, type Principal, tenantScopeOf } from '@axle/auth';
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import {
   AuditRepository,
@@ -420,8 +420,8 @@ export class InboxService {
     });
     await this.audit.record({
       orgId: thread.orgId,
-      actorType: 'service_account',
-      actorId: cmd.principal.serviceAccountId,
+      actorType: cmd.principal.kind,
+      actorId: cmd.principal.actorId,
       action,
       targetType: 'inbox_thread',
       targetId: thread.id,
@@ -456,10 +456,10 @@ export class InboxService {
         ],
         'invalid_agent_address',
       );
-    if (address.canonical !== cmd.principal.address && !cmd.principal.platformAdmin)
+    if (!mayActAs(cmd.principal, address))
       throw new ForbiddenError(
         'owner_scope_violation',
-        `${cmd.principal.address} may read and act only on its own inbox, not ${address.canonical}'s`,
+        `${cmd.principal.address} may not read or act on ${address.canonical}'s inbox`,
       );
     return { address: address.canonical, scope };
   }
@@ -514,7 +514,7 @@ export class InboxService {
       if (!key) return null;
       const record = await this.idempotency.find(
         tenantScopeOf(cmd.principal),
-        cmd.principal.serviceAccountId,
+        cmd.principal.actorId,
         route,
         key,
       );
@@ -528,7 +528,7 @@ export class InboxService {
     const claim: Claim = (response) =>
       key
         ? {
-            callerId: cmd.principal.serviceAccountId,
+            callerId: cmd.principal.actorId,
             route,
             key,
             requestHash: hash,

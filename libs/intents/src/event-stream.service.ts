@@ -1,4 +1,4 @@
-import { type Principal, tenantScopeOf } from '@axle/auth';
+import { mayActAs, type Principal, tenantScopeOf } from '@axle/auth';
 import { IntentRepository } from '@axle/data';
 import {
   ForbiddenError,
@@ -69,7 +69,7 @@ export class EventStreamService {
         ],
         'invalid_agent_address',
       );
-    if (!principal.platformAdmin && address.canonical !== principal.address) {
+    if (!mayActAs(principal, address)) {
       throw new ForbiddenError(
         'owner_scope_violation',
         'a credential may listen only to its own agent address',

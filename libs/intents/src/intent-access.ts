@@ -1,14 +1,9 @@
 // Who may change an intent (SPEC §3, reference §1.4 "policy grants"): its sender, its handler, an
 // agent holding a `delegate:<address>` grant for the action, or a platform admin.
 import { type Principal } from '@axle/auth';
+export { actingAgent } from '@axle/auth';
 import { type IntentRecord } from '@axle/data';
-import {
-  ConflictError,
-  ForbiddenError,
-  type GrantAction,
-  isTerminal,
-  parseAgentAddress,
-} from '@axle/protocol';
+import { ConflictError, ForbiddenError, type GrantAction, isTerminal } from '@axle/protocol';
 
 const PARTY_RIGHTS: Record<GrantAction, readonly ('sender' | 'handler' | 'recipient')[]> = {
   resume: ['sender', 'handler', 'recipient'],
@@ -17,19 +12,6 @@ const PARTY_RIGHTS: Record<GrantAction, readonly ('sender' | 'handler' | 'recipi
   update_controls: ['sender'],
   update_policy: ['sender'],
 };
-
-/**
- * The agent the caller acts as: `owner_agent` when given (a platform admin may name any agent; others
- * only themselves), else the credential's own address.
- */
-export function actingAgent(principal: Principal, ownerAgent?: string): string {
-  if (!ownerAgent) return principal.address;
-  const parsed = parseAgentAddress(ownerAgent);
-  if (!parsed) throw new ForbiddenError('owner_agent_mismatch', 'owner_agent is not a valid agent address');
-  if (!principal.platformAdmin && parsed.canonical !== principal.address)
-    throw new ForbiddenError('owner_agent_mismatch', 'owner_agent is not the calling agent');
-  return parsed.canonical;
-}
 
 export function assertMayAct(
   principal: Principal,

@@ -13,8 +13,8 @@ export function auditIntentWrite(
 ): Promise<void> {
   return audit.record({
     orgId: intent.orgId,
-    actorType: 'service_account',
-    actorId: principal.serviceAccountId,
+    actorType: principal.kind,
+    actorId: principal.actorId,
     action,
     targetType: 'intent',
     targetId: intent.id,

@@ -118,7 +118,7 @@ export class SubmitIntentUseCase {
         cmd.principal.address,
         cmd.idempotencyKey
           ? {
-              callerId: cmd.principal.serviceAccountId,
+              callerId: cmd.principal.actorId,
               route: SUBMIT_ROUTE,
               key: cmd.idempotencyKey,
               requestHash,
@@ -137,8 +137,8 @@ export class SubmitIntentUseCase {
     await this.startWorkflow(intent);
     await this.audit.record({
       orgId: intent.orgId,
-      actorType: 'service_account',
-      actorId: cmd.principal.serviceAccountId,
+      actorType: cmd.principal.kind,
+      actorId: cmd.principal.actorId,
       action: 'intent.create',
       targetType: 'intent',
       targetId: intent.id,
@@ -154,7 +154,7 @@ export class SubmitIntentUseCase {
     const scope = orgScope(cmd.principal.orgId);
     const record = await this.idempotency.find(
       scope,
-      cmd.principal.serviceAccountId,
+      cmd.principal.actorId,
       SUBMIT_ROUTE,
       cmd.idempotencyKey!,
     );

@@ -1,4 +1,5 @@
 export * from './address';
+export * from './auth';
 export * from './errors';
 export * from './inbox.schema';
 export * from './intents.schema';

@@ -1,4 +1,4 @@
-import { type Principal, tenantScopeOf } from '@axle/auth';
+import { mayActAs, type Principal, tenantScopeOf } from '@axle/auth';
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import {
   AuditRepository,
@@ -401,10 +401,10 @@ export class WebhooksService {
     const address = parseAgentAddress(ownerAgent);
     if (!address) throw invalidOwner();
     if (address.canonical === principal.address) return own;
-    if (!principal.platformAdmin)
+    if (!mayActAs(principal, address))
       throw new ForbiddenError(
         'owner_agent_mismatch',
-        'owner_agent is not the calling agent; only a platform admin may act for another agent',
+        `${principal.address} may not act as ${address.canonical}`,
       );
     const notFound = new NotFoundError('agent_not_found', `agent ${address.canonical} not found`);
     const org = await this.registry.findOrgBySlug(address.org);
@@ -448,7 +448,7 @@ export class WebhooksService {
   ): IdempotencyWrite<T> | undefined {
     if (!cmd.idempotencyKey) return undefined;
     return {
-      callerId: cmd.principal.serviceAccountId,
+      callerId: cmd.principal.actorId,
       route,
       key: cmd.idempotencyKey,
       requestHash: hash,
@@ -461,7 +461,7 @@ export class WebhooksService {
   private async stored(cmd: WebhookCommand, route: string, hash: string) {
     const record = await this.idempotency.find(
       tenantScopeOf(cmd.principal),
-      cmd.principal.serviceAccountId,
+      cmd.principal.actorId,
       route,
       cmd.idempotencyKey!,
     );
@@ -513,8 +513,8 @@ export class WebhooksService {
   ): Promise<void> {
     await this.audit.record({
       ...entry,
-      actorType: 'service_account',
-      actorId: cmd.principal.serviceAccountId,
+      actorType: cmd.principal.kind,
+      actorId: cmd.principal.actorId,
       outcome: 'success',
       requestId: cmd.requestId,
     });

@@ -109,7 +109,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
 
     const scope = orgScope(principal.orgId);
     const ref: IdempotencyKeyRef = {
-      callerId: principal.serviceAccountId,
+      callerId: principal.actorId,
       route: `${request.method} ${request.routeOptions.url ?? request.url}`,
       key,
     };

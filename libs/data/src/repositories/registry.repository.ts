@@ -13,6 +13,7 @@ export type AgentRecord = {
   deliveryMode: string;
   callbackUrl: string | null;
   platformAdmin: boolean;
+  role: string;
   status: string;
 };
 
@@ -113,16 +114,21 @@ export class RegistryRepository {
   /** Pre-tenant lookup used only to authenticate a key: the key names its service account. */
   async findCredential(
     serviceAccountId: string,
-  ): Promise<{ agent: AgentRecord; keys: ApiKeyRecord[] } | null> {
+  ): Promise<{ agent: AgentRecord; org: OrgRecord; keys: ApiKeyRecord[] } | null> {
     return guarded(async () => {
+      const now = new Date();
       const sa = await this.prisma.client.serviceAccount.findUnique({
         where: { id: serviceAccountId },
-        include: { apiKeys: { where: { revokedAt: null } } },
+        include: {
+          apiKeys: { where: { revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] } },
+          org: { select: { id: true, slug: true, status: true } },
+        },
       });
-      if (!sa) return null;
-      const { apiKeys, ...agent } = sa;
+      if (!sa || sa.org.status !== 'active') return null;
+      const { apiKeys, org, ...agent } = sa;
       return {
         agent: toAgent(agent),
+        org: { id: org.id, slug: org.slug },
         keys: apiKeys.map((k) => ({
           id: k.id,
           orgId: k.orgId,
@@ -131,6 +137,32 @@ export class RegistryRepository {
           revokedAt: k.revokedAt,
         })),
       };
+    });
+  }
+
+  /** Pre-tenant lookup for a verified user token: its org, default workspace and member row. */
+  async findUserContext(
+    orgSlug: string,
+    email: string | null,
+  ): Promise<{
+    org: OrgRecord;
+    defaultWorkspaceId: string;
+    member: { role: string; address: string | null; status: string } | null;
+  } | null> {
+    return guarded(async () => {
+      const org = await this.prisma.client.organization.findUnique({
+        where: { slug: orgSlug },
+        include: { workspaces: { where: { slug: 'default' }, select: { id: true } } },
+      });
+      const workspace = org?.workspaces[0];
+      if (!org || org.status !== 'active' || !workspace) return null;
+      const member = email
+        ? await this.prisma.client.orgMember.findUnique({
+            where: { orgId_email: { orgId: org.id, email: email.toLowerCase() } },
+            select: { role: true, address: true, status: true },
+          })
+        : null;
+      return { org: { id: org.id, slug: org.slug }, defaultWorkspaceId: workspace.id, member };
     });
   }
 
@@ -208,6 +240,7 @@ function toAgent(sa: AgentRecord): AgentRecord {
     deliveryMode: sa.deliveryMode,
     callbackUrl: sa.callbackUrl,
     platformAdmin: sa.platformAdmin,
+    role: sa.role,
     status: sa.status,
   };
 }
