@@ -4,8 +4,8 @@ import { type PrismaService, orgScope, RegistryRepository } from '@axle/data';
 export type TestAgent = { key: string; address: string; id: string };
 
 /**
- * Registers a non-admin agent with its own key straight through the data lib (the registry API
- * comes with issue #4), creating its organization when needed.
+ * Registers an agent with its own key straight through the data lib (faster than the registry API,
+ * which has its own tests), creating its organization when needed.
  */
 export async function registerTestAgent(
   prisma: PrismaService,
@@ -15,6 +15,7 @@ export async function registerTestAgent(
     deliveryMode?: string;
     callbackUrl?: string | null;
     webhookSecret?: string | null;
+    role?: 'admin' | 'operator' | 'member';
   },
 ): Promise<TestAgent> {
   const registry = new RegistryRepository(prisma);
@@ -41,6 +42,7 @@ export async function registerTestAgent(
       deliveryMode: options.deliveryMode ?? 'stream',
       callbackUrl: options.callbackUrl ?? null,
       webhookSecret: options.webhookSecret ?? null,
+      role: options.role ?? 'member',
     },
     { secretHash: await hashSecret(secret), hint: secret.slice(-4), agentId: serviceAccountId },
   );

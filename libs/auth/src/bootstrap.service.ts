@@ -22,9 +22,21 @@ export type BootstrapResult =
  */
 @Injectable()
 export class BootstrapService {
+  /** True once this process has seen the tenancy exist (readiness waits for it). */
+  done = false;
+
   constructor(private readonly registry: RegistryRepository) {}
 
   async ensureBootstrapped(options: {
+    bootstrapApiKey: string | null;
+    dataDir: string;
+  }): Promise<BootstrapResult> {
+    const result = await this.bootstrap(options);
+    this.done = true;
+    return result;
+  }
+
+  private async bootstrap(options: {
     bootstrapApiKey: string | null;
     dataDir: string;
   }): Promise<BootstrapResult> {

@@ -44,8 +44,14 @@ export {
 export {
   type AgentRecord,
   type ApiKeyRecord,
+  type ApiKeyView,
+  type MemberRecord,
   type NewAgent,
+  type OrganizationRecord,
   RegistryRepository,
+  type ServiceAccountPatch,
+  type ServiceAccountRecord,
+  type WorkspaceRecord,
 } from './repositories/registry.repository';
 export {
   type EventDeliveries,

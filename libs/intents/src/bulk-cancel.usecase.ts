@@ -5,11 +5,11 @@ import {
   bulkCancelSchema,
   INTENT_STATUSES,
   isTerminal,
+  parseOrThrow,
   ValidationFailedError,
 } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { ResolveIntentUseCase } from './resolve-intent.usecase';
-import { parseOrThrow } from './validation';
 
 /**
  * `POST /v1/intents/bulk-cancel` (CLI `intents cleanup`): cancels stale non-terminal intents the

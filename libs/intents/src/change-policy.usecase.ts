@@ -3,6 +3,7 @@ import { AuditRepository } from '@axle/data';
 import {
   controlsIntentSchema,
   type GrantAction,
+  parseOrThrow,
   policyIntentSchema,
   type PolicyUpdateInput,
 } from '@axle/protocol';
@@ -11,7 +12,6 @@ import { actingAgent, assertMayAct, assertNotTerminal } from './intent-access';
 import { auditIntentWrite, workflowInput } from './intent-audit';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
-import { parseOrThrow } from './validation';
 
 export type ChangePolicyCommand = {
   principal: Principal;

@@ -5,11 +5,11 @@ import {
   listIntentsQuerySchema,
   NotFoundError,
   parseAgentAddress,
+  parseOrThrow,
   ValidationFailedError,
 } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { toEventView, toIntentView } from './intent.view';
-import { parseOrThrow } from './validation';
 
 /** Reads of intents and their events, confined to what the caller may see. */
 @Injectable()

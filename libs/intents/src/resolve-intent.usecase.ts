@@ -1,12 +1,11 @@
 import { type Principal } from '@axle/auth';
 import { AuditRepository } from '@axle/data';
-import { resolveIntentSchema } from '@axle/protocol';
+import { parseOrThrow, resolveIntentSchema } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { actingAgent, assertMayAct, assertNotTerminal } from './intent-access';
 import { auditIntentWrite, workflowInput } from './intent-audit';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
-import { parseOrThrow } from './validation';
 
 export type ResolveIntentCommand = {
   principal: Principal;

@@ -4,6 +4,7 @@ import {
   AGENT_ACTIONS,
   type AgentAction,
   ConflictError,
+  parseOrThrow,
   resumeIntentSchema,
   type ResumeUpdateInput,
   ValidationFailedError,
@@ -17,7 +18,6 @@ import { auditIntentWrite, workflowInput } from './intent-audit';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
 import { toIntentView } from './intent.view';
-import { parseOrThrow } from './validation';
 
 export type ResumeIntentCommand = {
   principal: Principal;

@@ -14,6 +14,7 @@ import {
   createIntentSchema,
   DependencyUnavailableError,
   parseAgentAddress,
+  parseOrThrow,
   PayloadTooLargeError,
   ValidationFailedError,
 } from '@axle/protocol';
@@ -22,7 +23,6 @@ import { randomUUID } from 'node:crypto';
 import { workflowInput } from './intent-audit';
 import { IntentWorkflowClient } from './intent-workflow.client';
 import { RecipientResolver } from './recipient-resolver.service';
-import { parseOrThrow } from './validation';
 
 export const SUBMIT_ROUTE = 'POST /v1/intents';
 

@@ -1,13 +1,12 @@
 import { type Principal } from '@axle/auth';
 import { AuditRepository } from '@axle/data';
-import { transferIntentSchema, type TransferUpdateInput } from '@axle/protocol';
+import { parseOrThrow, transferIntentSchema, type TransferUpdateInput } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { actingAgent, assertMayAct, assertNotTerminal } from './intent-access';
 import { auditIntentWrite, workflowInput } from './intent-audit';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
 import { RecipientResolver } from './recipient-resolver.service';
-import { parseOrThrow } from './validation';
 
 export type TransferIntentCommand = {
   principal: Principal;

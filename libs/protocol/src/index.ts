@@ -9,3 +9,5 @@ export * from './streams';
 export * from './temporal';
 export * from './http';
 export * from './webhooks';
+export * from './validation';
+export * from './registry.schema';

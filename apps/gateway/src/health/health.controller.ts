@@ -1,3 +1,4 @@
+import { BootstrapService } from '@axle/auth';
 import { PrismaService } from '@axle/data';
 import { EventBus, IntentWorkflowClient } from '@axle/intents';
 import { Controller, Get, Res } from '@nestjs/common';
@@ -11,6 +12,7 @@ export class HealthController {
     private readonly prisma: PrismaService,
     private readonly bus: EventBus,
     private readonly temporal: IntentWorkflowClient,
+    private readonly bootstrap: BootstrapService,
   ) {}
 
   @Get(['health', 'v1/health'])
@@ -18,7 +20,10 @@ export class HealthController {
     return { ok: true };
   }
 
-  /** Ready when Postgres, Redis and Temporal all answer; 503 with Retry-After otherwise. */
+  /**
+   * Ready when Postgres, Redis and Temporal all answer and first-boot tenancy exists (so the admin key
+   * works as soon as /ready says so); 503 with Retry-After otherwise.
+   */
   @Get('ready')
   async ready(@Res() reply: FastifyReply) {
     const probe = async (name: string, check: () => Promise<void>): Promise<[string, string]> => {
@@ -36,6 +41,7 @@ export class HealthController {
         probe('temporal', () => this.temporal.ping()),
       ]),
     );
+    checks.bootstrap = this.bootstrap.done ? 'up' : 'pending';
     const ok = Object.values(checks).every((v) => v === 'up');
     if (!ok) void reply.header('retry-after', '5');
     return reply.status(ok ? 200 : 503).send({ ok, checks });

@@ -59,6 +59,14 @@ const OWN_IDEMPOTENCY = 'axle:own-idempotency';
  */
 export const OwnIdempotency = () => SetMetadata(OWN_IDEMPOTENCY, true);
 
+const SHOWN_ONCE = 'axle:shown-once';
+
+/**
+ * Marks answer fields that hold a secret shown once (a new API key, a webhook secret). They are
+ * never stored with the idempotent answer: a replay carries `null` there and `secrets_redacted`.
+ */
+export const ShownOnce = (...paths: string[]) => SetMetadata(SHOWN_ONCE, paths);
+
 /**
  * A stored answer sent again instead of running the handler. Thrown (so it also works for
  * handlers that write the reply themselves); the exception filter sends it as it was stored.
@@ -133,8 +141,10 @@ export class IdempotencyInterceptor implements NestInterceptor {
     }
 
     const token = await this.acquire(scope, ref, hash, expiresAt);
+    const secrets = this.reflector.get<string[] | undefined>(SHOWN_ONCE, context.getHandler()) ?? [];
     request.idempotencyFinish = async (status, body) => {
-      if (status < 500 && body) await this.records.complete(scope, token, { status, body });
+      if (status < 500 && body)
+        await this.records.complete(scope, token, { status, body: redacted(body, secrets) });
       else await this.records.release(scope, token);
     };
     return next.handle();
@@ -199,4 +209,22 @@ function jsonObject(payload: unknown): Record<string, unknown> | null {
   } catch {
     return null;
   }
+}
+
+function redacted(body: Record<string, unknown>, paths: string[]): Record<string, unknown> {
+  if (paths.length === 0) return body;
+  const copy = structuredClone(body);
+  let removed = false;
+  for (const path of paths) {
+    const parts = path.split('.');
+    const leaf = parts.pop()!;
+    let node: unknown = copy;
+    for (const part of parts)
+      node = node && typeof node === 'object' ? (node as Record<string, unknown>)[part] : undefined;
+    if (node && typeof node === 'object' && leaf in node) {
+      (node as Record<string, unknown>)[leaf] = null;
+      removed = true;
+    }
+  }
+  return removed ? { ...copy, secrets_redacted: true } : copy;
 }

@@ -25,6 +25,7 @@ export type NewAgent = {
   deliveryMode?: string;
   callbackUrl?: string | null;
   webhookSecret?: string | null;
+  role?: string;
 };
 
 export type ApiKeyRecord = {
@@ -36,6 +37,80 @@ export type ApiKeyRecord = {
 };
 
 export type OrgRecord = { id: string; slug: string };
+
+export type OrganizationRecord = OrgRecord & {
+  name: string;
+  status: string;
+  receivePolicy: string;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+export type WorkspaceRecord = { id: string; orgId: string; slug: string; name: string; createdAt: Date };
+
+export type MemberRecord = {
+  id: string;
+  orgId: string;
+  email: string;
+  displayName: string | null;
+  role: string;
+  address: string | null;
+  status: string;
+  createdAt: Date;
+  updatedAt: Date;
+};
+
+export type ServiceAccountRecord = AgentRecord & {
+  description: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+  rateLimitPerMinute: number | null;
+  hasWebhookSecret: boolean;
+};
+
+export type ServiceAccountPatch = {
+  displayName?: string | null;
+  description?: string | null;
+  deliveryMode?: string;
+  callbackUrl?: string | null;
+  role?: string;
+  status?: string;
+  rateLimitPerMinute?: number | null;
+};
+
+export type ApiKeyView = {
+  id: string;
+  serviceAccountId: string;
+  name: string;
+  hint: string;
+  createdAt: Date;
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+};
+
+const KEY_VIEW = {
+  id: true,
+  serviceAccountId: true,
+  name: true,
+  hint: true,
+  createdAt: true,
+  expiresAt: true,
+  revokedAt: true,
+  lastUsedAt: true,
+} as const;
+
+/** Finds a row by uuid id or by slug: the API accepts both for orgs and workspaces. */
+function idOrSlug(value: string): { id: string } | { slug: string } {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)
+    ? { id: value.toLowerCase() }
+    : { slug: value };
+}
+
+/** The org filter for the organizations table itself, whose key is `id` rather than `orgId`. */
+function orgIdFilter(scope: TenantScope): { id?: string } {
+  return scope.kind === 'org' ? { id: scope.orgId } : {};
+}
 
 /** Organizations, workspaces, service accounts (agents) and their API keys. */
 @Injectable()
@@ -191,6 +266,7 @@ export class RegistryRepository {
             deliveryMode: agent.deliveryMode ?? 'stream',
             callbackUrl: agent.callbackUrl ?? null,
             webhookSecret: agent.webhookSecret ?? null,
+            role: agent.role ?? 'member',
           },
         });
         await tx.apiKey.create({
@@ -226,6 +302,237 @@ export class RegistryRepository {
       return sa ? toAgent(sa) : null;
     });
   }
+
+  // ---- Management (registry API). Every method is confined to the scope. ----
+
+  async listOrganizations(scope: TenantScope, limit: number): Promise<OrganizationRecord[]> {
+    return guarded(() =>
+      this.prisma.client.organization.findMany({
+        where: orgIdFilter(scope),
+        orderBy: { createdAt: 'asc' },
+        take: limit,
+      }),
+    );
+  }
+
+  async findOrganization(scope: TenantScope, key: string): Promise<OrganizationRecord | null> {
+    return guarded(() =>
+      this.prisma.client.organization.findFirst({ where: { ...idOrSlug(key), ...orgIdFilter(scope) } }),
+    );
+  }
+
+  async updateOrganization(
+    scope: TenantScope,
+    id: string,
+    patch: { name?: string; status?: string },
+  ): Promise<OrganizationRecord | null> {
+    return guarded(async () => {
+      const { count } = await this.prisma.client.organization.updateMany({
+        where: { id, ...orgIdFilter(scope) },
+        data: patch,
+      });
+      return count ? this.prisma.client.organization.findUnique({ where: { id } }) : null;
+    });
+  }
+
+  async listWorkspaces(scope: TenantScope, orgId: string): Promise<WorkspaceRecord[]> {
+    return guarded(() =>
+      this.prisma.client.workspace.findMany({
+        where: { orgId, ...orgFilter(scope) },
+        orderBy: { createdAt: 'asc' },
+      }),
+    );
+  }
+
+  async findWorkspace(scope: TenantScope, orgId: string, key: string): Promise<WorkspaceRecord | null> {
+    return guarded(() =>
+      this.prisma.client.workspace.findFirst({ where: { orgId, ...idOrSlug(key), ...orgFilter(scope) } }),
+    );
+  }
+
+  async createWorkspace(scope: OrgScope, input: { slug: string; name: string }): Promise<WorkspaceRecord> {
+    return guarded(() => this.prisma.client.workspace.create({ data: { orgId: scope.orgId, ...input } }));
+  }
+
+  async listMembers(scope: OrgScope): Promise<MemberRecord[]> {
+    return guarded(() =>
+      this.prisma.client.orgMember.findMany({ where: { orgId: scope.orgId }, orderBy: { createdAt: 'asc' } }),
+    );
+  }
+
+  async findMember(scope: OrgScope, id: string): Promise<MemberRecord | null> {
+    return guarded(() => this.prisma.client.orgMember.findFirst({ where: { id, orgId: scope.orgId } }));
+  }
+
+  async createMember(
+    scope: OrgScope,
+    input: { email: string; role: string; displayName: string | null; address: string | null },
+  ): Promise<MemberRecord> {
+    return guarded(() => this.prisma.client.orgMember.create({ data: { orgId: scope.orgId, ...input } }));
+  }
+
+  async updateMember(
+    scope: OrgScope,
+    id: string,
+    patch: { role?: string; status?: string; displayName?: string },
+  ): Promise<MemberRecord | null> {
+    return guarded(async () => {
+      const { count } = await this.prisma.client.orgMember.updateMany({
+        where: { id, orgId: scope.orgId },
+        data: patch,
+      });
+      return count ? this.prisma.client.orgMember.findUnique({ where: { id } }) : null;
+    });
+  }
+
+  async deleteMember(scope: OrgScope, id: string): Promise<boolean> {
+    return guarded(
+      async () =>
+        (await this.prisma.client.orgMember.deleteMany({ where: { id, orgId: scope.orgId } })).count > 0,
+    );
+  }
+
+  /** A service account without keys yet (keys are created separately and shown once). */
+  async createServiceAccount(
+    scope: OrgScope,
+    agent: NewAgent & { role: string; description: string | null; createdBy: string },
+  ): Promise<ServiceAccountRecord> {
+    return guarded(async () =>
+      toServiceAccount(
+        await this.prisma.client.serviceAccount.create({
+          data: {
+            orgId: scope.orgId,
+            workspaceId: agent.workspaceId,
+            name: agent.name,
+            address: agent.address,
+            displayName: agent.displayName ?? null,
+            description: agent.description,
+            deliveryMode: agent.deliveryMode ?? 'stream',
+            callbackUrl: agent.callbackUrl ?? null,
+            webhookSecret: agent.webhookSecret ?? null,
+            role: agent.role,
+            createdBy: agent.createdBy,
+          },
+        }),
+      ),
+    );
+  }
+
+  async listServiceAccounts(
+    scope: TenantScope,
+    filter: { orgId?: string; workspaceId?: string; limit: number },
+  ): Promise<ServiceAccountRecord[]> {
+    return guarded(async () => {
+      const rows = await this.prisma.client.serviceAccount.findMany({
+        where: {
+          status: { not: 'deleted' },
+          ...(filter.orgId ? { orgId: filter.orgId } : {}),
+          ...(filter.workspaceId ? { workspaceId: filter.workspaceId } : {}),
+          ...orgFilter(scope),
+        },
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        take: filter.limit,
+      });
+      return rows.map(toServiceAccount);
+    });
+  }
+
+  async findServiceAccount(scope: TenantScope, id: string): Promise<ServiceAccountRecord | null> {
+    return guarded(async () => {
+      const row = await this.prisma.client.serviceAccount.findFirst({
+        where: { id, status: { not: 'deleted' }, ...orgFilter(scope) },
+      });
+      return row ? toServiceAccount(row) : null;
+    });
+  }
+
+  async findServiceAccountByAddress(
+    scope: TenantScope,
+    address: string,
+  ): Promise<ServiceAccountRecord | null> {
+    return guarded(async () => {
+      const row = await this.prisma.client.serviceAccount.findFirst({
+        where: { address, status: { not: 'deleted' }, ...orgFilter(scope) },
+      });
+      return row ? toServiceAccount(row) : null;
+    });
+  }
+
+  async updateServiceAccount(
+    scope: TenantScope,
+    id: string,
+    patch: ServiceAccountPatch & { webhookSecret?: string | null },
+  ): Promise<ServiceAccountRecord | null> {
+    return guarded(async () => {
+      const { count } = await this.prisma.client.serviceAccount.updateMany({
+        where: { id, status: { not: 'deleted' }, ...orgFilter(scope) },
+        data: patch,
+      });
+      return count ? this.findServiceAccount(scope, id) : null;
+    });
+  }
+
+  /** Marks the account deleted and revokes its keys; its address stays reserved (intents name it). */
+  async deleteServiceAccount(scope: TenantScope, id: string): Promise<boolean> {
+    return guarded(() =>
+      this.prisma.client.$transaction(async (tx) => {
+        const { count } = await tx.serviceAccount.updateMany({
+          where: { id, status: { not: 'deleted' }, platformAdmin: false, ...orgFilter(scope) },
+          data: { status: 'deleted' },
+        });
+        if (count)
+          await tx.apiKey.updateMany({
+            where: { serviceAccountId: id, revokedAt: null },
+            data: { revokedAt: new Date() },
+          });
+        return count > 0;
+      }),
+    );
+  }
+
+  async createApiKey(
+    scope: TenantScope,
+    serviceAccountId: string,
+    key: { secretHash: string; hint: string; name: string; expiresAt: Date | null; createdBy: string },
+  ): Promise<ApiKeyView | null> {
+    return guarded(async () => {
+      const sa = await this.prisma.client.serviceAccount.findFirst({
+        where: { id: serviceAccountId, status: { not: 'deleted' }, ...orgFilter(scope) },
+        select: { orgId: true },
+      });
+      if (!sa) return null;
+      return this.prisma.client.apiKey.create({
+        data: { orgId: sa.orgId, serviceAccountId, ...key },
+        select: KEY_VIEW,
+      });
+    });
+  }
+
+  async listApiKeys(scope: TenantScope, serviceAccountId: string): Promise<ApiKeyView[]> {
+    return guarded(() =>
+      this.prisma.client.apiKey.findMany({
+        where: { serviceAccountId, ...orgFilter(scope) },
+        orderBy: { createdAt: 'asc' },
+        select: KEY_VIEW,
+      }),
+    );
+  }
+
+  /** Revokes a key (idempotent: revoking again keeps the first time). Null when there is no such key. */
+  async revokeApiKey(
+    scope: TenantScope,
+    serviceAccountId: string,
+    keyId: string,
+  ): Promise<ApiKeyView | null> {
+    return guarded(async () => {
+      const where = { id: keyId, serviceAccountId, ...orgFilter(scope) };
+      await this.prisma.client.apiKey.updateMany({
+        where: { ...where, revokedAt: null },
+        data: { revokedAt: new Date() },
+      });
+      return this.prisma.client.apiKey.findFirst({ where, select: KEY_VIEW });
+    });
+  }
 }
 
 /** Copies only the agent fields out of a service-account row (which has more). */
@@ -242,5 +549,24 @@ function toAgent(sa: AgentRecord): AgentRecord {
     platformAdmin: sa.platformAdmin,
     role: sa.role,
     status: sa.status,
+  };
+}
+
+function toServiceAccount(
+  sa: AgentRecord & {
+    description: string | null;
+    createdAt: Date;
+    updatedAt: Date;
+    rateLimitPerMinute: number | null;
+    webhookSecret: string | null;
+  },
+): ServiceAccountRecord {
+  return {
+    ...toAgent(sa),
+    description: sa.description,
+    createdAt: sa.createdAt,
+    updatedAt: sa.updatedAt,
+    rateLimitPerMinute: sa.rateLimitPerMinute,
+    hasWebhookSecret: sa.webhookSecret !== null,
   };
 }

@@ -1,4 +1,4 @@
-import { type FieldError, ValidationFailedError } from '@axle/protocol';
+import { type FieldError, ValidationFailedError } from './errors';
 import { type z } from 'zod';
 
 /** Parses with a zod schema; failures become a 422 with one entry per failing field path. */

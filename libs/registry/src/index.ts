@@ -1,0 +1,2 @@
+export { RegistryModule } from './registry.module';
+export { type RegistryCommand, RegistryService } from './registry.service';
