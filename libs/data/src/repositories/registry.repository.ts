@@ -107,7 +107,10 @@ function idOrSlug(value: string): { id: string } | { slug: string } {
     : { slug: value };
 }
 
-/** The org filter for the organizations table itself, whose key is `id` rather than `orgId`. */
+/**
+ * The org filter for the organizations table itself, whose key is `id` rather than `orgId`. Combine
+ * it with AND, never by spreading: a spread would let it replace the `id` the caller asked for.
+ */
 function orgIdFilter(scope: TenantScope): { id?: string } {
   return scope.kind === 'org' ? { id: scope.orgId } : {};
 }
@@ -317,7 +320,7 @@ export class RegistryRepository {
 
   async findOrganization(scope: TenantScope, key: string): Promise<OrganizationRecord | null> {
     return guarded(() =>
-      this.prisma.client.organization.findFirst({ where: { ...idOrSlug(key), ...orgIdFilter(scope) } }),
+      this.prisma.client.organization.findFirst({ where: { AND: [idOrSlug(key), orgIdFilter(scope)] } }),
     );
   }
 
@@ -328,7 +331,7 @@ export class RegistryRepository {
   ): Promise<OrganizationRecord | null> {
     return guarded(async () => {
       const { count } = await this.prisma.client.organization.updateMany({
-        where: { id, ...orgIdFilter(scope) },
+        where: { AND: [{ id }, orgIdFilter(scope)] },
         data: patch,
       });
       return count ? this.prisma.client.organization.findUnique({ where: { id } }) : null;
@@ -338,7 +341,7 @@ export class RegistryRepository {
   async listWorkspaces(scope: TenantScope, orgId: string): Promise<WorkspaceRecord[]> {
     return guarded(() =>
       this.prisma.client.workspace.findMany({
-        where: { orgId, ...orgFilter(scope) },
+        where: { AND: [{ orgId }, orgFilter(scope)] },
         orderBy: { createdAt: 'asc' },
       }),
     );
@@ -346,7 +349,9 @@ export class RegistryRepository {
 
   async findWorkspace(scope: TenantScope, orgId: string, key: string): Promise<WorkspaceRecord | null> {
     return guarded(() =>
-      this.prisma.client.workspace.findFirst({ where: { orgId, ...idOrSlug(key), ...orgFilter(scope) } }),
+      this.prisma.client.workspace.findFirst({
+        where: { AND: [{ orgId }, idOrSlug(key), orgFilter(scope)] },
+      }),
     );
   }
 
@@ -425,10 +430,12 @@ export class RegistryRepository {
     return guarded(async () => {
       const rows = await this.prisma.client.serviceAccount.findMany({
         where: {
-          status: { not: 'deleted' },
-          ...(filter.orgId ? { orgId: filter.orgId } : {}),
-          ...(filter.workspaceId ? { workspaceId: filter.workspaceId } : {}),
-          ...orgFilter(scope),
+          AND: [
+            { status: { not: 'deleted' } },
+            filter.orgId ? { orgId: filter.orgId } : {},
+            filter.workspaceId ? { workspaceId: filter.workspaceId } : {},
+            orgFilter(scope),
+          ],
         },
         orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
         take: filter.limit,

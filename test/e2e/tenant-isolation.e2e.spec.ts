@@ -1,0 +1,562 @@
+// The tenant-isolation matrix (issue #4): for every route of the gateway, callers of another org
+// (a member key, an org-admin key and an admin user token) aimed at a victim org's objects get
+// 403/404 and learn nothing: the answer for a real victim id is the answer for an id that does not
+// exist, lists and filters return none of the victim's objects, and no row of the victim's changes.
+// A route without a case here fails the coverage test, so new routes cannot skip the matrix.
+import { PrismaService } from '@axle/data';
+import {
+  type ApiResponse,
+  apiClient,
+  AxleProcesses,
+  registerTestAgent,
+  requireEnv,
+  type TestAgent,
+} from '@axle/testing';
+import { RequestMethod } from '@nestjs/common';
+import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
+import { SignJWT } from 'jose';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+
+const JWT_SECRET = 'isolation-e2e-secret-0123456789abcdef01234567';
+const prisma = new PrismaService(requireEnv('DATABASE_URL'));
+const db = new pg.Client({ connectionString: requireEnv('DATABASE_URL') });
+const sfx = randomUUID().slice(0, 8);
+const VICTIM = `victim-${sfx}`;
+const ATTACKER = `attacker-${sfx}`;
+
+/** Tables whose victim rows must not change (audit rows are the attacker's own denials). */
+const VICTIM_TABLES = [
+  'organizations',
+  'workspaces',
+  'org_members',
+  'service_accounts',
+  'api_keys',
+  'intents',
+  'intent_events',
+  'agent_stream_entries',
+  'inbox_threads',
+  'inbox_messages',
+  'inbox_timeline_events',
+  'webhook_subscriptions',
+  'webhook_events',
+  'webhook_deliveries',
+  'idempotency_records',
+  'policy_entries',
+  'mesh_events',
+  'quotas',
+];
+
+type Victim = {
+  orgId: string;
+  workspaceId: string;
+  sender: TestAgent;
+  handler: TestAgent;
+  openIntent: string;
+  doneIntent: string;
+  threadId: string;
+  subscriptionId: string;
+  eventId: string;
+  keyId: string;
+  memberId: string;
+};
+
+/**
+ * One route, aimed at the victim. `path` builds the victim request and, with `probe`, the same
+ * request for objects that do not exist; both must get the same answer. `list` routes must answer
+ * without any victim object.
+ */
+type Case = {
+  route: string;
+  path: (v: Victim) => string;
+  probe?: (v: Victim) => string;
+  body?: (v: Victim) => unknown;
+  expect: 'same-as-missing' | 'denied' | 'list';
+};
+
+const missingAddress = () => `agent://${VICTIM}/default/nobody-${randomUUID().slice(0, 6)}`;
+const enc = encodeURIComponent;
+
+const CASES: Case[] = [
+  // Intents
+  {
+    route: 'POST /v1/intents',
+    path: () => '/v1/intents',
+    body: (v) => ({ intent_type: 'ops.probe.v1', to_agent: v.handler.address, payload: {} }),
+    expect: 'denied',
+  },
+  {
+    route: 'GET /v1/intents',
+    path: (v) => `/v1/intents?to_agent=${enc(v.handler.address)}&from_agent=${enc(v.sender.address)}`,
+    expect: 'list',
+  },
+  {
+    route: 'POST /v1/intents/bulk-cancel',
+    path: () => '/v1/intents/bulk-cancel',
+    body: () => ({ older_than_hours: 0 }),
+    expect: 'list',
+  },
+  {
+    route: 'GET /v1/intents/:id',
+    path: (v) => `/v1/intents/${v.openIntent}`,
+    probe: () => `/v1/intents/${randomUUID()}`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'GET /v1/intents/:id/events',
+    path: (v) => `/v1/intents/${v.openIntent}/events`,
+    probe: () => `/v1/intents/${randomUUID()}/events`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'GET /v1/intents/:id/events/stream',
+    path: (v) => `/v1/intents/${v.openIntent}/events/stream?wait_seconds=1`,
+    probe: () => `/v1/intents/${randomUUID()}/events/stream?wait_seconds=1`,
+    expect: 'same-as-missing',
+  },
+  ...(['resume', 'resolve', 'transfer', 'controls', 'policy'] as const).map<Case>((action) => ({
+    route: `POST /v1/intents/:id/${action}`,
+    path: (v) => `/v1/intents/${v.openIntent}/${action}`,
+    probe: () => `/v1/intents/${randomUUID()}/${action}`,
+    body: (v) =>
+      ({
+        resume: { action: 'complete', result: {} },
+        resolve: { status: 'CANCELED', reason: 'attack' },
+        transfer: { to_agent: v.sender.address },
+        controls: { controls_patch: { max_reminders: 1 }, expected_policy_generation: 0 },
+        policy: { grants_patch: {}, expected_policy_generation: 0 },
+      })[action],
+    expect: 'same-as-missing',
+  })),
+  { route: 'GET /v1/capabilities', path: () => '/v1/capabilities', expect: 'list' },
+  {
+    route: 'GET /v1/agents/:org/:ws/:name/intents/stream',
+    path: (v) => `/v1/agents/${v.handler.address.slice(8)}/intents/stream?wait_seconds=1`,
+    probe: () => `/v1/agents/${missingAddress().slice(8)}/intents/stream?wait_seconds=1`,
+    expect: 'same-as-missing',
+  },
+  // Webhooks
+  {
+    route: 'POST /v1/webhooks/subscriptions',
+    path: (v) => `/v1/webhooks/subscriptions?owner_agent=${enc(v.sender.address)}`,
+    probe: () => `/v1/webhooks/subscriptions?owner_agent=${enc(missingAddress())}`,
+    body: () => ({ callback_url: 'https://attacker.example.com/h', event_types: ['inbox.thread_created'] }),
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'GET /v1/webhooks/subscriptions',
+    path: (v) => `/v1/webhooks/subscriptions?owner_agent=${enc(v.sender.address)}`,
+    probe: () => `/v1/webhooks/subscriptions?owner_agent=${enc(missingAddress())}`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'DELETE /v1/webhooks/subscriptions/:id',
+    path: (v) => `/v1/webhooks/subscriptions/${v.subscriptionId}`,
+    probe: () => `/v1/webhooks/subscriptions/${randomUUID()}`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'POST /v1/webhooks/events',
+    path: (v) => `/v1/webhooks/events?owner_agent=${enc(v.sender.address)}`,
+    probe: () => `/v1/webhooks/events?owner_agent=${enc(missingAddress())}`,
+    body: () => ({ event_type: 'inbox.thread_created', source: 'attacker', payload: {} }),
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'GET /v1/webhooks/events/:id',
+    path: (v) => `/v1/webhooks/events/${v.eventId}`,
+    probe: () => `/v1/webhooks/events/${randomUUID()}`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'POST /v1/webhooks/events/:id/replay',
+    path: (v) => `/v1/webhooks/events/${v.eventId}/replay`,
+    probe: () => `/v1/webhooks/events/${randomUUID()}/replay`,
+    expect: 'same-as-missing',
+  },
+  // Inbox and approvals
+  {
+    route: 'GET /v1/inbox',
+    path: (v) => `/v1/inbox?owner_agent=${enc(v.sender.address)}`,
+    probe: () => `/v1/inbox?owner_agent=${enc(missingAddress())}`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'GET /v1/inbox/changes',
+    path: (v) => `/v1/inbox/changes?owner_agent=${enc(v.sender.address)}`,
+    probe: () => `/v1/inbox/changes?owner_agent=${enc(missingAddress())}`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'GET /v1/inbox/:id',
+    path: (v) => `/v1/inbox/${v.threadId}`,
+    probe: () => `/v1/inbox/${randomUUID()}`,
+    expect: 'same-as-missing',
+  },
+  ...(['read', 'reply', 'delegate', 'approve', 'reject', 'messages/delete'] as const).map<Case>((action) => ({
+    route: `POST /v1/inbox/:id/${action}`,
+    path: (v) => `/v1/inbox/${v.threadId}/${action}`,
+    probe: () => `/v1/inbox/${randomUUID()}/${action}`,
+    body: (v) =>
+      ({
+        read: {},
+        reply: { message: 'pwned' },
+        delegate: { delegate_to: v.handler.address },
+        approve: {},
+        reject: {},
+        'messages/delete': { mode: 'both' },
+      })[action],
+    expect: 'same-as-missing',
+  })),
+  {
+    route: 'POST /v1/approvals/:id/decision',
+    path: (v) => `/v1/approvals/${v.threadId}/decision`,
+    probe: () => `/v1/approvals/${randomUUID()}/decision`,
+    body: () => ({ decision: 'approve' }),
+    expect: 'same-as-missing',
+  },
+  // Registry
+  {
+    route: 'POST /v1/organizations',
+    path: () => '/v1/organizations',
+    body: () => ({ slug: VICTIM }),
+    expect: 'denied',
+  },
+  { route: 'GET /v1/organizations', path: () => '/v1/organizations', expect: 'list' },
+  {
+    route: 'GET /v1/organizations/:orgId',
+    path: (v) => `/v1/organizations/${v.orgId}`,
+    probe: () => `/v1/organizations/${randomUUID()}`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'PATCH /v1/organizations/:orgId',
+    path: () => `/v1/organizations/${VICTIM}`,
+    probe: () => `/v1/organizations/nope-${sfx}`,
+    body: () => ({ name: 'pwned' }),
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'POST /v1/organizations/:orgId/workspaces',
+    path: (v) => `/v1/organizations/${v.orgId}/workspaces`,
+    probe: () => `/v1/organizations/${randomUUID()}/workspaces`,
+    body: () => ({ slug: 'evil' }),
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'GET /v1/organizations/:orgId/workspaces',
+    path: () => `/v1/organizations/${VICTIM}/workspaces`,
+    probe: () => `/v1/organizations/nope-${sfx}/workspaces`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'GET /v1/organizations/:orgId/workspaces/:workspaceId',
+    path: (v) => `/v1/organizations/${v.orgId}/workspaces/${v.workspaceId}`,
+    probe: () => `/v1/organizations/${randomUUID()}/workspaces/${randomUUID()}`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'POST /v1/organizations/:orgId/members',
+    path: (v) => `/v1/organizations/${v.orgId}/members`,
+    probe: () => `/v1/organizations/${randomUUID()}/members`,
+    body: () => ({ email: 'evil@attacker.example', role: 'admin' }),
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'GET /v1/organizations/:orgId/members',
+    path: (v) => `/v1/organizations/${v.orgId}/members`,
+    probe: () => `/v1/organizations/${randomUUID()}/members`,
+    expect: 'same-as-missing',
+  },
+  ...(['GET', 'PATCH', 'DELETE'] as const).map<Case>((method) => ({
+    route: `${method} /v1/organizations/:orgId/members/:memberId`,
+    path: (v) => `/v1/organizations/${v.orgId}/members/${v.memberId}`,
+    probe: () => `/v1/organizations/${randomUUID()}/members/${randomUUID()}`,
+    ...(method === 'PATCH' ? { body: () => ({ role: 'admin' }) } : {}),
+    expect: 'same-as-missing',
+  })),
+  {
+    route: 'POST /v1/service-accounts',
+    path: () => '/v1/service-accounts',
+    probe: () => '/v1/service-accounts',
+    body: (v) => ({ org_id: v.orgId, name: 'implant' }),
+    expect: 'denied',
+  },
+  {
+    route: 'GET /v1/service-accounts',
+    path: (v) => `/v1/service-accounts?org_id=${v.orgId}`,
+    expect: 'list',
+  },
+  ...(['GET', 'PATCH', 'DELETE'] as const).map<Case>((method) => ({
+    route: `${method} /v1/service-accounts/:id`,
+    path: (v) => `/v1/service-accounts/${v.sender.id}`,
+    probe: () => `/v1/service-accounts/${randomUUID()}`,
+    ...(method === 'PATCH' ? { body: () => ({ status: 'suspended' }) } : {}),
+    expect: 'same-as-missing',
+  })),
+  {
+    route: 'POST /v1/service-accounts/:id/webhook-secret/rotate',
+    path: (v) => `/v1/service-accounts/${v.sender.id}/webhook-secret/rotate`,
+    probe: () => `/v1/service-accounts/${randomUUID()}/webhook-secret/rotate`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'POST /v1/service-accounts/:id/keys',
+    path: (v) => `/v1/service-accounts/${v.sender.id}/keys`,
+    probe: () => `/v1/service-accounts/${randomUUID()}/keys`,
+    body: () => ({ name: 'backdoor' }),
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'GET /v1/service-accounts/:id/keys',
+    path: (v) => `/v1/service-accounts/${v.sender.id}/keys`,
+    probe: () => `/v1/service-accounts/${randomUUID()}/keys`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'POST /v1/service-accounts/:id/keys/:keyId/revoke',
+    path: (v) => `/v1/service-accounts/${v.sender.id}/keys/${v.keyId}/revoke`,
+    probe: () => `/v1/service-accounts/${randomUUID()}/keys/${randomUUID()}/revoke`,
+    expect: 'same-as-missing',
+  },
+  { route: 'GET /v1/agents', path: (v) => `/v1/agents?org_id=${v.orgId}`, expect: 'list' },
+  {
+    route: 'GET /v1/agents/:org/:ws/:name',
+    path: (v) => `/v1/agents/${v.sender.address.slice(8)}`,
+    probe: () => `/v1/agents/${missingAddress().slice(8)}`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'GET /v1/agents/:address',
+    path: (v) => `/v1/agents/${enc(v.sender.address)}`,
+    probe: () => `/v1/agents/${enc(missingAddress())}`,
+    expect: 'same-as-missing',
+  },
+];
+
+/** Every route the gateway serves, as "METHOD /path/:param", read from the controllers' metadata. */
+function gatewayRoutes(): string[] {
+  // The built gateway, as the processes under test run it (tests import no app code statically).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { GatewayModule } = require(join(process.cwd(), 'dist/apps/gateway/src/gateway.module.js')) as {
+    GatewayModule: {
+      forRoot(config: unknown, logger: unknown): { controllers: (new (...args: never[]) => unknown)[] };
+    };
+  };
+  const module = GatewayModule.forRoot(
+    { database: { url: 'postgresql://unused' }, redis: { url: 'redis://unused' } },
+    {},
+  );
+  const routes: string[] = [];
+  for (const controller of module.controllers) {
+    const bases = ([] as string[]).concat(
+      Reflect.getMetadata(PATH_METADATA, controller) as string | string[],
+    );
+    const proto = controller.prototype as Record<string, unknown>;
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      const handler = proto[name];
+      if (name === 'constructor' || typeof handler !== 'function') continue;
+      const paths = Reflect.getMetadata(PATH_METADATA, handler) as string | string[] | undefined;
+      if (paths === undefined) continue;
+      const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
+      for (const base of bases)
+        for (const path of ([] as string[]).concat(paths))
+          routes.push(`${method} /${[base, path].filter((p) => p && p !== '/').join('/')}`);
+    }
+  }
+  return routes.filter((r) => !/ \/(health|v1\/health|ready)$/.test(r));
+}
+
+async function victimSnapshot(orgId: string): Promise<Record<string, string>> {
+  const snapshot: Record<string, string> = {};
+  for (const table of VICTIM_TABLES) {
+    const column = table === 'organizations' ? 'id' : 'org_id';
+    const { rows } = await db.query<{ digest: string | null; n: string }>(
+      `SELECT md5(string_agg(t::text, '|' ORDER BY t::text)) AS digest, count(*) AS n FROM ${table} t WHERE ${column} = $1`,
+      [orgId],
+    );
+    snapshot[table] = `${rows[0]?.n}:${rows[0]?.digest ?? ''}`;
+  }
+  return snapshot;
+}
+
+/** The answer with the requested id(s) taken out, so two answers can be compared. */
+function normalized(res: ApiResponse, path: string): string {
+  let text = res.text.replace(/agent:\/\/[a-z0-9-]+\/[a-z0-9-]+\/[a-z0-9._-]+/g, '<addr>');
+  for (const part of path.split(/[/?&=]/).filter((p) => p.length >= 8))
+    text = text.split(part).join('<id>').split(decodeURIComponent(part)).join('<id>');
+  return `${res.status} ${text}`;
+}
+
+describe('tenant isolation matrix', () => {
+  let axle: AxleProcesses;
+  let victim: Victim;
+  const attackers: { name: string; call: ReturnType<typeof apiClient> }[] = [];
+  const victimMarkers: string[] = [];
+
+  before(async () => {
+    await db.connect();
+    axle = await AxleProcesses.create({ AXLE_JWT_SECRET: JWT_SECRET });
+    await axle.startAll(['gateway', 'worker']);
+
+    const sender = await registerTestAgent(prisma, { org: VICTIM, name: 'sender' });
+    const handler = await registerTestAgent(prisma, { org: VICTIM, name: 'handler' });
+    const victimAdmin = await registerTestAgent(prisma, { org: VICTIM, name: 'boss', role: 'admin' });
+    const asSender = apiClient(axle.baseUrl, sender.key);
+    const asHandler = apiClient(axle.baseUrl, handler.key);
+    const asVictimAdmin = apiClient(axle.baseUrl, victimAdmin.key);
+    const org = await prisma.client.organization.findUniqueOrThrow({ where: { slug: VICTIM } });
+    const workspace = await prisma.client.workspace.findFirstOrThrow({
+      where: { orgId: org.id, slug: 'default' },
+    });
+
+    const body = {
+      intent_type: 'ops.deploy.v1',
+      to_agent: handler.address,
+      reply_to: sender.address,
+      payload: { v: 1 },
+    };
+    const open = await asSender('POST', '/v1/intents', { body });
+    const done = await asSender('POST', '/v1/intents', { body });
+    assert.equal(done.status, 200, done.text);
+    const doneId = done.body.intent_id as string;
+    assert.equal(
+      (
+        await asHandler('POST', `/v1/intents/${doneId}/resolve`, {
+          body: { status: 'COMPLETED', result: { ok: 1 } },
+        })
+      ).status,
+      200,
+    );
+    const sub = await asSender('POST', '/v1/webhooks/subscriptions', {
+      body: {
+        callback_url: 'https://victim.example.com/hook',
+        event_types: ['inbox.thread_created'],
+        active: false,
+      },
+    });
+    assert.equal(sub.status, 200, sub.text);
+    const event = await asSender('POST', '/v1/webhooks/events', {
+      body: { event_type: 'inbox.thread_created', source: 'victim', payload: {} },
+    });
+    assert.equal(event.status, 200, event.text);
+    const member = await asVictimAdmin('POST', `/v1/organizations/${VICTIM}/members`, {
+      body: { email: 'ceo@victim.example' },
+    });
+    assert.equal(member.status, 200, member.text);
+    const key = await prisma.client.apiKey.findFirstOrThrow({ where: { serviceAccountId: sender.id } });
+
+    // Settle: the completion reached the sender's inbox and the open intent was delivered.
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const thread = await asSender('GET', `/v1/inbox/${doneId}`);
+      const intent = await asSender('GET', `/v1/intents/${open.body.intent_id as string}`);
+      if (thread.status === 200 && (intent.body.intent as { status: string }).status === 'DELIVERED') break;
+      if (Date.now() > deadline) assert.fail(`victim setup did not settle: ${thread.text} ${intent.text}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    victim = {
+      orgId: org.id,
+      workspaceId: workspace.id,
+      sender,
+      handler,
+      openIntent: open.body.intent_id as string,
+      doneIntent: doneId,
+      threadId: doneId,
+      subscriptionId: (sub.body.subscription as { subscription_id: string }).subscription_id,
+      eventId: event.body.event_id as string,
+      keyId: key.id,
+      memberId: (member.body.member as { member_id: string }).member_id,
+    };
+    victimMarkers.push(
+      org.id,
+      workspace.id,
+      sender.id,
+      handler.id,
+      victimAdmin.id,
+      victim.openIntent,
+      victim.doneIntent,
+      victim.subscriptionId,
+      victim.eventId,
+      key.id,
+      victim.memberId,
+      sender.address,
+      handler.address,
+    );
+
+    const member1 = await registerTestAgent(prisma, { org: ATTACKER, name: 'mallory' });
+    const admin1 = await registerTestAgent(prisma, { org: ATTACKER, name: 'trudy', role: 'admin' });
+    const token = await new SignJWT({
+      aud: 'axle',
+      org: ATTACKER,
+      roles: ['admin'],
+      email: 'eve@attacker.example',
+    })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('eve')
+      .setIssuedAt()
+      .setExpirationTime('10m')
+      .sign(new TextEncoder().encode(JWT_SECRET));
+    const anonymous = apiClient(axle.baseUrl);
+    attackers.push(
+      { name: 'member key', call: apiClient(axle.baseUrl, member1.key) },
+      { name: 'org-admin key', call: apiClient(axle.baseUrl, admin1.key) },
+      {
+        name: 'admin user token',
+        call: (method, path, options = {}) =>
+          anonymous(method, path, {
+            ...options,
+            headers: { ...options.headers, authorization: `Bearer ${token}` },
+          }),
+      },
+    );
+  });
+
+  after(async () => {
+    await axle.stopAll();
+    await db.end();
+    await prisma.onModuleDestroy();
+  });
+
+  test('every route of the gateway has a case in the matrix', () => {
+    const covered = new Set(CASES.map((c) => c.route));
+    const missing = gatewayRoutes().filter((route) => !covered.has(route));
+    assert.deepEqual(missing, [], `routes without an isolation case: ${missing.join(', ')}`);
+  });
+
+  test('callers of another org learn nothing and change nothing', async () => {
+    const before = await victimSnapshot(victim.orgId);
+    const failures: string[] = [];
+    for (const attacker of attackers) {
+      for (const c of CASES) {
+        const [method] = c.route.split(' ') as [string];
+        const path = c.path(victim);
+        const body = c.body?.(victim);
+        const res = await attacker.call(method, path, body === undefined ? {} : { body });
+        const where = `${attacker.name}: ${method} ${path}`;
+        if (res.status >= 500) failures.push(`${where} → ${res.status} ${res.text}`);
+        // What the attacker sent may come back in a message ("agent … not found"); that is no leak.
+        const sent = `${decodeURIComponent(path).replace('/v1/agents/', 'agent://')} ${JSON.stringify(body ?? null)}`;
+        const leaked = victimMarkers.filter((m) => res.text.includes(m) && !sent.includes(m));
+        if (leaked.length) failures.push(`${where} leaked ${leaked.join(', ')}`);
+        if (c.expect === 'denied' && res.status !== 403 && res.status !== 404)
+          failures.push(`${where} → ${res.status}, expected 403/404: ${res.text}`);
+        if (c.expect === 'same-as-missing') {
+          if (res.status !== 403 && res.status !== 404)
+            failures.push(`${where} → ${res.status}, expected 403/404: ${res.text}`);
+          const probePath = c.probe!(victim);
+          const probe = await attacker.call(method, probePath, body === undefined ? {} : { body });
+          if (normalized(res, path) !== normalized(probe, probePath))
+            failures.push(
+              `${where} differs from a missing object:\n  ${normalized(res, path)}\n  ${normalized(probe, probePath)}`,
+            );
+        }
+      }
+    }
+    assert.deepEqual(failures, []);
+    assert.deepEqual(await victimSnapshot(victim.orgId), before, 'no victim row changed');
+  });
+});
