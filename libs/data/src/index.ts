@@ -48,6 +48,12 @@ export {
   RegistryRepository,
 } from './repositories/registry.repository';
 export {
+  type SigningKeyChange,
+  SigningKeyInUseError,
+  type SigningKeyRecord,
+  SigningKeyRepository,
+} from './repositories/signing-key.repository';
+export {
   type EventDeliveries,
   type IdempotencyWrite,
   type NewWebhookEvent,
