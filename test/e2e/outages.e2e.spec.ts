@@ -7,8 +7,10 @@ import {
   type ApiResponse,
   apiClient,
   AxleProcesses,
+  generateSigningKey,
   PrivateStack,
   type ServiceName,
+  signedHeaders,
   TEST_ADMIN_KEY,
 } from '@axle/testing';
 import assert from 'node:assert/strict';
@@ -191,6 +193,24 @@ describe('dependency outages (private PostgreSQL, Redis and Temporal)', () => {
     await eventually('ready', readyChecks, (r) => r.status === 200);
     // The created intent went on through the worker while Redis was away or after.
     await waitForStatus(createdId, 'DELIVERED');
+    assertSameGateway();
+  });
+
+  test('Redis down: signed requests are 503 (the nonce cannot be checked), unsigned pass; back: signed again', async () => {
+    const key = generateSigningKey();
+    const registered = await api('PUT', '/v1/agents/default/default/admin/signing-key', {
+      body: { public_key: key.publicKey },
+    });
+    assert.equal(registered.status, 200, registered.text);
+    const path = '/v1/intents?limit=1';
+    const signed = () => api('GET', path, { headers: signedHeaders({ ...key, method: 'GET', path }) });
+    assert.equal((await signed()).status, 200);
+    await outage('redis', async () => {
+      // Accepting without the nonce check could let a captured request be replayed: fail closed.
+      assertUnavailable(await signed(), 'redis', 'signed request');
+      assert.equal((await api('GET', path)).status, 200, 'unsigned requests do not need Redis');
+    });
+    await eventually('signed request after Redis is back', signed, (r) => r.status === 200);
     assertSameGateway();
   });
 

@@ -3,3 +3,10 @@ export { freePort, requireEnv, TEST_ADMIN_ADDRESS, TEST_ADMIN_KEY } from './env'
 export { type ApiResponse, apiClient, parseSse, type SseFrame } from './http-client';
 export { registerTestAgent, type TestAgent } from './agents';
 export { PrivateStack, type ServiceName } from './private-stack';
+export {
+  generateSigningKey,
+  signedHeaders,
+  type SigningKeyPair,
+  signRequest,
+  type SignRequestOptions,
+} from './signing';

@@ -1,4 +1,10 @@
-import { AuthModule, RateLimiter } from '@axle/auth';
+import {
+  AuthModule,
+  RateLimiter,
+  RequestSignatureVerifier,
+  SignatureNonceStore,
+  SigningKeyService,
+} from '@axle/auth';
 import { type AxleConfig, ConfigModule } from '@axle/config';
 import { DataModule } from '@axle/data';
 import { InboxModule } from '@axle/inbox';
@@ -14,6 +20,7 @@ import { AuthGuard } from './http/auth.guard';
 import { IdempotencySweeper } from './http/idempotency-sweeper';
 import { IdempotencyInterceptor } from './http/idempotency.interceptor';
 import { RateLimitGuard } from './http/rate-limit.guard';
+import { SignatureGuard } from './http/signature.guard';
 import { streamsShutdown } from './http/sse';
 import { ApprovalsController, InboxController } from './inbox/inbox.controller';
 import { CapabilitiesController, IntentsController } from './intents/intents.controller';
@@ -23,6 +30,7 @@ import {
   OrganizationsController,
   ServiceAccountsController,
 } from './registry/registry.controller';
+import { SigningKeyController } from './registry-signing/signing-key.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 
 @Injectable()
@@ -58,10 +66,13 @@ export class GatewayModule {
         OrganizationsController,
         ServiceAccountsController,
         AgentsController,
+        SigningKeyController,
       ],
       providers: [
-        // Guards run in this order: authenticate, then count against the credential's rate limit.
+        // Guards run in this order: authenticate, verify X-Axle-Signature (or require it), then
+        // count against the credential's rate limit.
         { provide: APP_GUARD, useClass: AuthGuard },
+        { provide: APP_GUARD, useClass: SignatureGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
         { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
@@ -70,6 +81,12 @@ export class GatewayModule {
           useFactory: () =>
             new RateLimiter({ redisUrl: config.redis.url, perMinute: config.rateLimit.perMinute, logger }),
         },
+        {
+          provide: SignatureNonceStore,
+          useFactory: () => new SignatureNonceStore({ redisUrl: config.redis.url }),
+        },
+        RequestSignatureVerifier,
+        SigningKeyService,
         IdempotencySweeper,
         StreamsDrain,
       ],

@@ -13,3 +13,17 @@ export {
   tenantScopeOf,
 } from './principal';
 export { type RateLimitDecision, RateLimiter, type RateLimiterOptions } from './rate-limiter';
+export { RequestSignatureVerifier, type SignedRequestParts } from './request-signature.service';
+export {
+  bodySha256,
+  isFresh,
+  keyIdOf,
+  type ParsedPublicKey,
+  parsePublicKey,
+  parseSignatureHeader,
+  type SignatureHeader,
+  toKeyObject,
+  verifyRequestSignature,
+} from './signature';
+export { SignatureNonceStore, type SignatureNonceStoreOptions } from './signature-nonce-store';
+export { SigningKeyService, type SigningKeyView } from './signing-key.service';

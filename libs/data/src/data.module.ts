@@ -5,6 +5,7 @@ import { IdempotencyRepository } from './repositories/idempotency.repository';
 import { InboxRepository } from './repositories/inbox.repository';
 import { IntentRepository } from './repositories/intent.repository';
 import { RegistryRepository } from './repositories/registry.repository';
+import { SigningKeyRepository } from './repositories/signing-key.repository';
 import { WebhookRepository } from './repositories/webhook.repository';
 
 const repositories = [
@@ -13,6 +14,7 @@ const repositories = [
   InboxRepository,
   IntentRepository,
   RegistryRepository,
+  SigningKeyRepository,
   WebhookRepository,
 ];
 

@@ -54,6 +54,12 @@ export {
   type WorkspaceRecord,
 } from './repositories/registry.repository';
 export {
+  type SigningKeyChange,
+  SigningKeyInUseError,
+  type SigningKeyRecord,
+  SigningKeyRepository,
+} from './repositories/signing-key.repository';
+export {
   type EventDeliveries,
   type IdempotencyWrite,
   type NewWebhookEvent,

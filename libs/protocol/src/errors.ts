@@ -1,5 +1,6 @@
 // Typed domain errors. They carry a stable machine code and a kind; each transport (HTTP, gRPC,
 // workflow failures) maps the kind to its own status once, at its edge. No HTTP imports here.
+import { SIGNATURE_HEADER } from './auth';
 
 export type ErrorKind =
   | 'malformed'
@@ -44,6 +45,25 @@ export class UnauthenticatedError extends AxleError {
       message,
       code === 'missing_platform_api_key' ? { header: 'x-api-key' } : undefined,
     );
+  }
+}
+
+/** Why a signed request (or a missing signature) was refused (SPEC §2 "Signed agents"). */
+export const SIGNATURE_ERROR_CODES = [
+  'invalid_signature',
+  'signature_expired',
+  'signature_replayed',
+  'signature_required',
+] as const;
+export type SignatureErrorCode = (typeof SIGNATURE_ERROR_CODES)[number];
+
+/** 401: the X-Axle-Signature header is malformed, wrong, stale, replayed, or required and missing. */
+export class SignatureError extends AxleError {
+  constructor(
+    readonly signatureCode: SignatureErrorCode,
+    message: string,
+  ) {
+    super('unauthenticated', signatureCode, message, { header: SIGNATURE_HEADER });
   }
 }
 

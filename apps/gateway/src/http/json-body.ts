@@ -1,11 +1,19 @@
 import { type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type RawServerDefault } from 'fastify';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The body bytes exactly as received (signed requests hash these, not a re-serialization). */
+    rawBody?: Buffer;
+  }
+}
+
 /**
  * JSON bodies as Fastify parses them, except that an empty body with `content-type:
  * application/json` is no body rather than a 400: the official SDKs send that header on every call,
  * including POSTs without a body (webhook replay) and DELETEs (webhook subscription revoke).
- * Registered through Nest before init, so it replaces Nest's default JSON parser.
+ * Registered through Nest before init, so it replaces Nest's default JSON parser. The raw bytes
+ * are kept on the request for X-Axle-Signature verification (SigningGuard).
  */
 export function acceptEmptyJsonBodies(app: NestFastifyApplication): void {
   const fastify = app.getHttpAdapter().getInstance();
@@ -14,6 +22,7 @@ export function acceptEmptyJsonBodies(app: NestFastifyApplication): void {
     'application/json',
     { bodyLimit: fastify.initialConfig.bodyLimit },
     (request, body, done) => {
+      request.rawBody = body;
       const text = body.toString('utf8');
       if (text === '') {
         done(null, undefined);
