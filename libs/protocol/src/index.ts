@@ -9,3 +9,4 @@ export * from './streams';
 export * from './temporal';
 export * from './http';
 export * from './webhooks';
+export * from './mesh';
