@@ -3,6 +3,7 @@ import { type AxleConfig, ConfigModule } from '@axle/config';
 import { DataModule } from '@axle/data';
 import { InboxModule } from '@axle/inbox';
 import { IntentsModule } from '@axle/intents';
+import { MeshModule } from '@axle/mesh';
 import { type Logger, ObservabilityModule } from '@axle/observability';
 import { WebhooksModule } from '@axle/webhooks';
 import { type BeforeApplicationShutdown, Injectable, Module } from '@nestjs/common';
@@ -17,6 +18,7 @@ import { streamsShutdown } from './http/sse';
 import { ApprovalsController, InboxController } from './inbox/inbox.controller';
 import { CapabilitiesController, IntentsController } from './intents/intents.controller';
 import { StreamsController } from './intents/streams.controller';
+import { MeshController } from './mesh/mesh.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 
 @Injectable()
@@ -39,6 +41,7 @@ export class GatewayModule {
         IntentsModule.forRoot({ redisUrl: config.redis.url, temporal: config.temporal }),
         WebhooksModule,
         InboxModule,
+        MeshModule,
       ],
       controllers: [
         HealthController,
@@ -48,6 +51,7 @@ export class GatewayModule {
         WebhooksController,
         InboxController,
         ApprovalsController,
+        MeshController,
       ],
       providers: [
         // Guards run in this order: authenticate, then count against the credential's rate limit.
