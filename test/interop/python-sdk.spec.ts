@@ -286,4 +286,62 @@ describe('official AXME Python SDK (axme 0.2.0) against Axle', () => {
     assert.equal(after.status, 'CANCELED');
     assert.equal(after.lifecycle_status, 'CANCELED');
   });
+  test('h. mesh: heartbeat, list_agents + summary, get_agent, kill/resume, list_events, unknown agent', async () => {
+    const { step } = await scenario('h_mesh.py');
+    const beat = obj(step('heartbeat').body, 'heartbeat');
+    assert.equal(beat.ok, true);
+    assert.equal(beat.health_status, 'healthy');
+    assert.equal(beat.address, 'agent://default/default/admin');
+    const id = String(beat.address_id);
+
+    const agents = obj(step('agents').body, 'list_agents');
+    const listed = list(agents.agents, 'agents').find((a) => a.address_id === id);
+    assert.ok(listed, `the admin agent is not listed as healthy: ${JSON.stringify(agents)}`);
+    assert.deepEqual(Object.keys(listed).sort(), [
+      'address',
+      'address_id',
+      'cost_period',
+      'created_at',
+      'display_name',
+      'health_status',
+      'intents_period',
+      'last_heartbeat_at',
+      'metadata',
+    ]);
+    const summary = obj(agents.summary, 'summary');
+    assert.deepEqual(Object.keys(summary).sort(), ['degraded', 'healthy', 'killed', 'total', 'unreachable']);
+    assert.ok(Number(summary.healthy) >= 1);
+
+    const detail = obj(step('agent').body, 'get_agent');
+    assert.equal(obj(detail.agent, 'agent').address_id, id);
+    assert.equal(obj(detail.metrics, 'metrics').cost_usd, 0.01);
+    assert.ok(list(detail.events, 'events').some((e) => e.event_type === 'agent.heartbeat_first'));
+
+    const killed = obj(step('killed').body, 'kill');
+    assert.equal(killed.changed, true);
+    assert.equal(obj(killed.agent, 'killed agent').health_status, 'killed');
+    assert.equal(obj(step('killed_again').body, 'kill again').changed, false);
+    const resumed = obj(step('resumed').body, 'resume');
+    assert.equal(resumed.changed, true);
+    assert.equal(obj(resumed.agent, 'resumed agent').health_status, 'healthy');
+
+    const events = list(obj(step('events').body, 'list_events').events, 'mesh events');
+    assert.ok(
+      events.length >= 1 && events.every((e) => e.event_type === 'agent.killed'),
+      JSON.stringify(events),
+    );
+    assert.deepEqual(Object.keys(events[0]!).sort(), [
+      'actor_id',
+      'address',
+      'created_at',
+      'details',
+      'event_id',
+      'event_type',
+    ]);
+    assert.deepEqual(raised(step('unknown')), {
+      class: 'AxmeHttpError',
+      status_code: 404,
+      code: 'agent_not_found',
+    });
+  });
 });

@@ -9,6 +9,7 @@ import { type AxleConfig, ConfigModule } from '@axle/config';
 import { DataModule } from '@axle/data';
 import { InboxModule } from '@axle/inbox';
 import { IntentsModule } from '@axle/intents';
+import { MeshModule } from '@axle/mesh';
 import { type Logger, ObservabilityModule } from '@axle/observability';
 import { RegistryModule } from '@axle/registry';
 import { WebhooksModule } from '@axle/webhooks';
@@ -31,6 +32,7 @@ import {
   ServiceAccountsController,
 } from './registry/registry.controller';
 import { SigningKeyController } from './registry-signing/signing-key.controller';
+import { MeshController } from './mesh/mesh.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 
 @Injectable()
@@ -54,6 +56,7 @@ export class GatewayModule {
         WebhooksModule,
         InboxModule,
         RegistryModule,
+        MeshModule,
       ],
       controllers: [
         HealthController,
@@ -67,6 +70,7 @@ export class GatewayModule {
         ServiceAccountsController,
         AgentsController,
         SigningKeyController,
+        MeshController,
       ],
       providers: [
         // Guards run in this order: authenticate, verify X-Axle-Signature (or require it), then

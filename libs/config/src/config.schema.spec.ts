@@ -137,3 +137,63 @@ describe('configuration', () => {
     assert.equal(loadConfig({ ...base, AXLE_PORT: '' }).http.port, 8100);
   });
 });
+
+describe('mesh configuration', () => {
+  test('defaults: degraded after 90 s, unreachable after 300 s, killed re-check at most every 30 s', () => {
+    assert.deepEqual(loadConfig(base).mesh, {
+      degradedAfterSeconds: 90,
+      unreachableAfterSeconds: 300,
+      killedRecheckMaxSeconds: 30,
+    });
+  });
+
+  test('thresholds are read from the environment', () => {
+    assert.deepEqual(
+      loadConfig({
+        ...base,
+        AXLE_MESH_DEGRADED_AFTER_SECONDS: '5',
+        AXLE_MESH_UNREACHABLE_AFTER_SECONDS: '20',
+        AXLE_MESH_KILLED_RECHECK_MAX_SECONDS: '1',
+      }).mesh,
+      { degradedAfterSeconds: 5, unreachableAfterSeconds: 20, killedRecheckMaxSeconds: 1 },
+    );
+  });
+
+  for (const [key, value] of [
+    ['AXLE_MESH_DEGRADED_AFTER_SECONDS', '0'],
+    ['AXLE_MESH_DEGRADED_AFTER_SECONDS', '1.5'],
+    ['AXLE_MESH_DEGRADED_AFTER_SECONDS', 'soon'],
+    ['AXLE_MESH_DEGRADED_AFTER_SECONDS', '86401'],
+    ['AXLE_MESH_UNREACHABLE_AFTER_SECONDS', '-5'],
+    ['AXLE_MESH_UNREACHABLE_AFTER_SECONDS', '604801'],
+    ['AXLE_MESH_KILLED_RECHECK_MAX_SECONDS', '0'],
+    ['AXLE_MESH_KILLED_RECHECK_MAX_SECONDS', '3601'],
+  ] as const) {
+    test(`a bad ${key} (${value}) is refused with its name`, () => {
+      assert.deepEqual(
+        issuesOf({ ...base, [key]: value }).map((i) => i.key),
+        [key],
+      );
+    });
+  }
+
+  test('unreachable must come after degraded, naming AXLE_MESH_UNREACHABLE_AFTER_SECONDS', () => {
+    for (const unreachable of ['60', '90']) {
+      const issues = issuesOf({
+        ...base,
+        AXLE_MESH_DEGRADED_AFTER_SECONDS: '90',
+        AXLE_MESH_UNREACHABLE_AFTER_SECONDS: unreachable,
+      });
+      assert.deepEqual(
+        issues.map((i) => i.key),
+        ['AXLE_MESH_UNREACHABLE_AFTER_SECONDS'],
+      );
+      assert.match(issues[0]!.message, /AXLE_MESH_DEGRADED_AFTER_SECONDS/);
+    }
+    // A default on one side still takes part in the rule.
+    assert.deepEqual(
+      issuesOf({ ...base, AXLE_MESH_DEGRADED_AFTER_SECONDS: '400' }).map((i) => i.key),
+      ['AXLE_MESH_UNREACHABLE_AFTER_SECONDS'],
+    );
+  });
+});

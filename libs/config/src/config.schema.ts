@@ -8,6 +8,8 @@ const WEBHOOK_BACKOFF_MS = z.coerce.number().int().min(1).max(86_400_000);
 const WEBHOOK_BACKOFF_MAX_MS = z.coerce.number().int().min(1).max(604_800_000);
 const PAYLOAD_BYTES = bytes(1024, 16 * 1024 * 1024);
 const BODY_BYTES = bytes(1024, 256 * 1024 * 1024);
+const MESH_DEGRADED_SECONDS = z.coerce.number().int().min(1).max(86_400);
+const MESH_UNREACHABLE_SECONDS = z.coerce.number().int().min(2).max(604_800);
 const url = (protocols: string[]) =>
   z.string().refine(
     (v) => {
@@ -69,6 +71,12 @@ export const envSchema = z
     AXLE_MAX_BODY_BYTES: BODY_BYTES.default(1024 * 1024),
     /** Token bucket per API key and route; 0 turns rate limiting off. */
     AXLE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(120),
+    // Agent mesh (docs/mesh.md): health from heartbeat age; the SDKs send a heartbeat every 30 s, so
+    // degraded = three missed beats, unreachable = five minutes of silence.
+    AXLE_MESH_DEGRADED_AFTER_SECONDS: MESH_DEGRADED_SECONDS.default(90),
+    AXLE_MESH_UNREACHABLE_AFTER_SECONDS: MESH_UNREACHABLE_SECONDS.default(300),
+    /** Longest wait between re-checks of a killed agent by a held http delivery. */
+    AXLE_MESH_KILLED_RECHECK_MAX_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
   })
   .superRefine((env, ctx) => {
     // Cross-field rules, checked only when both values are valid on their own (otherwise their own
@@ -88,6 +96,14 @@ export const envSchema = z
         code: 'custom',
         path: ['AXLE_MAX_BODY_BYTES'],
         message: `must be at least AXLE_MAX_PAYLOAD_BYTES (${env.AXLE_MAX_PAYLOAD_BYTES})`,
+      });
+    const degraded = MESH_DEGRADED_SECONDS.safeParse(env.AXLE_MESH_DEGRADED_AFTER_SECONDS);
+    const unreachable = MESH_UNREACHABLE_SECONDS.safeParse(env.AXLE_MESH_UNREACHABLE_AFTER_SECONDS);
+    if (degraded.success && unreachable.success && unreachable.data <= degraded.data)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['AXLE_MESH_UNREACHABLE_AFTER_SECONDS'],
+        message: `must be greater than AXLE_MESH_DEGRADED_AFTER_SECONDS (${degraded.data})`,
       });
   })
   .transform((env) => ({
@@ -127,6 +143,11 @@ export const envSchema = z
       backoffMaxMs: env.AXLE_WEBHOOK_BACKOFF_MAX_MS,
     },
     rateLimit: { perMinute: env.AXLE_RATE_LIMIT_PER_MINUTE },
+    mesh: {
+      degradedAfterSeconds: env.AXLE_MESH_DEGRADED_AFTER_SECONDS,
+      unreachableAfterSeconds: env.AXLE_MESH_UNREACHABLE_AFTER_SECONDS,
+      killedRecheckMaxSeconds: env.AXLE_MESH_KILLED_RECHECK_MAX_SECONDS,
+    },
   }));
 
 export type AxleConfig = z.infer<typeof envSchema>;

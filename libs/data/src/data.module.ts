@@ -4,6 +4,7 @@ import { AuditRepository } from './repositories/audit.repository';
 import { IdempotencyRepository } from './repositories/idempotency.repository';
 import { InboxRepository } from './repositories/inbox.repository';
 import { IntentRepository } from './repositories/intent.repository';
+import { MeshRepository } from './repositories/mesh.repository';
 import { RegistryRepository } from './repositories/registry.repository';
 import { SigningKeyRepository } from './repositories/signing-key.repository';
 import { WebhookRepository } from './repositories/webhook.repository';
@@ -13,6 +14,7 @@ const repositories = [
   IdempotencyRepository,
   InboxRepository,
   IntentRepository,
+  MeshRepository,
   RegistryRepository,
   SigningKeyRepository,
   WebhookRepository,

@@ -42,6 +42,16 @@ export {
   type PolicyChangeResult,
 } from './repositories/intent.repository';
 export {
+  type HeartbeatResult,
+  type HeartbeatTransition,
+  type KillSwitchResult,
+  type MeshAgentFilter,
+  type MeshAgentRecord,
+  type MeshEventRecord,
+  MeshRepository,
+  type NewMeshEvent,
+} from './repositories/mesh.repository';
+export {
   type AgentRecord,
   type ApiKeyRecord,
   type ApiKeyView,

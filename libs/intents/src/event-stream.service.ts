@@ -1,5 +1,5 @@
 import { mayActAs, type Principal, tenantScopeOf } from '@axle/auth';
-import { IntentRepository } from '@axle/data';
+import { IntentRepository, MeshRepository } from '@axle/data';
 import {
   ForbiddenError,
   type IntentStatus,
@@ -34,6 +34,7 @@ export class EventStreamService {
   constructor(
     private readonly queries: IntentQueries,
     private readonly intents: IntentRepository,
+    private readonly mesh: MeshRepository,
     readonly bus: EventBus,
   ) {}
 
@@ -54,7 +55,11 @@ export class EventStreamService {
     };
   }
 
-  /** The agent's delivery stream: one frame per delivery, by the per-agent cursor. */
+  /**
+   * The agent's delivery stream: one frame per delivery, by the per-agent cursor. While an operator
+   * has killed the agent (docs/mesh.md) a read yields nothing and the cursor stays put, so the
+   * deliveries queued meanwhile come out after the resume, whose notice wakes waiting streams.
+   */
   agentStream(principal: Principal, addressText: string, statusFilter?: string): StreamSource {
     const address = parseAgentAddress(addressText);
     if (!address)
@@ -80,6 +85,8 @@ export class EventStreamService {
     return {
       channel: REDIS_CHANNELS.agentStream(address.canonical),
       read: async (cursor) => {
+        if (await this.mesh.isKilled(scope, address.canonical))
+          return { frames: [], cursor, finished: false };
         const { items, scannedTo } = await this.intents.listAgentStream(
           scope,
           address.canonical,

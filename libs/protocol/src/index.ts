@@ -11,3 +11,4 @@ export * from './http';
 export * from './webhooks';
 export * from './validation';
 export * from './registry.schema';
+export * from './mesh';

@@ -114,6 +114,8 @@ export const stateQuery = defineQuery<IntentWorkflowState>('state');
 export const FAILURE_TYPES = {
   invalidTransition: 'InvalidTransition',
   intentNotFound: 'IntentNotFound',
+  /** Retryable: an http delivery held while its agent is killed (docs/mesh.md); no attempt is used. */
+  agentKilled: 'AgentKilled',
 } as const;
 
 /** How the intent reaches its handler (SPEC §5); from the handler's registry entry. */

@@ -1,5 +1,11 @@
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
-import { type IntentRecord, IntentRepository, orgScope, RegistryRepository } from '@axle/data';
+import {
+  type IntentRecord,
+  IntentRepository,
+  MeshRepository,
+  orgScope,
+  RegistryRepository,
+} from '@axle/data';
 import { InboxDeliveryService } from '@axle/inbox';
 import { IntentEventsService } from '@axle/intents';
 import {
@@ -11,13 +17,15 @@ import {
   type HttpDeliveryResult,
   type IntentActivities,
   type IntentPlan,
+  isTerminal,
   type PolicyUpdateInput,
   type PolicyUpdateResult,
   type RecordEventInput,
   type RecordEventResult,
 } from '@axle/protocol';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
-import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
 import { Redis } from 'ioredis';
 import { CircuitBreaker } from './circuit-breaker';
 import { postDelivery } from './http-delivery';
@@ -36,6 +44,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
     private readonly intents: IntentRepository,
     private readonly registry: RegistryRepository,
     private readonly inbox: InboxDeliveryService,
+    private readonly mesh: MeshRepository,
   ) {
     this.redis = new Redis(config.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
     this.redis.on('error', () => undefined);
@@ -87,6 +96,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
   async deliverHttp(input: HttpDeliveryInput): Promise<HttpDeliveryResult> {
     const scope = orgScope(input.orgId);
     const intent = await this.intent(input.intentId, input.orgId);
+    if (await this.mesh.isKilled(scope, input.address)) return this.holdForKilledAgent(intent, input.address);
     const result = await postDelivery({
       intent,
       callbackUrl: input.callbackUrl,
@@ -98,6 +108,29 @@ export class IntentActivitiesService implements OnModuleDestroy {
     if (result.ok || result.counted)
       await this.intents.setDeliveryAttempt(scope, input.intentId, input.attempt);
     return result;
+  }
+
+  /**
+   * The operator kill switch (docs/mesh.md): nothing is POSTed to a killed agent. Like an open
+   * circuit, the hold uses up no delivery attempt; unlike it, the wait is this activity's own retry
+   * (a benign, retryable failure with a growing delay up to AXLE_MESH_KILLED_RECHECK_MAX_SECONDS), so
+   * a kill of any length adds nothing to the workflow's history, and the attempt after the resume
+   * POSTs. An intent that ended or moved to another handler meanwhile is not held: the workflow's
+   * delivery loop sees that and stops.
+   */
+  private holdForKilledAgent(intent: IntentRecord, address: string): HttpDeliveryResult {
+    if (isTerminal(intent.status) || (intent.handler ?? intent.toAgent) !== address)
+      return {
+        ok: false,
+        counted: false,
+        error: `not delivered: ${address} is killed and the intent moved on`,
+      };
+    throw ApplicationFailure.create({
+      type: FAILURE_TYPES.agentKilled,
+      message: `${address} is killed; the delivery waits for its resume`,
+      nextRetryDelay: killedRecheckDelayMs(currentAttempt(), this.config.mesh.killedRecheckMaxSeconds),
+      category: ApplicationFailureCategory.BENIGN,
+    });
   }
 
   async openHumanTask({
@@ -188,5 +221,19 @@ export class IntentActivitiesService implements OnModuleDestroy {
         throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.intentNotFound);
       throw err;
     }
+  }
+}
+
+/** 1 s, 2 s, 4 s … up to the configured ceiling: quick after a short kill, cheap during a long one. */
+export function killedRecheckDelayMs(attempt: number, maxSeconds: number): number {
+  return Math.min(maxSeconds, 2 ** Math.min(30, Math.max(0, attempt - 1))) * 1000;
+}
+
+/** The running activity's attempt (1 on the first), or 1 outside an activity. */
+function currentAttempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
   }
 }
