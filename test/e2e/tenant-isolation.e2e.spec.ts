@@ -8,6 +8,7 @@ import {
   type ApiResponse,
   apiClient,
   AxleProcesses,
+  generateSigningKey,
   registerTestAgent,
   requireEnv,
   type TestAgent,
@@ -335,6 +336,30 @@ const CASES: Case[] = [
     probe: () => `/v1/agents/${enc(missingAddress())}`,
     expect: 'same-as-missing',
   },
+  ...(['GET', 'PUT', 'DELETE'] as const).map<Case>((method) => ({
+    route: `${method} /v1/agents/:org/:ws/:name/signing-key`,
+    path: (v) => `/v1/agents/${v.sender.address.slice(8)}/signing-key`,
+    probe: () => `/v1/agents/${missingAddress().slice(8)}/signing-key`,
+    ...(method === 'PUT' ? { body: () => ({ require_signature: false }) } : {}),
+    expect: 'same-as-missing',
+  })),
+  // Mesh
+  { route: 'POST /v1/mesh/heartbeat', path: () => '/v1/mesh/heartbeat', body: () => ({}), expect: 'list' },
+  { route: 'GET /v1/mesh/agents', path: () => '/v1/mesh/agents?limit=500', expect: 'list' },
+  { route: 'GET /v1/mesh/events', path: () => '/v1/mesh/events?limit=500', expect: 'list' },
+  {
+    route: 'GET /v1/mesh/agents/:addressId',
+    path: (v) => `/v1/mesh/agents/${v.handler.id}`,
+    probe: () => `/v1/mesh/agents/${randomUUID()}`,
+    expect: 'same-as-missing',
+  },
+  ...(['kill', 'resume'] as const).map<Case>((action) => ({
+    route: `POST /v1/mesh/agents/:addressId/${action}`,
+    path: (v) => `/v1/mesh/agents/${v.handler.id}/${action}`,
+    probe: () => `/v1/mesh/agents/${randomUUID()}/${action}`,
+    body: () => (action === 'kill' ? { reason: 'attack' } : {}),
+    expect: 'same-as-missing',
+  })),
 ];
 
 /** Every route the gateway serves, as "METHOD /path/:param", read from the controllers' metadata. */
@@ -448,6 +473,11 @@ describe('tenant isolation matrix', () => {
     });
     assert.equal(member.status, 200, member.text);
     const key = await prisma.client.apiKey.findFirstOrThrow({ where: { serviceAccountId: sender.id } });
+    const signing = await asSender('PUT', `/v1/agents/${sender.address.slice(8)}/signing-key`, {
+      body: { public_key: generateSigningKey().publicKey },
+    });
+    assert.equal(signing.status, 200, signing.text);
+    assert.equal((await asHandler('POST', '/v1/mesh/heartbeat', { body: {} })).status, 200);
 
     // Settle: the completion reached the sender's inbox and the open intent was delivered.
     const deadline = Date.now() + 30_000;
