@@ -69,6 +69,11 @@ export const envSchema = z
     AXLE_MAX_BODY_BYTES: BODY_BYTES.default(1024 * 1024),
     /** Token bucket per API key and route; 0 turns rate limiting off. */
     AXLE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(120),
+    /**
+     * Token bucket per agent (all its keys, all routes) unless the agent has its own
+     * rate_limit_per_minute; 0 turns the default per-agent bucket off.
+     */
+    AXLE_AGENT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(600),
   })
   .superRefine((env, ctx) => {
     // Cross-field rules, checked only when both values are valid on their own (otherwise their own
@@ -126,7 +131,10 @@ export const envSchema = z
       backoffMs: env.AXLE_WEBHOOK_BACKOFF_MS,
       backoffMaxMs: env.AXLE_WEBHOOK_BACKOFF_MAX_MS,
     },
-    rateLimit: { perMinute: env.AXLE_RATE_LIMIT_PER_MINUTE },
+    rateLimit: {
+      perMinute: env.AXLE_RATE_LIMIT_PER_MINUTE,
+      agentPerMinute: env.AXLE_AGENT_RATE_LIMIT_PER_MINUTE,
+    },
   }));
 
 export type AxleConfig = z.infer<typeof envSchema>;
