@@ -16,6 +16,15 @@ import { type FastifyInstance, type FastifyRequest } from 'fastify';
 
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const MAX_TEXT = 200;
+/** The target types the use cases' own rows use, by the route segment before the id. */
+const TARGET_TYPES: Record<string, string> = {
+  intents: 'intent',
+  inbox: 'inbox_thread',
+  approvals: 'approval',
+  subscriptions: 'webhook_subscription',
+  events: 'webhook_event',
+  quotas: 'quota',
+};
 
 /** success below 400; denied for 401/403/429 (refused by identity, role or limits); else failure. */
 export function outcomeOf(status: number): AuditEntry['outcome'] {
@@ -26,7 +35,7 @@ export function outcomeOf(status: number): AuditEntry['outcome'] {
 
 /**
  * The target named by the route: its last path parameter, typed by the literal segment before it
- * (`/v1/intents/:id/resume` → intent <id>, `/v1/quotas/:id` → quota <id>).
+ * (`/v1/intents/:id/resume` → intent <id>, `/v1/inbox/:id/reply` → inbox_thread <id>).
  */
 export function targetOf(
   pattern: string | undefined,
@@ -43,7 +52,7 @@ export function targetOf(
       .slice(0, i)
       .reverse()
       .find((s) => !s.startsWith(':'));
-    const type = literal ? literal.replace(/s$/, '').replace(/-/g, '_') : null;
+    const type = literal ? (TARGET_TYPES[literal] ?? literal.replace(/s$/, '').replace(/-/g, '_')) : null;
     return { targetType: type, targetId: value.slice(0, MAX_TEXT) };
   }
   return { targetType: null, targetId: null };
