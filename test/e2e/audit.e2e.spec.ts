@@ -254,9 +254,9 @@ describe('audit trail end to end', () => {
         body: { event_type: 'invite.accepted', source: 'audit-test', payload: { n: 1 } },
       });
       assert.equal(published.status, 200, published.text);
-      const emitRow = await onlyRowOf(published);
-      assert.equal(emitRow.action, 'webhook.event.emit');
-      assert.equal(emitRow.request_id, requestIdOf(published));
+      const publishRow = await onlyRowOf(published);
+      assert.equal(publishRow.action, 'webhook.event.publish');
+      assert.equal(publishRow.request_id, requestIdOf(published));
 
       const revoked = await orgA.sender.api('DELETE', `/v1/webhooks/subscriptions/${subscriptionId}`);
       assert.equal(revoked.status, 200, revoked.text);

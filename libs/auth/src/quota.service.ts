@@ -36,6 +36,7 @@ const NOTHING_RESERVED: QuotaReservation = { release: () => Promise.resolve() };
 export class QuotaService implements OnModuleDestroy {
   private readonly counter: QuotaCounter;
   private readonly cache = new Map<string, { expires: number; quotas: QuotaRecord[] }>();
+  private lastLookupWarning = 0;
 
   constructor(
     @Inject(AXLE_CONFIG) config: AxleConfig,
@@ -56,8 +57,15 @@ export class QuotaService implements OnModuleDestroy {
     try {
       quotas = await this.quotasOf(principal.orgId);
     } catch (err) {
-      // Like Redis being down: the request passes uncounted rather than failing on a quota check.
-      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'quota lookup failed');
+      // Like Redis being down: the request passes uncounted rather than failing on a quota check
+      // (warned at most every 10 s).
+      if (Date.now() - this.lastLookupWarning > 10_000) {
+        this.lastLookupWarning = Date.now();
+        this.logger.warn(
+          { err: err instanceof Error ? err.message : String(err) },
+          'quota lookup failed; requests pass unchecked (fail-open)',
+        );
+      }
       return;
     }
     await this.take('requests_per_day', principal.orgId, principal.address, quotas);
