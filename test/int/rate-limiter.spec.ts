@@ -8,10 +8,16 @@ import { randomUUID } from 'node:crypto';
 import { after, describe, test } from 'node:test';
 
 const limiters: RateLimiter[] = [];
-function limiter(perMinute: number, redisUrl = requireEnv('REDIS_URL'), warnings: string[] = []) {
+function limiter(
+  perMinute: number,
+  redisUrl = requireEnv('REDIS_URL'),
+  warnings: string[] = [],
+  agentPerMinute?: number,
+) {
   const created = new RateLimiter({
     redisUrl,
     perMinute,
+    ...(agentPerMinute !== undefined ? { agentPerMinute } : {}),
     prefix: `axle:test:ratelimit:${randomUUID()}`,
     logger: { warn: (_obj, msg) => warnings.push(msg) },
   });
@@ -71,5 +77,56 @@ describe('RateLimiter (real Redis)', () => {
     for (let i = 0; i < 5; i++) assert.equal(await rl.consume('key:a', 'GET /x'), null);
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]!, /fail-open/);
+  });
+
+  test('several buckets: a request takes a token from each, or from none when one is empty', async () => {
+    const rl = limiter(100, requireEnv('REDIS_URL'), [], 3);
+    const agent = { scope: 'agent' as const, subject: 'agent:x', bucket: 'all', limit: 3 };
+    const key = (k: string) => ({ scope: 'key' as const, subject: `key:${k}`, bucket: 'GET /x', limit: 100 });
+    // Two keys of one agent share the agent's bucket.
+    const results = [];
+    for (const k of ['a', 'b', 'a', 'b']) results.push(await rl.consumeAll([key(k), agent]));
+    assert.deepEqual(
+      results.map((r) => r?.allowed),
+      [true, true, true, false],
+    );
+    const refused = results[3]!;
+    const agentBucket = refused.buckets.find((b) => b.scope === 'agent')!;
+    const keyBucket = refused.buckets.find((b) => b.scope === 'key')!;
+    assert.equal(agentBucket.allowed, false);
+    assert.equal(agentBucket.remaining, 0);
+    assert.ok(agentBucket.retryAfterSeconds >= 1 && agentBucket.retryAfterSeconds <= 20);
+    assert.equal(keyBucket.allowed, true);
+    assert.equal(keyBucket.retryAfterSeconds, 0);
+    // The refused request took nothing from the key's bucket: key b spent 1 of 100, not 2.
+    assert.equal(keyBucket.remaining, 99);
+    assert.equal(results[1]!.buckets.find((b) => b.scope === 'key')!.remaining, 99);
+  });
+
+  test('a bucket with limit 0 is left out; only the agent default on is enough to enable the limiter', async () => {
+    const rl = limiter(0, requireEnv('REDIS_URL'), [], 2);
+    assert.equal(rl.enabled, true);
+    assert.equal(rl.limit, 0);
+    assert.equal(rl.agentLimit, 2);
+    const spec = [
+      { scope: 'key', subject: 'key:z', bucket: 'GET /x', limit: 0 },
+      { scope: 'agent', subject: 'agent:z', bucket: 'all', limit: 2 },
+    ];
+    const first = await rl.consumeAll(spec);
+    assert.deepEqual(
+      first?.buckets.map((b) => b.scope),
+      ['agent'],
+    );
+    assert.equal(await rl.consumeAll([{ scope: 'key', subject: 'key:z', bucket: 'GET /x', limit: 0 }]), null);
+  });
+
+  test('a smaller limit applies at once to a fuller bucket', async () => {
+    const rl = limiter(100);
+    const spec = (limit: number) => [{ scope: 'agent', subject: 'agent:shrunk', bucket: 'all', limit }];
+    assert.equal((await rl.consumeAll(spec(50)))?.buckets[0]?.remaining, 49);
+    const shrunk = await rl.consumeAll(spec(2));
+    assert.equal(shrunk?.buckets[0]?.remaining, 1);
+    assert.equal((await rl.consumeAll(spec(2)))?.allowed, true);
+    assert.equal((await rl.consumeAll(spec(2)))?.allowed, false);
   });
 });

@@ -16,9 +16,17 @@ export class AxleProcesses {
   private constructor(
     readonly env: Record<string, string>,
     readonly baseUrl: string,
+    private readonly keepAllOutput = false,
   ) {}
 
-  static async create(extraEnv: Record<string, string> = {}): Promise<AxleProcesses> {
+  /**
+   * `options.keepAllOutput` keeps every line each app writes (a test that searches the whole output,
+   * e.g. for leaked secrets); by default only the last 200 chunks are kept for failure messages.
+   */
+  static async create(
+    extraEnv: Record<string, string> = {},
+    options: { keepAllOutput?: boolean } = {},
+  ): Promise<AxleProcesses> {
     const port = await freePort();
     const env: Record<string, string> = {
       NODE_ENV: 'test',
@@ -34,9 +42,10 @@ export class AxleProcesses {
       AXLE_BOOTSTRAP_API_KEY: TEST_ADMIN_KEY,
       // Test files share one Redis and the admin key, and poll; a test of the limit sets its own.
       AXLE_RATE_LIMIT_PER_MINUTE: '100000',
+      AXLE_AGENT_RATE_LIMIT_PER_MINUTE: '100000',
       ...extraEnv,
     };
-    return new AxleProcesses(env, `http://127.0.0.1:${port}`);
+    return new AxleProcesses(env, `http://127.0.0.1:${port}`, options.keepAllOutput ?? false);
   }
 
   start(app: AxleApp): ChildProcess {
@@ -48,7 +57,7 @@ export class AxleProcesses {
     this.logs.set(app, lines);
     const keep = (chunk: Buffer) => {
       lines.push(chunk.toString());
-      if (lines.length > 200) lines.shift();
+      if (!this.keepAllOutput && lines.length > 200) lines.shift();
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);

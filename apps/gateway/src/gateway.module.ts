@@ -1,5 +1,6 @@
 import {
   AuthModule,
+  QuotaModule,
   RateLimiter,
   RequestSignatureVerifier,
   SignatureNonceStore,
@@ -20,9 +21,11 @@ import { AllExceptionsFilter } from './http/all-exceptions.filter';
 import { AuthGuard } from './http/auth.guard';
 import { IdempotencySweeper } from './http/idempotency-sweeper';
 import { IdempotencyInterceptor } from './http/idempotency.interceptor';
+import { QuotaGuard } from './http/quota.guard';
 import { RateLimitGuard } from './http/rate-limit.guard';
 import { SignatureGuard } from './http/signature.guard';
 import { streamsShutdown } from './http/sse';
+import { AuditController, QuotasController } from './governance/governance.controller';
 import { ApprovalsController, InboxController } from './inbox/inbox.controller';
 import { CapabilitiesController, IntentsController } from './intents/intents.controller';
 import { StreamsController } from './intents/streams.controller';
@@ -52,6 +55,7 @@ export class GatewayModule {
         ObservabilityModule.forRoot(logger),
         DataModule.forRoot({ databaseUrl: config.database.url }),
         AuthModule,
+        QuotaModule,
         IntentsModule.forRoot({ redisUrl: config.redis.url, temporal: config.temporal }),
         WebhooksModule,
         InboxModule,
@@ -71,19 +75,27 @@ export class GatewayModule {
         AgentsController,
         SigningKeyController,
         MeshController,
+        AuditController,
+        QuotasController,
       ],
       providers: [
-        // Guards run in this order: authenticate, verify X-Axle-Signature (or require it), then
-        // count against the credential's rate limit.
+        // Guards run in this order: authenticate, verify X-Axle-Signature (or require it), count
+        // against the key's and the agent's rate limits, then against the daily request quotas.
         { provide: APP_GUARD, useClass: AuthGuard },
         { provide: APP_GUARD, useClass: SignatureGuard },
         { provide: APP_GUARD, useClass: RateLimitGuard },
+        { provide: APP_GUARD, useClass: QuotaGuard },
         { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
         {
           provide: RateLimiter,
           useFactory: () =>
-            new RateLimiter({ redisUrl: config.redis.url, perMinute: config.rateLimit.perMinute, logger }),
+            new RateLimiter({
+              redisUrl: config.redis.url,
+              perMinute: config.rateLimit.perMinute,
+              agentPerMinute: config.rateLimit.agentPerMinute,
+              logger,
+            }),
         },
         {
           provide: SignatureNonceStore,

@@ -1,10 +1,12 @@
 import 'reflect-metadata';
 import { BootstrapService } from '@axle/auth';
 import { type AxleConfig, loadConfigOrExit } from '@axle/config';
+import { AuditRepository } from '@axle/data';
 import { createLogger, type Logger, PinoNestLogger } from '@axle/observability';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayModule } from './gateway.module';
+import { installAuditTrail } from './http/audit-trail';
 import { acceptEmptyJsonBodies } from './http/json-body';
 import { installIdempotencyHooks } from './http/idempotency.interceptor';
 import { generateRequestId, installRequestContext } from './http/request-context';
@@ -30,6 +32,7 @@ async function main(): Promise<void> {
   installRequestContext(fastify, logger);
   acceptEmptyJsonBodies(app);
   installIdempotencyHooks(fastify, logger);
+  installAuditTrail(fastify, app.get(AuditRepository), logger);
   app.enableShutdownHooks();
   await app.init();
 

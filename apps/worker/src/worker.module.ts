@@ -1,3 +1,4 @@
+import { QuotaModule } from '@axle/auth';
 import { type AxleConfig, ConfigModule } from '@axle/config';
 import { DataModule } from '@axle/data';
 import { IntentsModule } from '@axle/intents';
@@ -14,6 +15,8 @@ export class WorkerModule {
         ConfigModule.forRoot(config),
         ObservabilityModule.forRoot(logger),
         DataModule.forRoot({ databaseUrl: config.database.url }),
+        // The intent use cases (global) count intents_per_day.
+        QuotaModule,
         IntentsModule.forRoot({ redisUrl: config.redis.url, temporal: config.temporal }),
         OrchestrationModule,
       ],

@@ -1,5 +1,6 @@
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import { AuditRepository, RegistryRepository } from '@axle/data';
+import { currentCorrelation } from '@axle/observability';
 import {
   agentAddress,
   ForbiddenError,
@@ -102,6 +103,7 @@ export class AuthService {
       role: isRole(agent.role) ? agent.role : 'member',
       platformAdmin: agent.platformAdmin,
       apiKeyId: matched.id,
+      agentRateLimitPerMinute: agent.rateLimitPerMinute,
     };
   }
 
@@ -160,14 +162,17 @@ export class AuthService {
     requestId?: string,
     orgId: string | null = null,
   ): Promise<void> {
+    const correlation = currentCorrelation();
+    const route = correlation?.route;
     await this.audit.record({
       orgId,
       actorType: 'anonymous',
       actorId: null,
       action: 'auth.authenticate',
       outcome: 'failure',
-      requestId: requestId ?? null,
-      details: { reason },
+      requestId: requestId ?? correlation?.requestId ?? null,
+      // Which route was tried; never the credential itself.
+      details: { reason, ...(route ? { route } : {}) },
     });
   }
 }

@@ -29,11 +29,18 @@ export type Principal = {
   email?: string;
   /** The agent's signing key verified this request (X-Axle-Signature). */
   signed?: boolean;
+  /** The agent's own per-minute request budget (ServiceAccount.rateLimitPerMinute), when it has one. */
+  agentRateLimitPerMinute?: number | null;
 };
 
 /** What rate limits and quotas count against: the API key, else the actor. */
 export function rateLimitSubject(principal: Principal): string {
   return principal.apiKeyId ? `key:${principal.apiKeyId}` : `actor:${principal.actorId}`;
+}
+
+/** The size of the caller's per-agent token bucket: its own limit, else the configured default. */
+export function agentRateLimitOf(principal: Principal, defaultPerMinute: number): number {
+  return principal.agentRateLimitPerMinute ?? defaultPerMinute;
 }
 
 /** The tenant scope a principal's queries run in: its org, or every org for a platform admin. */

@@ -9,33 +9,43 @@
 import { type OnModuleDestroy } from '@nestjs/common';
 import { Redis } from 'ioredis';
 
-/** A bucket refills `limit` tokens per `windowMs`, up to `limit`; each request takes one. */
-const TOKEN_BUCKET_LUA = `
-local key = KEYS[1]
-local capacity = tonumber(ARGV[1])
-local window_ms = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
+/**
+ * Takes `cost` from every bucket in KEYS, or from none: a request is allowed only when each of its
+ * buckets (per key and route, per agent) holds a token, so a refused request spends nothing. Each
+ * bucket refills its capacity (ARGV[2 + i]) per window, up to its capacity. Returns the verdict and
+ * every bucket's tokens after the call.
+ */
+const TOKEN_BUCKETS_LUA = `
+local window_ms = tonumber(ARGV[1])
+local cost = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local state = redis.call('HMGET', key, 'tokens', 'ts')
-local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
-if tokens == nil or ts == nil then
-  tokens = capacity
-  ts = now
+local tokens = {}
+local allowed = 1
+for i = 1, #KEYS do
+  local capacity = tonumber(ARGV[2 + i])
+  local state = redis.call('HMGET', KEYS[i], 'tokens', 'ts')
+  local tk = tonumber(state[1])
+  local ts = tonumber(state[2])
+  if tk == nil or ts == nil then
+    tk = capacity
+    ts = now
+  end
+  if tk > capacity then tk = capacity end
+  local elapsed = now - ts
+  if elapsed < 0 then elapsed = 0 end
+  tk = math.min(capacity, tk + elapsed * capacity / window_ms)
+  tokens[i] = tk
+  if tk < cost then allowed = 0 end
 end
-if tokens > capacity then tokens = capacity end
-local elapsed = now - ts
-if elapsed < 0 then elapsed = 0 end
-tokens = math.min(capacity, tokens + elapsed * capacity / window_ms)
-local allowed = 0
-if tokens >= cost then
-  tokens = tokens - cost
-  allowed = 1
+local out = { allowed }
+for i = 1, #KEYS do
+  if allowed == 1 then tokens[i] = tokens[i] - cost end
+  redis.call('HSET', KEYS[i], 'tokens', tostring(tokens[i]), 'ts', tostring(now))
+  redis.call('PEXPIRE', KEYS[i], window_ms * 2)
+  out[i + 1] = tostring(tokens[i])
 end
-redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', key, window_ms * 2)
-return { allowed, tostring(tokens) }
+return out
 `;
 
 export type RateLimitDecision = {
@@ -50,10 +60,30 @@ export type RateLimitDecision = {
   retryAfterSeconds: number;
 };
 
+/** One bucket a request draws from: whose, which, and its size per minute. */
+export type BucketSpec<S extends string = string> = {
+  scope: S;
+  subject: string;
+  bucket: string;
+  /** Requests per minute; 0 or less leaves this bucket out. */
+  limit: number;
+};
+
+/** The verdict over several buckets: allowed only when every one of them had a token. */
+export type MultiBucketDecision<S extends string = string> = {
+  allowed: boolean;
+  buckets: (RateLimitDecision & { scope: S })[];
+};
+
 export type RateLimiterOptions = {
   redisUrl: string;
-  /** Requests per minute per bucket; 0 turns the limiter off. */
+  /** Requests per minute per key and route; 0 turns this bucket off. */
   perMinute: number;
+  /**
+   * Default requests per minute per agent (all its keys and routes); 0 turns the default off.
+   * When both this and perMinute are 0 the limiter is off entirely (no Redis connection).
+   */
+  agentPerMinute?: number;
   /** Where the fail-open warning goes (a pino logger fits). */
   logger?: { warn(obj: object, msg: string): void };
   /** Redis key prefix; tests use their own. */
@@ -62,25 +92,23 @@ export type RateLimiterOptions = {
   commandTimeoutMs?: number;
 };
 
-type BucketCommand = (
-  key: string,
-  capacity: number,
-  windowMs: number,
-  cost: number,
-) => Promise<[number, string]>;
+type BucketsCommand = (
+  numberOfKeys: number,
+  ...keysAndArgs: (string | number)[]
+) => Promise<[number, ...string[]]>;
 
 const WINDOW_MS = 60_000;
 const WARN_EVERY_MS = 10_000;
 const FIRST_CONNECT_WAIT_MS = 1_000;
 
 /**
- * Per-credential, per-route token buckets. `consume(subject, bucket)` where subject identifies the
- * credential (an API key id, later an agent or a user) and bucket the endpoint; quotas and per-agent
- * limits can be added as further buckets with their own limits. Built by a factory provider.
+ * Token buckets: per credential and route (`consume(subject, bucket)`), and several at once
+ * (`consumeAll`, e.g. the key's bucket for the route and the agent's bucket for all routes), each
+ * with its own size. Built by a factory provider.
  */
 export class RateLimiter implements OnModuleDestroy {
   private readonly redis: Redis | null;
-  private readonly bucket: BucketCommand | null;
+  private readonly buckets: BucketsCommand | null;
   private lastWarning = 0;
   /** Settles once Redis is first ready (or after FIRST_CONNECT_WAIT_MS): checks right after boot wait for it. */
   private firstConnect: Promise<void> = Promise.resolve();
@@ -88,9 +116,9 @@ export class RateLimiter implements OnModuleDestroy {
 
   constructor(private readonly options: RateLimiterOptions) {
     this.prefix = options.prefix ?? 'axle:ratelimit:v1';
-    if (options.perMinute <= 0) {
+    if (options.perMinute <= 0 && (options.agentPerMinute ?? 0) <= 0) {
       this.redis = null;
-      this.bucket = null;
+      this.buckets = null;
       return;
     }
     // No offline queue and a command timeout: while Redis is down a check fails at once instead
@@ -106,34 +134,58 @@ export class RateLimiter implements OnModuleDestroy {
       this.redis?.once('ready', () => resolve());
       setTimeout(resolve, FIRST_CONNECT_WAIT_MS).unref();
     });
-    this.redis.defineCommand('axleTokenBucket', { numberOfKeys: 1, lua: TOKEN_BUCKET_LUA });
-    const redis = this.redis as Redis & { axleTokenBucket: BucketCommand };
-    this.bucket = (...args) => redis.axleTokenBucket(...args);
+    // numberOfKeys is passed per call: a request draws from one or two buckets.
+    this.redis.defineCommand('axleTokenBuckets', { lua: TOKEN_BUCKETS_LUA });
+    const redis = this.redis as Redis & { axleTokenBuckets: BucketsCommand };
+    this.buckets = (...args) => redis.axleTokenBuckets(...args);
   }
 
   get enabled(): boolean {
-    return this.bucket !== null;
+    return this.buckets !== null;
   }
 
+  /** Requests per minute per key and route (0: off). */
   get limit(): number {
     return this.options.perMinute;
   }
 
+  /** Default requests per minute per agent (0: off unless the agent has its own limit). */
+  get agentLimit(): number {
+    return this.options.agentPerMinute ?? 0;
+  }
+
   /** Takes one token from subject's bucket; null when limiting is off or Redis is unavailable. */
-  async consume(subject: string, bucket: string): Promise<RateLimitDecision | null> {
-    if (!this.bucket) return null;
-    const limit = this.options.perMinute;
+  async consume(
+    subject: string,
+    bucket: string,
+    limit: number = this.options.perMinute,
+  ): Promise<RateLimitDecision | null> {
+    const result = await this.consumeAll([{ scope: 'key', subject, bucket, limit }]);
+    return result?.buckets[0] ?? null;
+  }
+
+  /**
+   * Takes one token from each bucket with a positive limit, or from none when any is empty. Null
+   * when no bucket applies, limiting is off, or Redis is unavailable (fail-open).
+   */
+  async consumeAll<S extends string>(specs: BucketSpec<S>[]): Promise<MultiBucketDecision<S> | null> {
+    const active = specs.filter((s) => s.limit > 0);
+    if (!this.buckets || active.length === 0) return null;
     await this.firstConnect;
     try {
-      const [allowed, left] = await this.bucket(`${this.prefix}:${subject}:${bucket}`, limit, WINDOW_MS, 1);
-      const tokens = Math.max(0, Math.min(limit, Number(left)));
-      const msPerToken = WINDOW_MS / limit;
+      const [allowed, ...left] = await this.buckets(
+        active.length,
+        ...active.map((s) => `${this.prefix}:${s.subject}:${s.bucket}`),
+        WINDOW_MS,
+        1,
+        ...active.map((s) => s.limit),
+      );
       return {
         allowed: allowed === 1,
-        limit,
-        remaining: Math.floor(tokens),
-        resetSeconds: Math.ceil(((limit - tokens) * msPerToken) / 1000),
-        retryAfterSeconds: allowed === 1 ? 0 : Math.max(1, Math.ceil(((1 - tokens) * msPerToken) / 1000)),
+        buckets: active.map((spec, i) => ({
+          scope: spec.scope,
+          ...decision(spec.limit, left[i], allowed === 1),
+        })),
       };
     } catch (err) {
       this.warnFailOpen(err);
@@ -155,4 +207,18 @@ export class RateLimiter implements OnModuleDestroy {
       'rate limiter cannot reach Redis; requests pass unlimited (fail-open)',
     );
   }
+}
+
+/** One bucket's state after a call: remaining whole tokens, when it is full, when it has one again. */
+function decision(limit: number, left: string | undefined, allowed: boolean): RateLimitDecision {
+  const tokens = Math.max(0, Math.min(limit, Number(left ?? 0)));
+  const msPerToken = WINDOW_MS / limit;
+  const hadToken = allowed || tokens >= 1;
+  return {
+    allowed: hadToken,
+    limit,
+    remaining: Math.floor(tokens),
+    resetSeconds: Math.ceil(((limit - tokens) * msPerToken) / 1000),
+    retryAfterSeconds: hadToken ? 0 : Math.max(1, Math.ceil(((1 - tokens) * msPerToken) / 1000)),
+  };
 }

@@ -28,6 +28,15 @@ describe('configuration', () => {
     assert.equal(config.addressing, 'open');
     assert.equal(config.limits.maxBodyBytes, 1024 * 1024);
     assert.equal(config.rateLimit.perMinute, 120);
+    assert.equal(config.rateLimit.agentPerMinute, 600);
+  });
+
+  test('the per-agent rate limit is read from the environment; 0 turns the default bucket off', () => {
+    assert.equal(
+      loadConfig({ ...base, AXLE_AGENT_RATE_LIMIT_PER_MINUTE: '30' }).rateLimit.agentPerMinute,
+      30,
+    );
+    assert.equal(loadConfig({ ...base, AXLE_AGENT_RATE_LIMIT_PER_MINUTE: '0' }).rateLimit.agentPerMinute, 0);
   });
 
   test('body limit and rate limit are read from the environment; 0 turns rate limiting off', () => {
@@ -74,6 +83,10 @@ describe('configuration', () => {
     ['AXLE_RATE_LIMIT_PER_MINUTE', '-1'],
     ['AXLE_RATE_LIMIT_PER_MINUTE', 'many'],
     ['AXLE_RATE_LIMIT_PER_MINUTE', '2.5'],
+    ['AXLE_AGENT_RATE_LIMIT_PER_MINUTE', '-1'],
+    ['AXLE_AGENT_RATE_LIMIT_PER_MINUTE', 'lots'],
+    ['AXLE_AGENT_RATE_LIMIT_PER_MINUTE', '0.5'],
+    ['AXLE_AGENT_RATE_LIMIT_PER_MINUTE', '1000001'],
     ['LOG_LEVEL', 'loud'],
   ] as const) {
     test(`a bad ${key} (${value}) is refused with its name`, () => {

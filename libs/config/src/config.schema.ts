@@ -77,6 +77,11 @@ export const envSchema = z
     AXLE_MESH_UNREACHABLE_AFTER_SECONDS: MESH_UNREACHABLE_SECONDS.default(300),
     /** Longest wait between re-checks of a killed agent by a held http delivery. */
     AXLE_MESH_KILLED_RECHECK_MAX_SECONDS: z.coerce.number().int().min(1).max(3600).default(30),
+    /**
+     * Token bucket per agent (all its keys, all routes) unless the agent has its own
+     * rate_limit_per_minute; 0 turns the default per-agent bucket off.
+     */
+    AXLE_AGENT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(600),
   })
   .superRefine((env, ctx) => {
     // Cross-field rules, checked only when both values are valid on their own (otherwise their own
@@ -142,7 +147,10 @@ export const envSchema = z
       backoffMs: env.AXLE_WEBHOOK_BACKOFF_MS,
       backoffMaxMs: env.AXLE_WEBHOOK_BACKOFF_MAX_MS,
     },
-    rateLimit: { perMinute: env.AXLE_RATE_LIMIT_PER_MINUTE },
+    rateLimit: {
+      perMinute: env.AXLE_RATE_LIMIT_PER_MINUTE,
+      agentPerMinute: env.AXLE_AGENT_RATE_LIMIT_PER_MINUTE,
+    },
     mesh: {
       degradedAfterSeconds: env.AXLE_MESH_DEGRADED_AFTER_SECONDS,
       unreachableAfterSeconds: env.AXLE_MESH_UNREACHABLE_AFTER_SECONDS,

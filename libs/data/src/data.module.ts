@@ -5,6 +5,7 @@ import { IdempotencyRepository } from './repositories/idempotency.repository';
 import { InboxRepository } from './repositories/inbox.repository';
 import { IntentRepository } from './repositories/intent.repository';
 import { MeshRepository } from './repositories/mesh.repository';
+import { QuotaRepository } from './repositories/quota.repository';
 import { RegistryRepository } from './repositories/registry.repository';
 import { SigningKeyRepository } from './repositories/signing-key.repository';
 import { WebhookRepository } from './repositories/webhook.repository';
@@ -15,6 +16,7 @@ const repositories = [
   InboxRepository,
   IntentRepository,
   MeshRepository,
+  QuotaRepository,
   RegistryRepository,
   SigningKeyRepository,
   WebhookRepository,

@@ -1,7 +1,12 @@
 export { DataModule } from './data.module';
 export { guarded, toDatabaseError } from './errors';
 export { PrismaService } from './prisma.service';
-export { type AuditEntry, AuditRepository } from './repositories/audit.repository';
+export {
+  type AuditEntry,
+  type AuditEventRecord,
+  type AuditQueryFilter,
+  AuditRepository,
+} from './repositories/audit.repository';
 export {
   type InboxDeleteResult,
   type InboxMessageRecord,
@@ -41,6 +46,7 @@ export {
   type PolicyChange,
   type PolicyChangeResult,
 } from './repositories/intent.repository';
+export { type QuotaRecord, QuotaRepository } from './repositories/quota.repository';
 export {
   type HeartbeatResult,
   type HeartbeatTransition,

@@ -1,4 +1,4 @@
-import { type Principal } from '@axle/auth';
+import { type Principal, QuotaService } from '@axle/auth';
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import {
   AuditRepository,
@@ -56,6 +56,7 @@ export class SubmitIntentUseCase {
     private readonly recipients: RecipientResolver,
     private readonly workflows: IntentWorkflowClient,
     private readonly audit: AuditRepository,
+    private readonly quotas: QuotaService,
   ) {}
 
   async execute(cmd: SubmitIntentCommand): Promise<SubmitIntentResult> {
@@ -110,6 +111,9 @@ export class SubmitIntentUseCase {
       traceId: cmd.traceId ?? null,
     };
 
+    // intents_per_day of the sender and its org (SPEC §2): counted before anything is written, so a
+    // refused create (429 quota_exceeded) leaves nothing behind; given back if the create fails.
+    const reservation = await this.quotas.reserveIntent(scope.orgId, newIntent.fromAgent);
     let intent: IntentRecord;
     try {
       ({ intent } = await this.intents.createSubmitted(
@@ -128,6 +132,7 @@ export class SubmitIntentUseCase {
           : undefined,
       ));
     } catch (err) {
+      await reservation.release();
       if (err instanceof IdempotencyKeyTakenError) {
         const replay = await this.replay(cmd, requestHash);
         if (replay) return replay;

@@ -7,6 +7,10 @@ export type CorrelationContext = {
   traceId?: string | null;
   intentId?: string | null;
   jobId?: string | null;
+  /** `METHOD /route/:pattern` of the request, when the context is an HTTP request. */
+  route?: string | null;
+  /** Set once an audit row carrying this request id was written (see markAudited). */
+  audited?: boolean;
 };
 
 const storage = new AsyncLocalStorage<CorrelationContext>();
@@ -17,4 +21,14 @@ export function runWithCorrelation<T>(context: CorrelationContext, fn: () => T):
 
 export function currentCorrelation(): CorrelationContext | undefined {
   return storage.getStore();
+}
+
+/**
+ * Notes that an audit row for `requestId` was written, on the current context when it is that
+ * request's. The gateway writes a generic row for a write request only when none was (SPEC §2
+ * "Audit": every write is audited, and once).
+ */
+export function markAudited(requestId: string | null | undefined): void {
+  const context = storage.getStore();
+  if (context && requestId && context.requestId === requestId) context.audited = true;
 }

@@ -1,4 +1,4 @@
-export { type CorrelationContext, currentCorrelation, runWithCorrelation } from './correlation';
+export { type CorrelationContext, currentCorrelation, markAudited, runWithCorrelation } from './correlation';
 export { createLogger, PinoNestLogger } from './logger';
 export { AXLE_LOGGER, ObservabilityModule } from './observability.module';
 export type { Logger } from 'pino';

@@ -1,22 +1,40 @@
 import { type LoggerService } from '@nestjs/common';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 import { currentCorrelation } from './correlation';
 
-/** Keys whose values never reach a log line, wherever they appear. */
-const REDACT_PATHS = [
-  'req.headers["x-api-key"]',
-  'req.headers.authorization',
-  'headers["x-api-key"]',
-  'headers.authorization',
-  '*.apiKey',
-  '*.api_key',
-  '*.secret',
-  '*.password',
-  '*.token',
+const SECRET_HEADERS = ['authorization', '["x-api-key"]', '["x-axle-signature"]', '["x-axme-signature"]'];
+const SECRET_KEYS = [
+  'apiKey',
+  'api_key',
+  'secret',
+  'webhookSecret',
+  'webhook_secret',
+  'password',
+  'token',
+  'authorization',
+  'signature',
+];
+const member = (key: string) => (key.startsWith('[') ? key : `.${key}`);
+
+/**
+ * Keys whose values never reach a log line (SPEC §2: secrets never appear in logs): credential and
+ * signature headers wherever a request or its headers are logged, and secret-named fields at the
+ * top level and one level down. Nothing logs raw headers or bodies today; this is the safety net.
+ */
+export const REDACT_PATHS = [
+  ...SECRET_HEADERS.flatMap((h) => [
+    `req.headers${member(h)}`,
+    `headers${member(h)}`,
+    `*.headers${member(h)}`,
+  ]),
+  ...SECRET_KEYS.flatMap((k) => [k, `*.${k}`]),
 ];
 
-export function createLogger(options: { level: string; app: string }): Logger {
-  return pino({
+export function createLogger(
+  options: { level: string; app: string },
+  destination?: DestinationStream,
+): Logger {
+  const settings = {
     level: options.level,
     base: { app: options.app },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -31,7 +49,8 @@ export function createLogger(options: { level: string; app: string }): Logger {
         ...(ctx.jobId ? { job_id: ctx.jobId } : {}),
       };
     },
-  });
+  } satisfies pino.LoggerOptions;
+  return destination ? pino(settings, destination) : pino(settings);
 }
 
 /** Routes Nest's own logs through pino so one process writes one JSON log format. */

@@ -108,12 +108,30 @@ export class ValidationFailedError extends AxleError {
 export class RateLimitedError extends AxleError {
   constructor(
     readonly retryAfterSeconds: number,
-    details: { limit: number; reset_seconds: number },
+    details: { limit: number; reset_seconds: number; scope?: 'key' | 'agent' },
   ) {
     super('rate_limited', 'rate_limit_exceeded', `rate limit exceeded; retry in ${retryAfterSeconds} s`, {
       ...details,
       retry_after_seconds: retryAfterSeconds,
     });
+  }
+}
+
+/**
+ * A daily quota is used up (reference §1.2 `quota_exceeded`): 429 with Retry-After until the
+ * counter resets at the next UTC midnight.
+ */
+export class QuotaExceededError extends AxleError {
+  constructor(
+    readonly retryAfterSeconds: number,
+    details: { dimension: string; subject: string; used: number; limit: number; reset_at: string },
+  ) {
+    super(
+      'rate_limited',
+      'quota_exceeded',
+      `quota ${details.dimension} of ${details.subject} exceeded (${details.used}/${details.limit}); resets at ${details.reset_at}`,
+      details,
+    );
   }
 }
 

@@ -5,6 +5,7 @@ export * from './inbox.schema';
 export * from './intents.schema';
 export * from './jobs';
 export * from './lifecycle';
+export * from './limits.schema';
 export * from './streams';
 export * from './temporal';
 export * from './http';

@@ -2,7 +2,8 @@
 // key + request fingerprint → the stored answer again; same key with another fingerprint → 409
 // idempotency_conflict; a request while the first with that key still runs waits for its answer
 // (up to WAIT_FOR_FIRST_MS), then 409 idempotency_in_progress with Retry-After. Answers below 500
-// are stored (the same input gives the same answer); 5xx answers release the key for a retry.
+// are stored (the same input gives the same answer); 5xx and 429 (rate limit, quota) answers release
+// the key for a retry: they say "later", not "never".
 import { type Principal } from '@axle/auth';
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import {
@@ -129,7 +130,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       this.reflector.getAllAndOverride<boolean>(OWN_IDEMPOTENCY, [context.getHandler(), context.getClass()])
     ) {
       request.idempotencyFinish = async (status, body) => {
-        if (status >= 400 && status < 500 && body)
+        if (status >= 400 && status < 500 && status !== 429 && body)
           await this.records.storeIfAbsent(scope, {
             ...ref,
             requestHash: hash,
@@ -143,7 +144,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
     const token = await this.acquire(scope, ref, hash, expiresAt);
     const secrets = this.reflector.get<string[] | undefined>(SHOWN_ONCE, context.getHandler()) ?? [];
     request.idempotencyFinish = async (status, body) => {
-      if (status < 500 && body)
+      // A 429 is not the answer to the request, only to its timing: the same key works once allowed.
+      if (status < 500 && status !== 429 && body)
         await this.records.complete(scope, token, { status, body: redacted(body, secrets) });
       else await this.records.release(scope, token);
     };

@@ -1,5 +1,5 @@
 import { type Principal } from '@axle/auth';
-import { type Logger, runWithCorrelation } from '@axle/observability';
+import { type CorrelationContext, type Logger, runWithCorrelation } from '@axle/observability';
 import { createParamDecorator, type ExecutionContext, SetMetadata } from '@nestjs/common';
 import { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { randomUUID } from 'node:crypto';
@@ -8,6 +8,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
     traceId?: string;
+    /** The request's one correlation context: every phase runs in it, so marks made in one are seen by all. */
+    correlation?: CorrelationContext;
   }
 }
 
@@ -15,10 +17,12 @@ const TRACE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 /** Request ids on every response, X-Trace-Id echoed, and both in every log line of the request. */
 export function installRequestContext(fastify: FastifyInstance, logger: Logger): void {
-  const contextOf = (request: FastifyRequest) => ({
-    requestId: request.id,
-    traceId: request.traceId ?? null,
-  });
+  const contextOf = (request: FastifyRequest): CorrelationContext =>
+    (request.correlation ??= {
+      requestId: request.id,
+      traceId: request.traceId ?? null,
+      route: routeOf(request),
+    });
   fastify.addHook('onRequest', (request, reply, done) => {
     const incoming = request.headers['x-trace-id'];
     const traceId = typeof incoming === 'string' && TRACE_ID.test(incoming) ? incoming : randomUUID();
@@ -42,6 +46,12 @@ export function installRequestContext(fastify: FastifyInstance, logger: Logger):
     );
     done();
   });
+}
+
+/** `METHOD /route/:pattern`, or null for a request that matched no route. */
+export function routeOf(request: FastifyRequest): string | null {
+  const pattern = request.routeOptions.url;
+  return pattern ? `${request.method} ${pattern}` : null;
 }
 
 export const generateRequestId = (): string => randomUUID();

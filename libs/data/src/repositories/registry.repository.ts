@@ -15,6 +15,8 @@ export type AgentRecord = {
   platformAdmin: boolean;
   role: string;
   status: string;
+  /** Per-agent request budget per minute; null means the configured default. */
+  rateLimitPerMinute: number | null;
 };
 
 export type NewAgent = {
@@ -556,6 +558,7 @@ function toAgent(sa: AgentRecord): AgentRecord {
     platformAdmin: sa.platformAdmin,
     role: sa.role,
     status: sa.status,
+    rateLimitPerMinute: sa.rateLimitPerMinute,
   };
 }
 
