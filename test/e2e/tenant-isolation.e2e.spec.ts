@@ -63,6 +63,9 @@ type Victim = {
   eventId: string;
   keyId: string;
   memberId: string;
+  quotaId: string;
+  /** When the victim's setup ended: audit rows after it are the attackers' own requests. */
+  setupDoneAt: string;
 };
 
 /**
@@ -360,6 +363,25 @@ const CASES: Case[] = [
     body: () => (action === 'kill' ? { reason: 'attack' } : {}),
     expect: 'same-as-missing',
   })),
+  // Audit and quotas
+  {
+    route: 'GET /v1/audit/events',
+    path: (v) => `/v1/audit/events?org_id=${v.orgId}&until=${v.setupDoneAt}&limit=500`,
+    expect: 'list',
+  },
+  { route: 'GET /v1/quotas', path: (v) => `/v1/quotas?org_id=${v.orgId}`, expect: 'list' },
+  {
+    route: 'PUT /v1/quotas',
+    path: () => '/v1/quotas',
+    body: (v) => ({ subject: v.sender.address, dimension: 'intents_per_day', limit: 0, org_id: v.orgId }),
+    expect: 'list',
+  },
+  {
+    route: 'DELETE /v1/quotas/:id',
+    path: (v) => `/v1/quotas/${v.quotaId}`,
+    probe: () => `/v1/quotas/${randomUUID()}`,
+    expect: 'same-as-missing',
+  },
 ];
 
 /** Every route the gateway serves, as "METHOD /path/:param", read from the controllers' metadata. */
@@ -478,6 +500,10 @@ describe('tenant isolation matrix', () => {
     });
     assert.equal(signing.status, 200, signing.text);
     assert.equal((await asHandler('POST', '/v1/mesh/heartbeat', { body: {} })).status, 200);
+    const quota = await asVictimAdmin('PUT', '/v1/quotas', {
+      body: { subject: sender.address, dimension: 'intents_per_day', limit: 1000 },
+    });
+    assert.equal(quota.status, 200, quota.text);
 
     // Settle: the completion reached the sender's inbox and the open intent was delivered.
     const deadline = Date.now() + 30_000;
@@ -500,6 +526,8 @@ describe('tenant isolation matrix', () => {
       eventId: event.body.event_id as string,
       keyId: key.id,
       memberId: (member.body.member as { member_id: string }).member_id,
+      quotaId: (quota.body.quota as { quota_id: string }).quota_id,
+      setupDoneAt: new Date().toISOString(),
     };
     victimMarkers.push(
       org.id,
