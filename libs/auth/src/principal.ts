@@ -1,11 +1,10 @@
 import { orgScope, platformScope, type TenantScope } from '@axle/data';
 import {
   type AgentAddress,
+  agentAddressOrThrow,
   ForbiddenError,
-  parseAgentAddress,
   type Role,
   roleAtLeast,
-  ValidationFailedError,
 } from '@axle/protocol';
 
 /** Who is calling, as established from a credential. */
@@ -73,19 +72,7 @@ export function mayActAs(principal: Principal, address: AgentAddress): boolean {
 /** The agent the caller acts as: `owner_agent` when given (422 if malformed, 403 if out of scope), else itself. */
 export function actingAgent(principal: Principal, ownerAgent?: string): string {
   if (ownerAgent === undefined) return principal.address;
-  const parsed = parseAgentAddress(ownerAgent);
-  if (!parsed)
-    throw new ValidationFailedError(
-      [
-        {
-          path: 'owner_agent',
-          loc: ['query', 'owner_agent'],
-          message: 'invalid agent address',
-          type: 'invalid_agent_address',
-        },
-      ],
-      'invalid_agent_address',
-    );
+  const parsed = agentAddressOrThrow(ownerAgent, 'owner_agent', 'query');
   if (!mayActAs(principal, parsed))
     throw new ForbiddenError(
       'owner_scope_violation',

@@ -6,12 +6,11 @@ import {
   SigningKeyRepository,
 } from '@axle/data';
 import {
-  type AgentAddress,
   agentAddress,
+  agentAddressOrThrow,
   ConflictError,
   ForbiddenError,
   NotFoundError,
-  parseAgentAddress,
   SignatureError,
   type SigningKeyRequest,
   ValidationFailedError,
@@ -104,19 +103,7 @@ export class SigningKeyService {
     ws: string,
     name: string,
   ): Promise<SigningKeyRecord> {
-    const address: AgentAddress | null = parseAgentAddress(agentAddress(org, ws, name));
-    if (!address)
-      throw new ValidationFailedError(
-        [
-          {
-            path: 'address',
-            loc: ['path', 'address'],
-            message: 'invalid agent address',
-            type: 'invalid_agent_address',
-          },
-        ],
-        'invalid_agent_address',
-      );
+    const address = agentAddressOrThrow(agentAddress(org, ws, name), 'address', 'path');
     const agent = await this.keys.findByAddress(tenantScopeOf(principal), address.canonical);
     if (!agent) throw new NotFoundError('agent_not_found', `agent ${address.canonical} not found`);
     if (!mayActAs(principal, address))

@@ -21,6 +21,7 @@ import {
   TransferIntentUseCase,
 } from '@axle/intents';
 import {
+  agentAddressOrThrow,
   approvalDecisionSchema,
   ConflictError,
   ForbiddenError,
@@ -33,9 +34,7 @@ import {
   inboxReplySchema,
   isTerminal,
   NotFoundError,
-  parseAgentAddress,
   PayloadTooLargeError,
-  ValidationFailedError,
 } from '@axle/protocol';
 import { requestHash } from '@axle/webhooks';
 import { Inject, Injectable } from '@nestjs/common';
@@ -443,19 +442,7 @@ export class InboxService {
   private owner(cmd: InboxCommand): Owner {
     const scope = tenantScopeOf(cmd.principal);
     if (cmd.ownerAgent === undefined) return { address: cmd.principal.address, scope };
-    const address = parseAgentAddress(cmd.ownerAgent);
-    if (!address)
-      throw new ValidationFailedError(
-        [
-          {
-            path: 'owner_agent',
-            loc: ['query', 'owner_agent'],
-            message: 'invalid agent address',
-            type: 'invalid_agent_address',
-          },
-        ],
-        'invalid_agent_address',
-      );
+    const address = agentAddressOrThrow(cmd.ownerAgent, 'owner_agent', 'query');
     if (!mayActAs(cmd.principal, address))
       throw new ForbiddenError(
         'owner_scope_violation',

@@ -1,11 +1,11 @@
 import { mayActAs, type Principal, tenantScopeOf } from '@axle/auth';
 import { IntentRepository, MeshRepository } from '@axle/data';
 import {
+  agentAddressOrThrow,
   ForbiddenError,
-  type IntentStatus,
   INTENT_STATUSES,
+  type IntentStatus,
   isIntentStatus,
-  parseAgentAddress,
   REDIS_CHANNELS,
   TERMINAL_STATUSES,
   ValidationFailedError,
@@ -61,19 +61,7 @@ export class EventStreamService {
    * deliveries queued meanwhile come out after the resume, whose notice wakes waiting streams.
    */
   agentStream(principal: Principal, addressText: string, statusFilter?: string): StreamSource {
-    const address = parseAgentAddress(addressText);
-    if (!address)
-      throw new ValidationFailedError(
-        [
-          {
-            path: 'address',
-            loc: ['path', 'address'],
-            message: 'invalid agent address',
-            type: 'invalid_agent_address',
-          },
-        ],
-        'invalid_agent_address',
-      );
+    const address = agentAddressOrThrow(addressText, 'address', 'path');
     if (!mayActAs(principal, address)) {
       throw new ForbiddenError(
         'owner_scope_violation',

@@ -1,5 +1,6 @@
 // Agent addresses (reference/axme-wire.md §4, SPEC §2): `agent://org/ws/name`, `agent://org/name`
 // (workspace `default`) and bare `org/ws/name` are accepted; the canonical form is always returned.
+import { ValidationFailedError } from './errors';
 
 const SLUG = '[a-z0-9][a-z0-9-]{1,61}[a-z0-9]';
 const NAME = '[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?';
@@ -25,4 +26,18 @@ export function parseAgentAddress(text: string): AgentAddress | null {
 
 export function agentAddress(org: string, workspace: string, name: string): string {
   return `agent://${org}/${workspace}/${name}`;
+}
+
+/** Parses an address from a request, or answers 422 `invalid_agent_address` naming where it was. */
+export function agentAddressOrThrow(
+  text: string,
+  field = 'address',
+  where: 'path' | 'query' | 'body' = 'path',
+): AgentAddress {
+  const address = parseAgentAddress(text);
+  if (address) return address;
+  throw new ValidationFailedError(
+    [{ path: field, loc: [where, field], message: 'invalid agent address', type: 'invalid_agent_address' }],
+    'invalid_agent_address',
+  );
 }

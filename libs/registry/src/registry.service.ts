@@ -10,6 +10,7 @@ import {
 } from '@axle/data';
 import {
   agentAddress,
+  agentAddressOrThrow,
   ConflictError,
   createApiKeySchema,
   createMemberSchema,
@@ -345,8 +346,7 @@ export class RegistryService {
   }
 
   async getAgent(cmd: RegistryCommand & { address: string }): Promise<Body> {
-    const address = parseAgentAddress(cmd.address);
-    if (!address) throw fieldError('address', 'invalid agent address', 'invalid_agent_address', 'path');
+    const address = agentAddressOrThrow(cmd.address);
     const sa = await this.registry.findServiceAccountByAddress(
       tenantScopeOf(cmd.principal),
       address.canonical,
