@@ -4,6 +4,7 @@ import { DataModule } from '@axle/data';
 import { InboxModule } from '@axle/inbox';
 import { IntentsModule } from '@axle/intents';
 import { type Logger, ObservabilityModule } from '@axle/observability';
+import { PoliciesModule } from '@axle/policies';
 import { WebhooksModule } from '@axle/webhooks';
 import { type BeforeApplicationShutdown, Injectable, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
@@ -17,6 +18,7 @@ import { streamsShutdown } from './http/sse';
 import { ApprovalsController, InboxController } from './inbox/inbox.controller';
 import { CapabilitiesController, IntentsController } from './intents/intents.controller';
 import { StreamsController } from './intents/streams.controller';
+import { PoliciesController } from './policies/policies.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 
 @Injectable()
@@ -39,6 +41,7 @@ export class GatewayModule {
         IntentsModule.forRoot({ redisUrl: config.redis.url, temporal: config.temporal }),
         WebhooksModule,
         InboxModule,
+        PoliciesModule,
       ],
       controllers: [
         HealthController,
@@ -48,6 +51,7 @@ export class GatewayModule {
         WebhooksController,
         InboxController,
         ApprovalsController,
+        PoliciesController,
       ],
       providers: [
         // Guards run in this order: authenticate, then count against the credential's rate limit.

@@ -4,6 +4,7 @@ import { AuditRepository } from './repositories/audit.repository';
 import { IdempotencyRepository } from './repositories/idempotency.repository';
 import { InboxRepository } from './repositories/inbox.repository';
 import { IntentRepository } from './repositories/intent.repository';
+import { PolicyRepository } from './repositories/policy.repository';
 import { RegistryRepository } from './repositories/registry.repository';
 import { WebhookRepository } from './repositories/webhook.repository';
 
@@ -12,6 +13,7 @@ const repositories = [
   IdempotencyRepository,
   InboxRepository,
   IntentRepository,
+  PolicyRepository,
   RegistryRepository,
   WebhookRepository,
 ];

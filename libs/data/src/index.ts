@@ -42,6 +42,14 @@ export {
   type PolicyChangeResult,
 } from './repositories/intent.repository';
 export {
+  type AgentPolicyRecord,
+  type NewPolicyEntry,
+  type PolicyEntryRecord,
+  type PolicyOrgRecord,
+  PolicyRepository,
+  type RecipientPolicies,
+} from './repositories/policy.repository';
+export {
   type AgentRecord,
   type ApiKeyRecord,
   type NewAgent,
