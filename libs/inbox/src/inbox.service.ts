@@ -13,6 +13,7 @@ import {
   type TenantScope,
 } from '@axle/data';
 import {
+  DecidePolicyApprovalUseCase,
   IntentQueries,
   isUuid,
   parseOrThrow,
@@ -35,6 +36,7 @@ import {
   NotFoundError,
   parseAgentAddress,
   PayloadTooLargeError,
+  POLICY_APPROVAL_THREAD_KIND,
   ValidationFailedError,
 } from '@axle/protocol';
 import { requestHash } from '@axle/webhooks';
@@ -76,6 +78,7 @@ export class InboxService {
     private readonly resumeIntent: ResumeIntentUseCase,
     private readonly transferIntent: TransferIntentUseCase,
     private readonly notifier: InboxNotifier,
+    private readonly policyApprovals: DecidePolicyApprovalUseCase,
   ) {}
 
   /** `GET /v1/inbox`: the owner's threads, most recently changed first. */
@@ -181,7 +184,10 @@ export class InboxService {
     const thread = await this.thread(owner, cmd.threadId);
     const route = `POST /v1/inbox/${thread.id}/delegate`;
     return this.idempotent(cmd, route, { owner: owner.address, body: cmd.body }, async (claim) => {
-      const target = await this.recipients.resolve(cmd.principal, request.delegate_to, 'delegate_to');
+      const target = await this.recipients.resolve(cmd.principal, request.delegate_to, 'delegate_to', {
+        requestId: cmd.requestId,
+        operation: 'delegate',
+      });
       if (target === thread.ownerAgent)
         throw new ConflictError('already_owner', `${target} owns this thread already`);
       let transferred = false;
@@ -233,7 +239,10 @@ export class InboxService {
     });
   }
 
-  /** `POST /v1/inbox/{id}/approve|reject`: the human task's result, as resume with task_result. */
+  /**
+   * `POST /v1/inbox/{id}/approve|reject`: the human task's result, as resume with task_result; or,
+   * on a policy approval thread, the approver's decision on the escalated intent.
+   */
   async decide(cmd: InboxCommand & { threadId: string; body: unknown; outcome: Decision }): Promise<Body> {
     const request = parseOrThrow(inboxDecisionSchema, cmd.body ?? {});
     const owner = this.owner(cmd);
@@ -254,8 +263,9 @@ export class InboxService {
   }
 
   /**
-   * `POST /v1/approvals/{id}/decision`: the id is the human task's thread id, or its intent id. A
-   * platform admin without owner_agent may decide any approval; everyone else only their own.
+   * `POST /v1/approvals/{id}/decision`: the id is the human task's (or policy approval's) thread id,
+   * or its intent id. A platform admin without owner_agent may decide any approval; everyone else
+   * only their own.
    */
   async decideApproval(cmd: InboxCommand & { approvalId: string; body: unknown }): Promise<Body> {
     const request = parseOrThrow(approvalDecisionSchema, cmd.body ?? {});
@@ -330,7 +340,8 @@ export class InboxService {
 
   /**
    * The human task's result through ResumeIntentUseCase (which checks it against the task spec: a
-   * 422 there changes nothing), then the thread's `approved`/`rejected` entry and status done.
+   * 422 there changes nothing), or a policy approval's decision through DecidePolicyApprovalUseCase;
+   * then the thread's `approved`/`rejected` entry and status done.
    */
   private async applyDecision(
     cmd: InboxCommand,
@@ -341,19 +352,20 @@ export class InboxService {
     decidedCode: string,
     claim: IdempotencyWrite<InboxWriteResult> | undefined,
   ): Promise<InboxWriteResult> {
-    if (thread.kind !== 'human_task' || !thread.intentId)
+    const isApproval = thread.kind === POLICY_APPROVAL_THREAD_KIND;
+    if ((thread.kind !== 'human_task' && !isApproval) || !thread.intentId)
       throw new ConflictError(
         'not_a_human_task',
-        `thread ${thread.id} is not a human task; only human tasks are approved or rejected`,
+        `thread ${thread.id} is not a human task; only human tasks and approvals are approved or rejected`,
         { kind: thread.kind },
       );
-    const intent = await this.queries.get(cmd.principal, thread.intentId);
-    if (isTerminal(intent.status)) {
+    const intentId = thread.intentId;
+    const decided = (intentStatus: string | null, message: string) => {
       const earlier = thread.timeline.findLast(
         (t) => t.eventType === 'approved' || t.eventType === 'rejected',
       );
-      throw new ConflictError(decidedCode, `the task is decided already: its intent is ${intent.status}`, {
-        intent_status: intent.status,
+      return new ConflictError(decidedCode, message, {
+        ...(intentStatus ? { intent_status: intentStatus } : {}),
         ...(earlier
           ? {
               decision: earlier.eventType === 'approved' ? 'approve' : 'reject',
@@ -361,16 +373,36 @@ export class InboxService {
             }
           : {}),
       });
+    };
+    let intentStatus: string | null;
+    if (isApproval) {
+      // The approver may be in another org than the intent: the workflow is the judge of whether it
+      // still waits for this approval (a decided, timed-out or canceled one is a 409).
+      if (thread.status === 'done')
+        throw decided(null, 'the approval is decided already or its intent ended');
+      const decision = await this.policyApprovals.execute({
+        principal: cmd.principal,
+        thread,
+        decision: outcome,
+        comment,
+        idempotencyKey: cmd.idempotencyKey ? `inbox:${cmd.idempotencyKey}` : undefined,
+        requestId: cmd.requestId,
+      });
+      intentStatus = decision.status;
+    } else {
+      const intent = await this.queries.get(cmd.principal, intentId);
+      if (isTerminal(intent.status))
+        throw decided(intent.status, `the task is decided already: its intent is ${intent.status}`);
+      const resumed = await this.resumeIntent.execute({
+        principal: cmd.principal,
+        intentId: intent.id,
+        body: { task_result: { outcome, ...(comment ? { comment } : {}) } },
+        ownerAgent: thread.ownerAgent,
+        idempotencyKey: cmd.idempotencyKey ? `inbox:${cmd.idempotencyKey}` : undefined,
+        requestId: cmd.requestId,
+      });
+      intentStatus = typeof resumed.status === 'string' ? resumed.status : null;
     }
-    const resumed = await this.resumeIntent.execute({
-      principal: cmd.principal,
-      intentId: intent.id,
-      body: { task_result: { outcome, ...(comment ? { comment } : {}) } },
-      ownerAgent: thread.ownerAgent,
-      idempotencyKey: cmd.idempotencyKey ? `inbox:${cmd.idempotencyKey}` : undefined,
-      requestId: cmd.requestId,
-    });
-    const intentStatus = typeof resumed.status === 'string' ? resumed.status : null;
     const result = await this.write(() =>
       this.inbox.addEntry(
         scope,
@@ -379,7 +411,7 @@ export class InboxService {
           timeline: {
             eventType: outcome,
             actor: thread.ownerAgent,
-            details: { intent_id: intent.id, outcome, comment, intent_status: intentStatus },
+            details: { intent_id: intentId, outcome, comment, intent_status: intentStatus },
           },
         },
         { status: 'done', markRead: true },
@@ -394,7 +426,7 @@ export class InboxService {
       {},
       undefined,
       {
-        intent_id: intent.id,
+        intent_id: intentId,
         intent_status: intentStatus,
       },
     );
@@ -480,12 +512,16 @@ export class InboxService {
   ): Promise<InboxThreadDetail> {
     const notFound = new NotFoundError('approval_not_found', `approval ${id} not found`);
     if (!isUuid(id)) throw notFound;
-    const byThread = await this.inbox.findThread(scope, id, { ownerAgent, kind: 'human_task' });
-    if (byThread) return byThread;
-    const byIntent = await this.inbox.findByIntent(scope, id, 'human_task', ownerAgent);
-    const thread = byIntent ? await this.inbox.findThread(scope, byIntent.id) : null;
-    if (!thread) throw notFound;
-    return thread;
+    for (const kind of ['human_task', POLICY_APPROVAL_THREAD_KIND]) {
+      const byThread = await this.inbox.findThread(scope, id, { ownerAgent, kind });
+      if (byThread) return byThread;
+    }
+    for (const kind of ['human_task', POLICY_APPROVAL_THREAD_KIND]) {
+      const byIntent = await this.inbox.findByIntent(scope, id, kind, ownerAgent);
+      const thread = byIntent ? await this.inbox.findThread(scope, byIntent.id) : null;
+      if (thread) return thread;
+    }
+    throw notFound;
   }
 
   /** A thread that disappears between the read and the write (delegated away) is a 404 too. */

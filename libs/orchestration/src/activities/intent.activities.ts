@@ -11,6 +11,7 @@ import {
   type HttpDeliveryResult,
   type IntentActivities,
   type IntentPlan,
+  policyApprovalOf,
   type PolicyUpdateInput,
   type PolicyUpdateResult,
   type RecordEventInput,
@@ -65,6 +66,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
       maxDeliveryAttempts: intent.maxDeliveryAttempts,
       deliveryAttempt: intent.deliveryAttempt,
       retry: { backoffMs: this.config.delivery.backoffMs, backoffMaxMs: this.config.delivery.backoffMaxMs },
+      approval: policyApprovalOf(intent.policyDecision),
     };
   }
 
@@ -108,6 +110,16 @@ export class IntentActivitiesService implements OnModuleDestroy {
     orgId: string;
   }): Promise<{ threadId: string }> {
     return this.inbox.openTaskThread(await this.intent(intentId, orgId));
+  }
+
+  async openPolicyApproval({
+    intentId,
+    orgId,
+  }: {
+    intentId: string;
+    orgId: string;
+  }): Promise<{ threadId: string }> {
+    return this.inbox.openApprovalThread(await this.intent(intentId, orgId));
   }
 
   async deliverCompletion({
@@ -156,6 +168,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
       recordEvent: this.recordEvent.bind(this),
       deliverHttp: this.deliverHttp.bind(this),
       openHumanTask: this.openHumanTask.bind(this),
+      openPolicyApproval: this.openPolicyApproval.bind(this),
       deliverCompletion: this.deliverCompletion.bind(this),
       changePolicy: this.changePolicy.bind(this),
     };
