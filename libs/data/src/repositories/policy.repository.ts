@@ -65,8 +65,10 @@ export class PolicyRepository {
     return guarded(() =>
       this.prisma.client.organization.findFirst({
         where: {
-          ...(UUID.test(idOrSlug) ? { id: idOrSlug } : { slug: idOrSlug }),
-          ...(scope.kind === 'org' ? { id: scope.orgId } : {}),
+          AND: [
+            UUID.test(idOrSlug) ? { id: idOrSlug } : { slug: idOrSlug },
+            scope.kind === 'org' ? { id: scope.orgId } : {},
+          ],
         },
         select: { id: true, slug: true, receivePolicy: true },
       }),
