@@ -7,8 +7,16 @@ import { CurrentPrincipal } from '../http/request-context';
 
 type AgentParams = { address?: string; org?: string; ws?: string; name?: string };
 
-/** An agent route's address: one URL-encoded segment (`agent%3A%2F%2Facme%2Fdefault%2Fbot`) or three. */
-const agentPaths = (suffix: string) => [`agents/:address/${suffix}`, `agents/:org/:ws/:name/${suffix}`];
+/**
+ * An agent route's address: one URL-encoded segment (`agent%3A%2F%2Facme%2Fdefault%2Fbot`), the three
+ * segments org/ws/name, or `agent://org/ws/name` unencoded as the AXME CLI puts it into the path
+ * (`::` is a literal `:` for the router).
+ */
+const agentPaths = (suffix: string) => [
+  `agents/:address/${suffix}`,
+  `agents/:org/:ws/:name/${suffix}`,
+  `agents/agent:://:org/:ws/:name/${suffix}`,
+];
 
 /**
  * REST adapter over the policy service (reference/axme-wire.md §1.3 "Policies and governance",
