@@ -504,6 +504,34 @@ describe('send and receive policies end to end', () => {
     await waitFor(approvedId, 'DELIVERED');
   });
 
+  test('an approval delegated to another approver is decided by the new owner', async () => {
+    const d = await newOrg();
+    const boss = await agent(d, 'boss', 'admin');
+    const handler = await agent(d, 'handler');
+    const sender = await agent(d, 'sender');
+    const deputy = await agent(d, 'deputy');
+    await boss.api('POST', `/v1/agents/${enc(handler.address)}/policy/entries`, {
+      body: { sender_pattern: sender.address, decision: 'escalate' },
+    });
+    const id = expectCreated(await send(sender, handler.address));
+    const thread = await approvalThread(handler, id);
+    const delegated = await handler.api('POST', `/v1/inbox/${thread.thread_id}/delegate`, {
+      body: { delegate_to: deputy.address, note: 'you decide' },
+    });
+    assert.equal(delegated.status, 200, delegated.text);
+    const moved = delegated.body.thread as Thread;
+    assert.equal(moved.owner_agent, deputy.address);
+    assert.equal(moved.timeline.find((t) => t.event_type === 'delegated')?.details.intent_transferred, false);
+    assert.equal((await intent(id)).handler, handler.address, 'the handler stays');
+    const old = await handler.api('POST', `/v1/inbox/${thread.thread_id}/approve`, { body: {} });
+    assert.equal(old.status, 404, old.text);
+    const approved = await deputy.api('POST', `/v1/inbox/${thread.thread_id}/approve`, { body: {} });
+    assert.equal(approved.status, 200, approved.text);
+    await waitFor(id, 'DELIVERED');
+    const delivered = (await eventsOf(id)).find((e) => e.event_type === 'intent.delivered');
+    assert.equal((delivered?.details.approval as { approver: string }).approver, deputy.address);
+  });
+
   test('a deadline or a cancel while waiting for approval ends the intent and closes the task', async () => {
     const d = await newOrg();
     const boss = await agent(d, 'boss', 'admin');

@@ -176,7 +176,8 @@ export class InboxService {
 
   /**
    * Hands the thread to another agent's inbox. When the thread's intent is still running, its handler
-   * changes too (intent.transfer with cause `delegate`), so the delegate can decide the task.
+   * changes too (intent.transfer with cause `delegate`), so the delegate can decide the task. A policy
+   * approval moves alone: its new owner is the approver who decides it.
    */
   async delegate(cmd: InboxCommand & { threadId: string; body: unknown }): Promise<Body> {
     const request = parseOrThrow(inboxDelegateSchema, cmd.body ?? {});
@@ -191,7 +192,8 @@ export class InboxService {
       if (target === thread.ownerAgent)
         throw new ConflictError('already_owner', `${target} owns this thread already`);
       let transferred = false;
-      if (thread.intentId) {
+      // A policy approval changes approver, not handler: the intent is not delivered yet.
+      if (thread.intentId && thread.kind !== POLICY_APPROVAL_THREAD_KIND) {
         const intent = await this.queries.get(cmd.principal, thread.intentId);
         if (!isTerminal(intent.status) && (intent.handler ?? intent.toAgent) !== target) {
           await this.transferIntent.execute({
