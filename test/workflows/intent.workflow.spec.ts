@@ -11,6 +11,7 @@ import {
   type IntentPlan,
   type IntentStatus,
   type IntentWorkflowState,
+  policyApprovalUpdate,
   policyUpdate,
   type RecordEventInput,
   resolveUpdate,
@@ -44,7 +45,9 @@ function stubActivities() {
   const httpScript = new Map<string, HttpDeliveryResult[]>();
   const httpCalls: HttpDeliveryInput[] = [];
   const status = new Map<string, IntentStatus>();
+  const waiting = new Map<string, string | null>();
   const seqByKey = new Map<string, number>();
+  const approvalsOpened: string[] = [];
   const activities: IntentActivities = {
     loadPlan({ intentId }) {
       return Promise.resolve({
@@ -77,11 +80,18 @@ function stubActivities() {
       const key = `${input.intentId}:${input.dedupeKey}`;
       if (!seqByKey.has(key)) {
         const from = status.get(input.intentId) ?? 'SUBMITTED';
-        if (input.status && input.status !== from && !canTransition(from, input.status))
+        if (
+          input.status &&
+          input.status !== from &&
+          !canTransition(from, input.status, waiting.get(input.intentId))
+        )
           throw ApplicationFailure.nonRetryable(`${from} → ${input.status}`, FAILURE_TYPES.invalidTransition);
         calls.push(input);
         seqByKey.set(key, calls.filter((c) => c.intentId === input.intentId).length + 2);
-        if (input.status) status.set(input.intentId, input.status);
+        if (input.status) {
+          status.set(input.intentId, input.status);
+          waiting.set(input.intentId, input.waitingReason ?? null);
+        }
       }
       return Promise.resolve({ seq: seqByKey.get(key)!, status: status.get(input.intentId) ?? 'SUBMITTED' });
     },
@@ -92,6 +102,10 @@ function stubActivities() {
     },
     openHumanTask({ intentId }) {
       return Promise.resolve({ threadId: `thread-${intentId}` });
+    },
+    openPolicyApproval({ intentId }) {
+      approvalsOpened.push(intentId);
+      return Promise.resolve({ threadId: `approval-${intentId}` });
     },
     deliverCompletion({ intentId }) {
       const reply = plans.get(intentId)?.replyTo;
@@ -109,7 +123,7 @@ function stubActivities() {
       });
     },
   };
-  return { activities, calls, plans, httpScript, httpCalls };
+  return { activities, calls, plans, httpScript, httpCalls, approvalsOpened };
 }
 
 describe('intentWorkflow', () => {
@@ -437,5 +451,159 @@ describe('intentWorkflow', () => {
     assert.equal(final.status, 'TIMED_OUT');
     assert.equal(eventsOf(intentId).at(-1)!.eventType, 'intent.timed_out');
     await exportHistory(handle, 'intent-policy-deadline');
+  });
+
+  describe('policy approval gate', () => {
+    const approval = {
+      approver: 'agent://acme/default/lead',
+      rule: { entry_id: 'e1', kind: 'agent_send', sender_pattern: 'agent://partner/*', decision: 'escalate' },
+    };
+
+    async function gated(plan: StubPlan = {}) {
+      const started = await start({ approval, ...plan });
+      let state = await started.handle.query(stateQuery);
+      for (let i = 0; i < 100 && state.waitingReason !== 'WAITING_FOR_APPROVAL'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        state = await started.handle.query(stateQuery);
+      }
+      assert.equal(state.status, 'WAITING');
+      assert.equal(state.waitingReason, 'WAITING_FOR_APPROVAL');
+      return { ...started, state };
+    }
+
+    test('an escalated intent waits for approval, then is delivered and completes', async () => {
+      const { intentId, handle, state } = await gated({ replyTo: 'agent://acme/default/caller' });
+      assert.deepEqual(state.pendingWith, {
+        type: 'human',
+        ref: 'agent://acme/default/lead',
+        name: 'policy approval',
+      });
+      assert.deepEqual(stub.approvalsOpened.filter((i) => i === intentId).length, 1);
+      const waiting = eventsOf(intentId)[0]!;
+      assert.equal(waiting.eventType, 'intent.waiting');
+      assert.equal(waiting.deliverTo, undefined, 'nothing reaches the handler before approval');
+      assert.equal(waiting.details?.approval_id, `approval-${intentId}`);
+      assert.deepEqual(waiting.details?.rule, approval.rule);
+
+      const approved = await handle.executeUpdate(policyApprovalUpdate, {
+        args: [{ decision: 'approved', actor: 'agent://acme/default/lead', comment: 'partner is known' }],
+      });
+      assert.equal(approved.status, 'DELIVERED');
+      const delivered = eventsOf(intentId)[1]!;
+      assert.equal(approved.seq, 4);
+      assert.equal(delivered.eventType, 'intent.delivered');
+      assert.equal(delivered.deliverTo, 'agent://acme/default/worker');
+      assert.deepEqual(delivered.details?.approval, {
+        decision: 'approved',
+        approver: 'agent://acme/default/lead',
+        comment: 'partner is known',
+        approval_id: `approval-${intentId}`,
+      });
+      // A second decision finds nothing pending.
+      await assert.rejects(
+        handle.executeUpdate(policyApprovalUpdate, { args: [{ decision: 'rejected', actor: 'x' }] }),
+        WorkflowUpdateFailedError,
+      );
+      await handle.executeUpdate(resumeUpdate, {
+        args: [
+          { kind: 'agent', action: 'complete', actor: 'agent://acme/default/worker', body: { result: {} } },
+        ],
+      });
+      assert.equal(((await handle.result()) as IntentWorkflowState).status, 'COMPLETED');
+      assert.deepEqual(
+        eventsOf(intentId).map((c) => [c.eventType, c.status ?? null, c.waitingReason ?? null]),
+        [
+          ['intent.waiting', 'WAITING', 'WAITING_FOR_APPROVAL'],
+          ['intent.delivered', 'DELIVERED', null],
+          ['intent.in_progress', 'IN_PROGRESS', null],
+          ['intent.completed', 'COMPLETED', null],
+        ],
+      );
+      await exportHistory(handle, 'intent-policy-approve');
+    });
+
+    test('a rejected approval ends FAILED with policy_denied and the approver comment', async () => {
+      const { intentId, handle } = await gated();
+      const rejected = await handle.executeUpdate(policyApprovalUpdate, {
+        args: [{ decision: 'rejected', actor: 'agent://acme/default/lead', comment: 'not this vendor' }],
+      });
+      assert.equal(rejected.status, 'FAILED');
+      assert.equal(((await handle.result()) as IntentWorkflowState).status, 'FAILED');
+      const mine = eventsOf(intentId);
+      assert.deepEqual(
+        mine.map((c) => c.eventType),
+        ['intent.waiting', 'intent.failed'],
+      );
+      const failed = mine[1]!;
+      const error = failed.error as { code: string; message: string; details: Record<string, unknown> };
+      assert.equal(error.code, 'policy_denied');
+      assert.match(error.message, /not this vendor/);
+      assert.equal(error.details.comment, 'not this vendor');
+      assert.equal(failed.actor, 'agent://acme/default/lead');
+      assert.ok(
+        mine.every((c) => c.deliverTo === undefined),
+        'the handler never got it',
+      );
+      await exportHistory(handle, 'intent-policy-reject');
+    });
+
+    test('resume and transfer wait for the approval (409); cancel works while waiting', async () => {
+      const { intentId, handle } = await gated();
+      for (const update of [
+        () =>
+          handle.executeUpdate(resumeUpdate, {
+            args: [{ kind: 'agent', action: 'complete', actor: 'a', body: {} }],
+          }),
+        () => handle.executeUpdate(resumeUpdate, { args: [{ kind: 'approve', actor: 'a' }] }),
+        () =>
+          handle.executeUpdate(transferUpdate, {
+            args: [{ toAgent: 'agent://acme/default/second', actor: 'a', cause: 'transfer' }],
+          }),
+      ])
+        await assert.rejects(update(), (err: unknown) => {
+          assert.ok(err instanceof WorkflowUpdateFailedError);
+          assert.ok(err.cause instanceof ApplicationFailure);
+          assert.deepEqual(err.cause.details, ['approval_pending']);
+          return true;
+        });
+      const canceled = await handle.executeUpdate(resolveUpdate, {
+        args: [{ status: 'CANCELED', actor: 'a', reason: 'not needed' }],
+      });
+      assert.equal(canceled.status, 'CANCELED');
+      assert.equal(((await handle.result()) as IntentWorkflowState).status, 'CANCELED');
+      assert.deepEqual(
+        eventsOf(intentId).map((c) => c.eventType),
+        ['intent.waiting', 'intent.canceled'],
+      );
+    });
+
+    test('the deadline still times out an intent waiting for approval', async () => {
+      const { intentId, handle } = await gated({ deadlineAt: Date.now() + 1_500 });
+      const final = (await handle.result()) as IntentWorkflowState;
+      assert.equal(final.status, 'TIMED_OUT');
+      assert.deepEqual(
+        eventsOf(intentId).map((c) => c.eventType),
+        ['intent.waiting', 'intent.timeout', 'intent.timed_out'],
+      );
+      await assert.rejects(
+        handle.executeUpdate(policyApprovalUpdate, { args: [{ decision: 'approved', actor: 'x' }] }),
+      );
+    });
+
+    test('an intent without escalation has no approval to decide', async () => {
+      const { intentId, handle } = await start();
+      await assert.rejects(
+        handle.executeUpdate(policyApprovalUpdate, { args: [{ decision: 'approved', actor: 'x' }] }),
+        (err: unknown) => {
+          assert.ok(err instanceof WorkflowUpdateFailedError);
+          assert.deepEqual((err.cause as ApplicationFailure).details, ['approval_not_pending']);
+          return true;
+        },
+      );
+      assert.ok(!stub.approvalsOpened.includes(intentId));
+      await handle.executeUpdate(resolveUpdate, {
+        args: [{ status: 'CANCELED', actor: 'a', reason: 'done' }],
+      });
+    });
   });
 });

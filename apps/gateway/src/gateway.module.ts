@@ -13,6 +13,7 @@ import { IntentsModule } from '@axle/intents';
 import { MeshModule } from '@axle/mesh';
 import { type Logger, ObservabilityModule } from '@axle/observability';
 import { RegistryModule } from '@axle/registry';
+import { PoliciesModule } from '@axle/policies';
 import { WebhooksModule } from '@axle/webhooks';
 import { type BeforeApplicationShutdown, Injectable, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
@@ -36,6 +37,7 @@ import {
 } from './registry/registry.controller';
 import { SigningKeyController } from './registry-signing/signing-key.controller';
 import { MeshController } from './mesh/mesh.controller';
+import { PoliciesController } from './policies/policies.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 
 @Injectable()
@@ -61,6 +63,7 @@ export class GatewayModule {
         InboxModule,
         RegistryModule,
         MeshModule,
+        PoliciesModule,
       ],
       controllers: [
         HealthController,
@@ -77,6 +80,7 @@ export class GatewayModule {
         MeshController,
         AuditController,
         QuotasController,
+        PoliciesController,
       ],
       providers: [
         // Guards run in this order: authenticate, verify X-Axle-Signature (or require it), count

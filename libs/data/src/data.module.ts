@@ -6,6 +6,7 @@ import { InboxRepository } from './repositories/inbox.repository';
 import { IntentRepository } from './repositories/intent.repository';
 import { MeshRepository } from './repositories/mesh.repository';
 import { QuotaRepository } from './repositories/quota.repository';
+import { PolicyRepository } from './repositories/policy.repository';
 import { RegistryRepository } from './repositories/registry.repository';
 import { SigningKeyRepository } from './repositories/signing-key.repository';
 import { WebhookRepository } from './repositories/webhook.repository';
@@ -17,6 +18,7 @@ const repositories = [
   IntentRepository,
   MeshRepository,
   QuotaRepository,
+  PolicyRepository,
   RegistryRepository,
   SigningKeyRepository,
   WebhookRepository,

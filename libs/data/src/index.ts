@@ -58,6 +58,14 @@ export {
   type NewMeshEvent,
 } from './repositories/mesh.repository';
 export {
+  type AgentPolicyRecord,
+  type NewPolicyEntry,
+  type PolicyEntryRecord,
+  type PolicyOrgRecord,
+  PolicyRepository,
+  type RecipientPolicies,
+} from './repositories/policy.repository';
+export {
   type AgentRecord,
   type ApiKeyRecord,
   type ApiKeyView,

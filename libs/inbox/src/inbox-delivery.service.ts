@@ -1,5 +1,19 @@
-import { type InboxThreadDetail, type IntentRecord, InboxRepository, orgScope } from '@axle/data';
-import { type CompletionDelivery, isTerminal, SYSTEM_ACTOR } from '@axle/protocol';
+import {
+  type InboxThreadDetail,
+  type IntentRecord,
+  InboxRepository,
+  type OrgScope,
+  orgScope,
+  RegistryRepository,
+} from '@axle/data';
+import {
+  type CompletionDelivery,
+  isTerminal,
+  parseAgentAddress,
+  POLICY_APPROVAL_THREAD_KIND,
+  policyApprovalOf,
+  SYSTEM_ACTOR,
+} from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { InboxNotifier } from './inbox-notifier.service';
 
@@ -14,6 +28,7 @@ export class InboxDeliveryService {
   constructor(
     private readonly inbox: InboxRepository,
     private readonly notifier: InboxNotifier,
+    private readonly registry: RegistryRepository,
   ) {}
 
   async deliverCompletion(intent: IntentRecord): Promise<CompletionDelivery> {
@@ -110,6 +125,68 @@ export class InboxDeliveryService {
     return { threadId: thread.id };
   }
 
+  /**
+   * The approval task of an intent a send/receive policy escalated (SPEC §2 "Policies"): a thread of
+   * kind `approval` in the approver's inbox, in the approver's org (the recipient's, which may not be
+   * the intent's). Approving or rejecting it there releases or fails the intent.
+   */
+  async openApprovalThread(intent: IntentRecord): Promise<{ threadId: string }> {
+    const approval = policyApprovalOf(intent.policyDecision);
+    if (!approval) throw new Error(`intent ${intent.id} was not escalated by a policy`);
+    const scope = await this.approverScope(intent, approval.approver);
+    const existing = await this.inbox.findByIntent(scope, intent.id, POLICY_APPROVAL_THREAD_KIND);
+    if (existing) {
+      const thread = await this.inbox.findThread(scope, existing.id);
+      if (thread) await this.announce(thread, intent);
+      return { threadId: existing.id };
+    }
+    const subject = `Approve ${intent.intentType} from ${intent.fromAgent} to ${intent.toAgent}`;
+    const { thread } = await this.inbox.createThread(
+      scope,
+      {
+        ownerAgent: approval.approver,
+        intentId: intent.id,
+        kind: POLICY_APPROVAL_THREAD_KIND,
+        status: 'pending',
+        fromAgent: intent.fromAgent,
+        toAgent: intent.toAgent,
+        subject,
+        intentType: intent.intentType,
+      },
+      {
+        message: {
+          role: 'system',
+          author: SYSTEM_ACTOR,
+          content: {
+            text: `${subject}? A policy asks for your approval before it is delivered.`,
+            policy_decision: intent.policyDecision,
+            intent: {
+              intent_id: intent.id,
+              intent_type: intent.intentType,
+              from_agent: intent.fromAgent,
+              to_agent: intent.toAgent,
+              payload: intent.payload,
+            },
+          },
+        },
+        timeline: {
+          eventType: 'approval_requested',
+          actor: SYSTEM_ACTOR,
+          details: { intent_id: intent.id, rule: approval.rule },
+        },
+      },
+    );
+    await this.announce(thread, intent);
+    return { threadId: thread.id };
+  }
+
+  /** The approver's org; an approver whose org is gone falls back to the intent's org. */
+  private async approverScope(intent: IntentRecord, approver: string): Promise<OrgScope> {
+    const slug = parseAgentAddress(approver)?.org;
+    const org = slug ? await this.registry.findOrgBySlug(slug) : null;
+    return orgScope(org?.id ?? intent.orgId);
+  }
+
   /** inbox.thread_created for the thread's owner, once per thread. */
   private async announce(thread: InboxThreadDetail, intent: IntentRecord): Promise<void> {
     const first = thread.timeline[0];
@@ -117,10 +194,20 @@ export class InboxDeliveryService {
       await this.notifier.notify(thread, 'inbox.thread_created', first.id, { traceId: intent.traceId });
   }
 
-  /** The intent ended: its task thread is done (with an `intent_ended` entry), announced once. */
+  /** The intent ended: its task threads are done (with an `intent_ended` entry), announced once. */
   private async closeTaskThreads(intent: IntentRecord): Promise<void> {
-    const scope = orgScope(intent.orgId);
-    const found = await this.inbox.findByIntent(scope, intent.id, 'human_task');
+    await this.closeThread(intent, orgScope(intent.orgId), 'human_task');
+    const approval = policyApprovalOf(intent.policyDecision);
+    if (approval)
+      await this.closeThread(
+        intent,
+        await this.approverScope(intent, approval.approver),
+        POLICY_APPROVAL_THREAD_KIND,
+      );
+  }
+
+  private async closeThread(intent: IntentRecord, scope: OrgScope, kind: string): Promise<void> {
+    const found = await this.inbox.findByIntent(scope, intent.id, kind);
     if (!found) return;
     let thread: InboxThreadDetail | null;
     let timelineId: string | null;

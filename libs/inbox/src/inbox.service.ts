@@ -13,6 +13,7 @@ import {
   type TenantScope,
 } from '@axle/data';
 import {
+  DecidePolicyApprovalUseCase,
   IntentQueries,
   isUuid,
   parseOrThrow,
@@ -35,6 +36,7 @@ import {
   isTerminal,
   NotFoundError,
   PayloadTooLargeError,
+  POLICY_APPROVAL_THREAD_KIND,
 } from '@axle/protocol';
 import { requestHash } from '@axle/webhooks';
 import { Inject, Injectable } from '@nestjs/common';
@@ -75,6 +77,7 @@ export class InboxService {
     private readonly resumeIntent: ResumeIntentUseCase,
     private readonly transferIntent: TransferIntentUseCase,
     private readonly notifier: InboxNotifier,
+    private readonly policyApprovals: DecidePolicyApprovalUseCase,
   ) {}
 
   /** `GET /v1/inbox`: the owner's threads, most recently changed first. */
@@ -172,7 +175,8 @@ export class InboxService {
 
   /**
    * Hands the thread to another agent's inbox. When the thread's intent is still running, its handler
-   * changes too (intent.transfer with cause `delegate`), so the delegate can decide the task.
+   * changes too (intent.transfer with cause `delegate`), so the delegate can decide the task. A policy
+   * approval moves alone: its new owner is the approver who decides it.
    */
   async delegate(cmd: InboxCommand & { threadId: string; body: unknown }): Promise<Body> {
     const request = parseOrThrow(inboxDelegateSchema, cmd.body ?? {});
@@ -180,11 +184,15 @@ export class InboxService {
     const thread = await this.thread(owner, cmd.threadId);
     const route = `POST /v1/inbox/${thread.id}/delegate`;
     return this.idempotent(cmd, route, { owner: owner.address, body: cmd.body }, async (claim) => {
-      const target = await this.recipients.resolve(cmd.principal, request.delegate_to, 'delegate_to');
+      const target = await this.recipients.resolve(cmd.principal, request.delegate_to, 'delegate_to', {
+        requestId: cmd.requestId,
+        operation: 'delegate',
+      });
       if (target === thread.ownerAgent)
         throw new ConflictError('already_owner', `${target} owns this thread already`);
       let transferred = false;
-      if (thread.intentId) {
+      // A policy approval changes approver, not handler: the intent is not delivered yet.
+      if (thread.intentId && thread.kind !== POLICY_APPROVAL_THREAD_KIND) {
         const intent = await this.queries.get(cmd.principal, thread.intentId);
         if (!isTerminal(intent.status) && (intent.handler ?? intent.toAgent) !== target) {
           await this.transferIntent.execute({
@@ -232,7 +240,10 @@ export class InboxService {
     });
   }
 
-  /** `POST /v1/inbox/{id}/approve|reject`: the human task's result, as resume with task_result. */
+  /**
+   * `POST /v1/inbox/{id}/approve|reject`: the human task's result, as resume with task_result; or,
+   * on a policy approval thread, the approver's decision on the escalated intent.
+   */
   async decide(cmd: InboxCommand & { threadId: string; body: unknown; outcome: Decision }): Promise<Body> {
     const request = parseOrThrow(inboxDecisionSchema, cmd.body ?? {});
     const owner = this.owner(cmd);
@@ -253,8 +264,9 @@ export class InboxService {
   }
 
   /**
-   * `POST /v1/approvals/{id}/decision`: the id is the human task's thread id, or its intent id. A
-   * platform admin without owner_agent may decide any approval; everyone else only their own.
+   * `POST /v1/approvals/{id}/decision`: the id is the human task's (or policy approval's) thread id,
+   * or its intent id. A platform admin without owner_agent may decide any approval; everyone else
+   * only their own.
    */
   async decideApproval(cmd: InboxCommand & { approvalId: string; body: unknown }): Promise<Body> {
     const request = parseOrThrow(approvalDecisionSchema, cmd.body ?? {});
@@ -329,7 +341,8 @@ export class InboxService {
 
   /**
    * The human task's result through ResumeIntentUseCase (which checks it against the task spec: a
-   * 422 there changes nothing), then the thread's `approved`/`rejected` entry and status done.
+   * 422 there changes nothing), or a policy approval's decision through DecidePolicyApprovalUseCase;
+   * then the thread's `approved`/`rejected` entry and status done.
    */
   private async applyDecision(
     cmd: InboxCommand,
@@ -340,19 +353,20 @@ export class InboxService {
     decidedCode: string,
     claim: IdempotencyWrite<InboxWriteResult> | undefined,
   ): Promise<InboxWriteResult> {
-    if (thread.kind !== 'human_task' || !thread.intentId)
+    const isApproval = thread.kind === POLICY_APPROVAL_THREAD_KIND;
+    if ((thread.kind !== 'human_task' && !isApproval) || !thread.intentId)
       throw new ConflictError(
         'not_a_human_task',
-        `thread ${thread.id} is not a human task; only human tasks are approved or rejected`,
+        `thread ${thread.id} is not a human task; only human tasks and approvals are approved or rejected`,
         { kind: thread.kind },
       );
-    const intent = await this.queries.get(cmd.principal, thread.intentId);
-    if (isTerminal(intent.status)) {
+    const intentId = thread.intentId;
+    const decided = (intentStatus: string | null, message: string) => {
       const earlier = thread.timeline.findLast(
         (t) => t.eventType === 'approved' || t.eventType === 'rejected',
       );
-      throw new ConflictError(decidedCode, `the task is decided already: its intent is ${intent.status}`, {
-        intent_status: intent.status,
+      return new ConflictError(decidedCode, message, {
+        ...(intentStatus ? { intent_status: intentStatus } : {}),
         ...(earlier
           ? {
               decision: earlier.eventType === 'approved' ? 'approve' : 'reject',
@@ -360,16 +374,36 @@ export class InboxService {
             }
           : {}),
       });
+    };
+    let intentStatus: string | null;
+    if (isApproval) {
+      // The approver may be in another org than the intent: the workflow is the judge of whether it
+      // still waits for this approval (a decided, timed-out or canceled one is a 409).
+      if (thread.status === 'done')
+        throw decided(null, 'the approval is decided already or its intent ended');
+      const decision = await this.policyApprovals.execute({
+        principal: cmd.principal,
+        thread,
+        decision: outcome,
+        comment,
+        idempotencyKey: cmd.idempotencyKey ? `inbox:${cmd.idempotencyKey}` : undefined,
+        requestId: cmd.requestId,
+      });
+      intentStatus = decision.status;
+    } else {
+      const intent = await this.queries.get(cmd.principal, intentId);
+      if (isTerminal(intent.status))
+        throw decided(intent.status, `the task is decided already: its intent is ${intent.status}`);
+      const resumed = await this.resumeIntent.execute({
+        principal: cmd.principal,
+        intentId: intent.id,
+        body: { task_result: { outcome, ...(comment ? { comment } : {}) } },
+        ownerAgent: thread.ownerAgent,
+        idempotencyKey: cmd.idempotencyKey ? `inbox:${cmd.idempotencyKey}` : undefined,
+        requestId: cmd.requestId,
+      });
+      intentStatus = typeof resumed.status === 'string' ? resumed.status : null;
     }
-    const resumed = await this.resumeIntent.execute({
-      principal: cmd.principal,
-      intentId: intent.id,
-      body: { task_result: { outcome, ...(comment ? { comment } : {}) } },
-      ownerAgent: thread.ownerAgent,
-      idempotencyKey: cmd.idempotencyKey ? `inbox:${cmd.idempotencyKey}` : undefined,
-      requestId: cmd.requestId,
-    });
-    const intentStatus = typeof resumed.status === 'string' ? resumed.status : null;
     const result = await this.write(() =>
       this.inbox.addEntry(
         scope,
@@ -378,7 +412,7 @@ export class InboxService {
           timeline: {
             eventType: outcome,
             actor: thread.ownerAgent,
-            details: { intent_id: intent.id, outcome, comment, intent_status: intentStatus },
+            details: { intent_id: intentId, outcome, comment, intent_status: intentStatus },
           },
         },
         { status: 'done', markRead: true },
@@ -393,7 +427,7 @@ export class InboxService {
       {},
       undefined,
       {
-        intent_id: intent.id,
+        intent_id: intentId,
         intent_status: intentStatus,
       },
     );
@@ -467,12 +501,16 @@ export class InboxService {
   ): Promise<InboxThreadDetail> {
     const notFound = new NotFoundError('approval_not_found', `approval ${id} not found`);
     if (!isUuid(id)) throw notFound;
-    const byThread = await this.inbox.findThread(scope, id, { ownerAgent, kind: 'human_task' });
-    if (byThread) return byThread;
-    const byIntent = await this.inbox.findByIntent(scope, id, 'human_task', ownerAgent);
-    const thread = byIntent ? await this.inbox.findThread(scope, byIntent.id) : null;
-    if (!thread) throw notFound;
-    return thread;
+    for (const kind of ['human_task', POLICY_APPROVAL_THREAD_KIND]) {
+      const byThread = await this.inbox.findThread(scope, id, { ownerAgent, kind });
+      if (byThread) return byThread;
+    }
+    for (const kind of ['human_task', POLICY_APPROVAL_THREAD_KIND]) {
+      const byIntent = await this.inbox.findByIntent(scope, id, kind, ownerAgent);
+      const thread = byIntent ? await this.inbox.findThread(scope, byIntent.id) : null;
+      if (thread) return thread;
+    }
+    throw notFound;
   }
 
   /** A thread that disappears between the read and the write (delegated away) is a 404 too. */

@@ -1,5 +1,9 @@
 export { BulkCancelUseCase } from './bulk-cancel.usecase';
 export { type ChangePolicyCommand, ChangePolicyUseCase } from './change-policy.usecase';
+export {
+  type DecidePolicyApprovalCommand,
+  DecidePolicyApprovalUseCase,
+} from './decide-policy-approval.usecase';
 export { EventBus } from './event-bus.service';
 export {
   EventStreamService,
@@ -14,7 +18,7 @@ export { IntentQueries, isUuid } from './intent-queries.service';
 export { IntentWorkflowClient } from './intent-workflow.client';
 export { toEventView, toIntentView } from './intent.view';
 export { IntentsModule } from './intents.module';
-export { RecipientResolver } from './recipient-resolver.service';
+export { RecipientResolver, type ResolvedRecipient } from './recipient-resolver.service';
 export { type ResolveIntentCommand, ResolveIntentUseCase } from './resolve-intent.usecase';
 export { type ResumeIntentCommand, ResumeIntentUseCase } from './resume-intent.usecase';
 export { type SubmitIntentCommand, SubmitIntentUseCase } from './submit-intent.usecase';

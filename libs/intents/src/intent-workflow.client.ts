@@ -4,6 +4,9 @@ import {
   FAILURE_TYPES,
   type IntentWorkflowInput,
   NotFoundError,
+  policyApprovalUpdate,
+  type PolicyApprovalUpdateInput,
+  type PolicyApprovalUpdateResult,
   policyUpdate,
   RECONCILE_SCHEDULE_ID,
   type PolicyUpdateInput,
@@ -107,6 +110,17 @@ export class IntentWorkflowClient implements OnModuleDestroy {
   changePolicy(intentId: string, input: PolicyUpdateInput, updateId?: string): Promise<PolicyUpdateResult> {
     return this.update(intentId, (handle) =>
       handle.executeUpdate(policyUpdate, { args: [input], ...(updateId ? { updateId } : {}) }),
+    );
+  }
+
+  /** The approver's decision on an intent a policy escalated. */
+  decidePolicyApproval(
+    intentId: string,
+    input: PolicyApprovalUpdateInput,
+    updateId?: string,
+  ): Promise<PolicyApprovalUpdateResult> {
+    return this.update(intentId, (handle) =>
+      handle.executeUpdate(policyApprovalUpdate, { args: [input], ...(updateId ? { updateId } : {}) }),
     );
   }
 

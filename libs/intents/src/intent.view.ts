@@ -43,6 +43,8 @@ export function toIntentView(intent: IntentRecord): Record<string, unknown> {
     max_delivery_attempts: intent.maxDeliveryAttempts,
     delivery_attempt: intent.deliveryAttempt,
     policy_generation: intent.policyGeneration,
+    /** Set when a send policy escalated the intent: {decision, code, approver, rule}. */
+    policy_decision: intent.policyDecision,
     last_seq: intent.lastSeq,
     created_at: intent.createdAt.toISOString(),
     updated_at: intent.updatedAt.toISOString(),

@@ -1,6 +1,8 @@
+import { PoliciesModule } from '@axle/policies';
 import { Module } from '@nestjs/common';
 import { BulkCancelUseCase } from './bulk-cancel.usecase';
 import { ChangePolicyUseCase } from './change-policy.usecase';
+import { DecidePolicyApprovalUseCase } from './decide-policy-approval.usecase';
 import { EventBus, REDIS_URL } from './event-bus.service';
 import { EventStreamService } from './event-stream.service';
 import { IntentEventsService } from './intent-events.service';
@@ -15,6 +17,7 @@ import { TransferIntentUseCase } from './transfer-intent.usecase';
 const services = [
   BulkCancelUseCase,
   ChangePolicyUseCase,
+  DecidePolicyApprovalUseCase,
   EventBus,
   EventStreamService,
   IntentEventsService,
@@ -34,6 +37,7 @@ export class IntentsModule {
       module: IntentsModule,
       // Global: the worker's activities and the gateway's controllers both use these services.
       global: true,
+      imports: [PoliciesModule],
       providers: [
         { provide: REDIS_URL, useValue: options.redisUrl },
         { provide: TEMPORAL_OPTIONS, useValue: options.temporal },

@@ -19,6 +19,9 @@ import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
 import { toIntentView } from './intent.view';
 
+/** What an agent may say it waits for; WAITING_FOR_APPROVAL is Axle's own policy gate. */
+const AGENT_WAITING_REASONS: readonly string[] = WAITING_REASONS.filter((r) => r !== 'WAITING_FOR_APPROVAL');
+
 export type ResumeIntentCommand = {
   principal: Principal;
   intentId: string;
@@ -105,12 +108,12 @@ export class ResumeIntentUseCase {
       return { ...base, kind: 'approve', reason: body.reason ?? null };
     const known = (AGENT_ACTIONS as readonly string[]).includes(action ?? '');
     const waitingReason = typeof rest.waiting_reason === 'string' ? rest.waiting_reason : undefined;
-    if (waitingReason !== undefined && !(WAITING_REASONS as readonly string[]).includes(waitingReason)) {
+    if (waitingReason !== undefined && !AGENT_WAITING_REASONS.includes(waitingReason)) {
       throw new ValidationFailedError([
         {
           path: 'waiting_reason',
           loc: ['body', 'waiting_reason'],
-          message: `must be one of ${WAITING_REASONS.join(', ')}`,
+          message: `must be one of ${AGENT_WAITING_REASONS.join(', ')}`,
           type: 'enum',
         },
       ]);

@@ -18,6 +18,7 @@ import {
   PayloadTooLargeError,
   ValidationFailedError,
 } from '@axle/protocol';
+import { PolicyService } from '@axle/policies';
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { workflowInput } from './intent-audit';
@@ -57,6 +58,7 @@ export class SubmitIntentUseCase {
     private readonly workflows: IntentWorkflowClient,
     private readonly audit: AuditRepository,
     private readonly quotas: QuotaService,
+    private readonly policies: PolicyService,
   ) {}
 
   async execute(cmd: SubmitIntentCommand): Promise<SubmitIntentResult> {
@@ -84,18 +86,26 @@ export class SubmitIntentUseCase {
         },
       ]);
     }
-    const toAgent = await this.recipients.resolve(cmd.principal, request.to_agent);
+    // from_agent is the caller's own address; only a platform admin may speak for another agent.
+    const fromAgent =
+      cmd.principal.platformAdmin && request.from_agent
+        ? (parseAgentAddress(request.from_agent)?.canonical ?? cmd.principal.address)
+        : cmd.principal.address;
+    // Send/receive policies: a deny is a 403 here and nothing is stored; an escalate is stored with
+    // the intent, whose workflow then holds it for the approver before delivering it.
+    const recipient = await this.recipients.resolveSend(cmd.principal, request.to_agent, {
+      sender: fromAgent,
+      requestId: cmd.requestId,
+    });
+    const toAgent = recipient.address;
+    const escalated = recipient.verdict.decision === 'escalate' && !recipient.bypassed;
     const id = randomUUID();
     const newIntent = {
       id,
       workspaceId: cmd.principal.workspaceId,
       intentType: request.intent_type,
       correlationId: request.correlation_id ?? randomUUID(),
-      // from_agent is the caller's own address; only a platform admin may speak for another agent.
-      fromAgent:
-        cmd.principal.platformAdmin && request.from_agent
-          ? (parseAgentAddress(request.from_agent)?.canonical ?? cmd.principal.address)
-          : cmd.principal.address,
+      fromAgent,
       toAgent,
       replyTo: request.reply_to ? parseAgentAddress(request.reply_to)!.canonical : null,
       handler: toAgent,
@@ -109,6 +119,14 @@ export class SubmitIntentUseCase {
       escalateTo: request.escalate_to ? parseAgentAddress(request.escalate_to)!.canonical : null,
       maxDeliveryAttempts: request.max_delivery_attempts ?? 3,
       traceId: cmd.traceId ?? null,
+      policyDecision: escalated
+        ? {
+            decision: 'escalate',
+            code: recipient.verdict.code,
+            approver: recipient.verdict.approver,
+            rule: recipient.verdict.rule,
+          }
+        : null,
     };
 
     // intents_per_day of the sender and its org (SPEC §2): counted before anything is written, so a
@@ -150,6 +168,13 @@ export class SubmitIntentUseCase {
       outcome: 'success',
       requestId: cmd.requestId,
       details: { intent_type: intent.intentType, to_agent: intent.toAgent },
+    });
+    await this.policies.recordDecision(recipient.verdict, {
+      principal: cmd.principal,
+      requestId: cmd.requestId,
+      operation: 'send',
+      intentId: intent.id,
+      bypassed: recipient.bypassed,
     });
     return { status: 200, body: createdBody(intent), replayed: false };
   }

@@ -39,7 +39,10 @@ export class TransferIntentUseCase {
     const actor = actingAgent(cmd.principal, cmd.ownerAgent);
     assertMayAct(cmd.principal, intent, actor, 'transfer');
     assertNotTerminal(intent);
-    const toAgent = await this.recipients.resolve(cmd.principal, body.to_agent);
+    const toAgent = await this.recipients.resolve(cmd.principal, body.to_agent, 'to_agent', {
+      requestId: cmd.requestId,
+      operation: cmd.cause === 'delegate' ? 'delegate' : 'transfer',
+    });
     const outcome = await this.workflows.ensuring(workflowInput(intent), () =>
       this.workflows.transfer(
         intent.id,

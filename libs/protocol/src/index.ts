@@ -6,6 +6,7 @@ export * from './intents.schema';
 export * from './jobs';
 export * from './lifecycle';
 export * from './limits.schema';
+export * from './policies.schema';
 export * from './streams';
 export * from './temporal';
 export * from './http';

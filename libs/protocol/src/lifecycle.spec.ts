@@ -41,3 +41,23 @@ describe('intent lifecycle', () => {
     assert.equal(STATUS_EVENT.TIMED_OUT, 'intent.timed_out');
   });
 });
+
+describe('the policy approval edge (SPEC §2 "Policies")', () => {
+  test('WAITING → DELIVERED only for an intent held WAITING_FOR_APPROVAL', () => {
+    assert.equal(canTransition('WAITING', 'DELIVERED', 'WAITING_FOR_APPROVAL'), true);
+    for (const reason of [undefined, null, 'WAITING_FOR_HUMAN', 'WAITING_FOR_AGENT', 'WAITING_FOR_TIME'])
+      assert.equal(canTransition('WAITING', 'DELIVERED', reason), false, String(reason));
+  });
+
+  test('the reason changes no other edge', () => {
+    for (const from of INTENT_STATUSES)
+      for (const to of INTENT_STATUSES) {
+        if (from === 'WAITING' && to === 'DELIVERED') continue;
+        assert.equal(
+          canTransition(from, to, 'WAITING_FOR_APPROVAL'),
+          canTransition(from, to),
+          `${from} → ${to}`,
+        );
+      }
+  });
+});

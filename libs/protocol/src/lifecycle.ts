@@ -44,9 +44,16 @@ const TRANSITIONS: Readonly<Record<IntentStatus, readonly IntentStatus[]>> = {
   TIMED_OUT: [],
 };
 
-export function canTransition(from: IntentStatus, to: IntentStatus): boolean {
+/**
+ * Whether `from` may go to `to`. `waitingReason` is the reason the intent waits for when `from` is
+ * WAITING: one edge exists beyond the reference table, WAITING (WAITING_FOR_APPROVAL) → DELIVERED, for
+ * an intent a send policy escalated (SPEC §2 "Policies"): it was held before delivery until a human
+ * approved it, and approval releases it to its handler.
+ */
+export function canTransition(from: IntentStatus, to: IntentStatus, waitingReason?: string | null): boolean {
   if (isTerminal(from)) return false;
   if (to === 'TIMED_OUT') return true;
+  if (from === 'WAITING' && to === 'DELIVERED') return waitingReason === 'WAITING_FOR_APPROVAL';
   return TRANSITIONS[from].includes(to);
 }
 
@@ -55,6 +62,8 @@ export const WAITING_REASONS = [
   'WAITING_FOR_TOOL',
   'WAITING_FOR_AGENT',
   'WAITING_FOR_TIME',
+  /** Held before delivery: a send/receive policy escalated the intent to a human approver (SPEC §2). */
+  'WAITING_FOR_APPROVAL',
 ] as const;
 export type WaitingReason = (typeof WAITING_REASONS)[number];
 

@@ -79,6 +79,25 @@ export type TransferUpdateInput = {
 
 export type TransferUpdateResult = { seq: number; handler: string };
 
+/**
+ * The approver's decision on an intent a send/receive policy escalated (SPEC §2 "Policies"): approved
+ * releases it to its handler; rejected ends it FAILED with `policy_denied`.
+ */
+export type PolicyApprovalUpdateInput = {
+  decision: 'approved' | 'rejected';
+  /** The approver the decision is taken as (the approval thread's owner). */
+  actor: string;
+  comment?: string | null;
+  requestId?: string | null;
+};
+
+export type PolicyApprovalUpdateResult = {
+  status: IntentStatus;
+  /** The event the decision recorded (rejected) or the delivery it released (approved), if any yet. */
+  seq: number | null;
+  completion: CompletionDelivery | null;
+};
+
 /** A controls/policy change (reference §1.4), compare-and-set on policy_generation. */
 export type PolicyUpdateInput = {
   actor: string;
@@ -108,6 +127,9 @@ export const resumeUpdate = defineUpdate<ResumeUpdateResult, [ResumeUpdateInput]
 export const resolveUpdate = defineUpdate<ResolveUpdateResult, [ResolveUpdateInput]>('resolve');
 export const transferUpdate = defineUpdate<TransferUpdateResult, [TransferUpdateInput]>('transfer');
 export const policyUpdate = defineUpdate<PolicyUpdateResult, [PolicyUpdateInput]>('policy');
+export const policyApprovalUpdate = defineUpdate<PolicyApprovalUpdateResult, [PolicyApprovalUpdateInput]>(
+  'policyApproval',
+);
 export const stateQuery = defineQuery<IntentWorkflowState>('state');
 
 /** Failure types raised by activities and update validators; the gateway maps them to errors. */
@@ -142,6 +164,18 @@ export type IntentPlan = {
   maxDeliveryAttempts: number;
   deliveryAttempt: number;
   retry: { backoffMs: number; backoffMaxMs: number };
+  /**
+   * Set when a policy escalated the intent at create: it waits for this approval before delivery.
+   * Absent in plans recorded before policies existed, which replay unchanged.
+   */
+  approval?: PolicyApprovalPlan | null;
+};
+
+/** Who must approve an escalated intent, and the rule that asked for it. */
+export type PolicyApprovalPlan = {
+  approver: string;
+  /** The rule that escalated (wire shape of a policy entry), for the events and the task. */
+  rule: Record<string, unknown> | null;
 };
 
 export type RecordEventInput = {
@@ -188,6 +222,8 @@ export type IntentActivities = {
   recordEvent(input: RecordEventInput): Promise<RecordEventResult>;
   deliverHttp(input: HttpDeliveryInput): Promise<HttpDeliveryResult>;
   openHumanTask(input: { intentId: string; orgId: string }): Promise<{ threadId: string }>;
+  /** The approval task of an escalated intent, in its approver's inbox (idempotent). */
+  openPolicyApproval(input: { intentId: string; orgId: string }): Promise<{ threadId: string }>;
   deliverCompletion(input: { intentId: string; orgId: string }): Promise<CompletionDelivery>;
   changePolicy(input: PolicyUpdateInput & { intentId: string; orgId: string }): Promise<PolicyUpdateResult>;
 };

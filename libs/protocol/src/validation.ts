@@ -1,5 +1,7 @@
-import { type FieldError, ValidationFailedError } from './errors';
+// Request validation shared by every lib that parses input (the intents, inbox and policies use
+// cases): a zod failure becomes a 422 with one entry per failing field path (SPEC §1).
 import { type z } from 'zod';
+import { type FieldError, ValidationFailedError } from './errors';
 
 /** Parses with a zod schema; failures become a 422 with one entry per failing field path. */
 export function parseOrThrow<S extends z.ZodType>(
@@ -13,9 +15,8 @@ export function parseOrThrow<S extends z.ZodType>(
     const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
     return { path: path.join('.'), loc: [where, ...path], message: issue.message, type: issue.code };
   });
-  const addressIssue = parsed.error.issues.find(
-    (i) =>
-      i.code === 'custom' && (i.params as { code?: string } | undefined)?.code === 'invalid_agent_address',
-  );
-  throw new ValidationFailedError(fields, addressIssue ? 'invalid_agent_address' : 'validation_error');
+  const codeOf = (issue: z.core.$ZodIssue) =>
+    issue.code === 'custom' ? (issue.params as { code?: string } | undefined)?.code : undefined;
+  const coded = parsed.error.issues.map(codeOf).find((code) => code !== undefined);
+  throw new ValidationFailedError(fields, coded ?? 'validation_error');
 }

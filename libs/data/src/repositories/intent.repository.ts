@@ -47,6 +47,8 @@ export type IntentRecord = {
   workflowStartedAt: Date | null;
   lastSeq: number;
   traceId: string | null;
+  /** The send policy's decision at create when it escalated: {decision, code, rule, approver}. */
+  policyDecision: Record<string, unknown> | null;
   createdAt: Date;
   updatedAt: Date;
   completedAt: Date | null;
@@ -82,7 +84,8 @@ export type NewIntent = Omit<
   | 'grants'
   | 'envelope'
   | 'workflowStartedAt'
->;
+  | 'policyDecision'
+> & { policyDecision?: Record<string, unknown> | null };
 
 export type IdempotencyClaim = {
   callerId: string;
@@ -153,6 +156,7 @@ export class IntentRepository {
               pendingWith: json(input.pendingWith),
               payload: json(input.payload) ?? {},
               humanTask: json(input.humanTask),
+              policyDecision: json(input.policyDecision),
               createdAt: now,
             },
           });
@@ -260,7 +264,7 @@ export class IntentRepository {
         }
         const from = locked.status as IntentStatus;
         const to = input.status ?? from;
-        if (isTerminal(from) || (to !== from && !canTransition(from, to))) {
+        if (isTerminal(from) || (to !== from && !canTransition(from, to, locked.waiting_reason))) {
           throw new ConflictError(
             isTerminal(from) ? 'intent_terminal' : 'invalid_transition',
             `intent is ${from}; ${input.eventType} (${to}) is not allowed`,
@@ -491,19 +495,17 @@ export class IdempotencyKeyTakenError extends Error {
   }
 }
 
-async function lockIntent(
-  tx: Tx,
-  scope: TenantScope,
-  intentId: string,
-): Promise<{ status: string; last_seq: number } | null> {
+type LockedIntent = { status: string; last_seq: number; waiting_reason: string | null };
+
+async function lockIntent(tx: Tx, scope: TenantScope, intentId: string): Promise<LockedIntent | null> {
   const rows =
     scope.kind === 'org'
       ? await tx.$queryRaw<
-          { status: string; last_seq: number }[]
-        >`SELECT status, last_seq FROM intents WHERE id = ${intentId}::uuid AND org_id = ${scope.orgId}::uuid FOR UPDATE`
+          LockedIntent[]
+        >`SELECT status, last_seq, waiting_reason FROM intents WHERE id = ${intentId}::uuid AND org_id = ${scope.orgId}::uuid FOR UPDATE`
       : await tx.$queryRaw<
-          { status: string; last_seq: number }[]
-        >`SELECT status, last_seq FROM intents WHERE id = ${intentId}::uuid FOR UPDATE`;
+          LockedIntent[]
+        >`SELECT status, last_seq, waiting_reason FROM intents WHERE id = ${intentId}::uuid FOR UPDATE`;
   return rows[0] ?? null;
 }
 
@@ -537,6 +539,7 @@ function toIntent(row: IntentRow): IntentRecord {
     pendingWith: row.pendingWith as PendingWith | null,
     payload: row.payload as Record<string, unknown>,
     humanTask: row.humanTask as Record<string, unknown> | null,
+    policyDecision: row.policyDecision as Record<string, unknown> | null,
     controls: row.controls as Record<string, unknown>,
     grants: row.grants as Record<string, { allow: string[] }>,
     envelope: row.envelope as Record<string, unknown>,

@@ -18,6 +18,7 @@ import {
   type IntentActivities,
   type IntentPlan,
   isTerminal,
+  policyApprovalOf,
   type PolicyUpdateInput,
   type PolicyUpdateResult,
   type RecordEventInput,
@@ -74,6 +75,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
       maxDeliveryAttempts: intent.maxDeliveryAttempts,
       deliveryAttempt: intent.deliveryAttempt,
       retry: { backoffMs: this.config.delivery.backoffMs, backoffMaxMs: this.config.delivery.backoffMaxMs },
+      approval: policyApprovalOf(intent.policyDecision),
     };
   }
 
@@ -143,6 +145,16 @@ export class IntentActivitiesService implements OnModuleDestroy {
     return this.inbox.openTaskThread(await this.intent(intentId, orgId));
   }
 
+  async openPolicyApproval({
+    intentId,
+    orgId,
+  }: {
+    intentId: string;
+    orgId: string;
+  }): Promise<{ threadId: string }> {
+    return this.inbox.openApprovalThread(await this.intent(intentId, orgId));
+  }
+
   async deliverCompletion({
     intentId,
     orgId,
@@ -189,6 +201,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
       recordEvent: this.recordEvent.bind(this),
       deliverHttp: this.deliverHttp.bind(this),
       openHumanTask: this.openHumanTask.bind(this),
+      openPolicyApproval: this.openPolicyApproval.bind(this),
       deliverCompletion: this.deliverCompletion.bind(this),
       changePolicy: this.changePolicy.bind(this),
     };

@@ -15,6 +15,10 @@ import {
   type PolicyUpdateResult,
   isTerminal,
   type PendingWith,
+  policyApprovalUpdate,
+  type PolicyApprovalPlan,
+  type PolicyApprovalUpdateInput,
+  type PolicyApprovalUpdateResult,
   type RecordEventInput,
   type RecordEventResult,
   resolveUpdate,
@@ -69,6 +73,16 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
   let timersChanged = false;
   /** An http delivery to start from the main loop (after a transfer), so no handler waits on backoff. */
   const pending: { http: { address: string; callbackUrl: string } | null } = { http: null };
+  /**
+   * The approval gate of an intent a send/receive policy escalated (SPEC §2 "Policies"): opened
+   * before delivery, closed by the approver's decision. Never opened for other intents.
+   */
+  const gate: {
+    open: boolean;
+    threadId: string | null;
+    decision: PolicyApprovalUpdateInput | null;
+    deliveredSeq: number | null;
+  } = { open: false, threadId: null, decision: null, deliveredSeq: null };
 
   // One state change at a time: updates and timers queue here, so events keep lifecycle order.
   let tail: Promise<unknown> = Promise.resolve();
@@ -82,7 +96,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     event: Omit<RecordEventInput, 'intentId' | 'orgId' | 'dedupeKey'>,
   ): Promise<RecordEventResult> {
     const to = event.status ?? state.status;
-    if (to !== state.status && !canTransition(state.status, to))
+    if (to !== state.status && !canTransition(state.status, to, state.waitingReason))
       refuse(`intent is ${state.status}; ${to} is not allowed`);
     step += 1;
     const result = await activities.recordEvent({
@@ -101,7 +115,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
   /** Ends the lifecycle's bookkeeping: the completion goes to the reply_to inbox (SPEC §3). */
   async function finish(): Promise<CompletionDelivery> {
     state.completion ??=
-      plan.replyTo || plan.humanTask
+      plan.replyTo || plan.humanTask || plan.approval
         ? await activities.deliverCompletion({ intentId: input.intentId, orgId: input.orgId })
         : { delivered: false, reason: 'reply_to_not_set' };
     return state.completion;
@@ -251,6 +265,57 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     if (isTerminal(state.status)) refuse(`intent is ${state.status}`, 'intent_terminal');
   }
 
+  /** Resume and transfer wait until an escalated intent is approved: its handler does not have it yet. */
+  function assertReleased(_request?: unknown): void {
+    assertOpen();
+    if (gate.open && gate.decision === null)
+      refuse('the intent waits for a policy approval and has not been delivered', 'approval_pending');
+  }
+
+  function assertApprovalPending(_request?: unknown): void {
+    assertOpen();
+    if (!gate.open || gate.decision !== null)
+      refuse('no policy approval is pending for this intent', 'approval_not_pending');
+  }
+
+  /**
+   * The approver's decision. Rejected: FAILED with policy_denied and the approver's comment.
+   * Approved: the main flow delivers; the answer waits for the delivery event, except over http,
+   * whose retries may take long (the intent then moves on while the caller has its answer).
+   */
+  async function applyApproval(request: PolicyApprovalUpdateInput): Promise<PolicyApprovalUpdateResult> {
+    gate.decision = request;
+    const approval = {
+      decision: request.decision,
+      approver: request.actor,
+      comment: request.comment ?? null,
+      approval_id: gate.threadId,
+    };
+    if (request.decision === 'rejected')
+      return exclusive(async () => {
+        assertOpen();
+        const comment = request.comment ? `: ${request.comment}` : '';
+        const done = await end('FAILED', request.actor, {
+          error: {
+            code: 'policy_denied',
+            message: `the policy approval was rejected by ${request.actor}${comment}`,
+            category: 'policy',
+            retryable: false,
+            details: { approver: request.actor, comment: request.comment ?? null },
+          },
+          details: { approval },
+        });
+        return { status: state.status, ...done };
+      });
+    await condition(
+      () =>
+        deliveryDone ||
+        isTerminal(state.status) ||
+        (plan.binding.mode === 'http' && plan.binding.callbackUrl !== null),
+    );
+    return { status: state.status, seq: gate.deliveredSeq, completion: null };
+  }
+
   // Queued before any handler is registered: an update delivered with the start runs after it.
   const planLoaded = exclusive(async () => {
     const loaded = await activities.loadPlan({ intentId: input.intentId, orgId: input.orgId });
@@ -289,14 +354,15 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
       await condition(() => deliveryDone || isTerminal(state.status));
       return exclusive(() => applyResume(request));
     },
-    { validator: assertOpen },
+    { validator: assertReleased },
   );
   setHandler(resolveUpdate, (request: ResolveUpdateInput) => exclusive(() => applyResolve(request)), {
     validator: assertOpen,
   });
   setHandler(transferUpdate, (request: TransferUpdateInput) => exclusive(() => applyTransfer(request)), {
-    validator: assertOpen,
+    validator: assertReleased,
   });
+  setHandler(policyApprovalUpdate, applyApproval, { validator: assertApprovalPending });
 
   /** POSTs to an http agent until a 2xx or max_delivery_attempts, with exponential backoff and jitter. */
   async function deliverOverHttp(address: string, callbackUrl: string): Promise<boolean> {
@@ -346,8 +412,12 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
 
   await planLoaded;
 
+  // An intent a policy escalated waits for its approver before anything reaches its handler.
+  if (plan.approval && state.status === 'SUBMITTED') await awaitApproval(plan.approval);
+  const released = gate.decision?.decision === 'approved' && state.status === 'WAITING';
+
   // Delivery to the first handler.
-  if (state.status === 'SUBMITTED') {
+  if (state.status === 'SUBMITTED' || released) {
     const delivered =
       plan.binding.mode === 'http' && plan.binding.callbackUrl
         ? await deliverOverHttp(plan.handler, plan.binding.callbackUrl)
@@ -355,19 +425,74 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     if (delivered) {
       await exclusive(async () => {
         if (isTerminal(state.status)) return;
-        await record({
+        const delivered = await record({
           eventType: 'intent.delivered',
           status: 'DELIVERED',
           actor: SYSTEM_ACTOR,
           deliverTo: plan.handler,
           ...(plan.binding.mode === 'http' ? { deliveryAttempt } : {}),
-          details: { binding: plan.binding.mode, delivery_attempt: Math.max(1, deliveryAttempt) },
+          details: {
+            binding: plan.binding.mode,
+            delivery_attempt: Math.max(1, deliveryAttempt),
+            ...(released && gate.decision
+              ? {
+                  approval: {
+                    decision: 'approved',
+                    approver: gate.decision.actor,
+                    comment: gate.decision.comment ?? null,
+                    approval_id: gate.threadId,
+                  },
+                }
+              : {}),
+          },
         });
+        if (released) gate.deliveredSeq = delivered.seq;
         if (plan.humanTask) await assignHumanTask(plan.humanTask);
       });
     }
   }
   deliveryDone = true;
+
+  /**
+   * Opens the approval task in the approver's inbox and waits WAITING_FOR_APPROVAL for the decision,
+   * the deadline, or a cancel (a resolve). A deadline that passes first times the intent out.
+   */
+  async function awaitApproval(approval: PolicyApprovalPlan): Promise<void> {
+    await exclusive(async () => {
+      if (isTerminal(state.status)) return;
+      const { threadId } = await activities.openPolicyApproval({
+        intentId: input.intentId,
+        orgId: input.orgId,
+      });
+      gate.threadId = threadId;
+      gate.open = true;
+      await record({
+        eventType: 'intent.waiting',
+        status: 'WAITING',
+        waitingReason: 'WAITING_FOR_APPROVAL',
+        pendingWith: { type: 'human', ref: approval.approver, name: 'policy approval' },
+        actor: SYSTEM_ACTOR,
+        details: {
+          approval_id: threadId,
+          thread_id: threadId,
+          approver: approval.approver,
+          rule: approval.rule,
+        },
+      });
+    });
+    for (;;) {
+      if (isTerminal(state.status) || gate.decision) return;
+      timersChanged = false;
+      const wake = () => isTerminal(state.status) || gate.decision !== null || timersChanged;
+      if (state.deadlineAt === null) await condition(wake);
+      else if (state.deadlineAt > Date.now()) await condition(wake, state.deadlineAt - Date.now());
+      if (isTerminal(state.status) || gate.decision) return;
+      if (state.deadlineAt !== null && Date.now() >= state.deadlineAt) {
+        await exclusive(timeOut);
+        return;
+      }
+    }
+  }
 
   async function assignHumanTask(task: Record<string, unknown>): Promise<void> {
     const { threadId } = await activities.openHumanTask({ intentId: input.intentId, orgId: input.orgId });
