@@ -272,6 +272,46 @@ describe('send and receive policies end to end', () => {
     expectDenied(await send(other, recipient.address), 'receiver_org_closed');
   });
 
+  test('an allowed cross-org intent reaches the recipient: its stream, its reads, its resolve', async () => {
+    const [a, b, c] = [await newOrg(), await newOrg(), await newOrg()];
+    const sender = await agent(a, 'sender');
+    const recipient = await agent(b, 'worker');
+    const boss = await agent(b, 'boss', 'admin');
+    const outsider = await agent(c, 'outsider', 'admin');
+    const open = await boss.api('PUT', `/v1/organizations/${b.id}/receive-policy`, {
+      body: { policy_type: 'open' },
+    });
+    assert.equal(open.status, 200, open.text);
+
+    const id = expectCreated(await send(sender, recipient.address));
+    const frames = await until('the delivery on the recipient stream', async () => {
+      const found = await streamed(recipient, id);
+      return found.length ? found : undefined;
+    });
+    assert.equal(frames[0]!.data.intent_id, id);
+    const seen = await recipient.api('GET', `/v1/intents/${id}`);
+    assert.equal(seen.status, 200, seen.text);
+    assert.equal((await recipient.api('GET', `/v1/intents/${id}/events?since=0`)).status, 200);
+    const listed = await recipient.api('GET', `/v1/intents?to_agent=${enc(recipient.address)}`);
+    assert.deepEqual(
+      (listed.body.intents as { intent_id: string }[]).map((i) => i.intent_id),
+      [id],
+    );
+
+    const done = await recipient.api('POST', `/v1/intents/${id}/resolve`, {
+      body: { status: 'COMPLETED', result: { ok: true } },
+    });
+    assert.equal(done.status, 200, done.text);
+    await waitFor(id, 'COMPLETED');
+    const theSender = await sender.api('GET', `/v1/intents/${id}`);
+    assert.equal((theSender.body.intent as { status: string }).status, 'COMPLETED');
+    // A third org still sees nothing of it.
+    assert.equal((await outsider.api('GET', `/v1/intents/${id}`)).status, 404);
+    assert.equal((await outsider.api('GET', `/v1/intents/${id}/events?since=0`)).status, 404);
+    const theirs = await outsider.api('GET', '/v1/intents');
+    assert.ok(!theirs.text.includes(id));
+  });
+
   test('an agent receive override decides before the org policy', async () => {
     const [a, b] = [await newOrg(), await newOrg()];
     const sender = await agent(a, 'sender');

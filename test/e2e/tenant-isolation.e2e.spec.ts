@@ -64,6 +64,8 @@ type Victim = {
   keyId: string;
   memberId: string;
   quotaId: string;
+  /** Entry ids of the victim's org receive policy, its handler's receive override and send policy. */
+  entries: Record<'org' | 'receive-override' | 'policy', string>;
   /** When the victim's setup ended: audit rows after it are the attackers' own requests. */
   setupDoneAt: string;
 };
@@ -382,6 +384,85 @@ const CASES: Case[] = [
     probe: () => `/v1/quotas/${randomUUID()}`,
     expect: 'same-as-missing',
   },
+  // Policies: the org receive policy, and each agent policy under all three address forms
+  {
+    route: 'GET /v1/organizations/:org/receive-policy',
+    path: (v) => `/v1/organizations/${v.orgId}/receive-policy`,
+    probe: () => `/v1/organizations/${randomUUID()}/receive-policy`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'GET /v1/organizations/:org/receive-policy/entries',
+    path: () => `/v1/organizations/${VICTIM}/receive-policy/entries`,
+    probe: () => `/v1/organizations/nope-${sfx}/receive-policy/entries`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'PUT /v1/organizations/:org/receive-policy',
+    path: (v) => `/v1/organizations/${v.orgId}/receive-policy`,
+    probe: () => `/v1/organizations/${randomUUID()}/receive-policy`,
+    body: () => ({ policy_type: 'open' }),
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'POST /v1/organizations/:org/receive-policy/entries',
+    path: (v) => `/v1/organizations/${v.orgId}/receive-policy/entries`,
+    probe: () => `/v1/organizations/${randomUUID()}/receive-policy/entries`,
+    body: () => ({ sender_pattern: `agent://${ATTACKER}/*` }),
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'DELETE /v1/organizations/:org/receive-policy/entries/:entryId',
+    path: (v) => `/v1/organizations/${v.orgId}/receive-policy/entries/${v.entries.org}`,
+    probe: () => `/v1/organizations/${randomUUID()}/receive-policy/entries/${randomUUID()}`,
+    expect: 'same-as-missing',
+  },
+  ...(['receive-override', 'policy'] as const).flatMap((kind) =>
+    (
+      [
+        [':address', (a: string) => enc(a)],
+        [':org/:ws/:name', (a: string) => a.slice('agent://'.length)],
+        ['agent:://:org/:ws/:name', (a: string) => a],
+      ] as const
+    ).flatMap(([form, url]) => {
+      const base = (a: string) => `/v1/agents/${url(a)}/${kind}`;
+      const typeBody = kind === 'policy' ? { policy_type: 'open' } : { override_type: 'open' };
+      return [
+        {
+          route: `GET /v1/agents/${form}/${kind}`,
+          path: (v: Victim) => base(v.handler.address),
+          probe: () => base(missingAddress()),
+          expect: 'same-as-missing',
+        },
+        {
+          route: `GET /v1/agents/${form}/${kind}/entries`,
+          path: (v: Victim) => `${base(v.handler.address)}/entries`,
+          probe: () => `${base(missingAddress())}/entries`,
+          expect: 'same-as-missing',
+        },
+        {
+          route: `PUT /v1/agents/${form}/${kind}`,
+          path: (v: Victim) => base(v.handler.address),
+          probe: () => base(missingAddress()),
+          body: () => typeBody,
+          expect: 'same-as-missing',
+        },
+        {
+          route: `POST /v1/agents/${form}/${kind}/entries`,
+          path: (v: Victim) => `${base(v.handler.address)}/entries`,
+          probe: () => `${base(missingAddress())}/entries`,
+          body: () => ({ sender_pattern: `agent://${ATTACKER}/*` }),
+          expect: 'same-as-missing',
+        },
+        {
+          route: `DELETE /v1/agents/${form}/${kind}/entries/:entryId`,
+          path: (v: Victim) => `${base(v.handler.address)}/entries/${v.entries[kind]}`,
+          probe: () => `${base(missingAddress())}/entries/${randomUUID()}`,
+          expect: 'same-as-missing',
+        },
+      ] satisfies Case[];
+    }),
+  ),
 ];
 
 /** Every route the gateway serves, as "METHOD /path/:param", read from the controllers' metadata. */
@@ -504,6 +585,33 @@ describe('tenant isolation matrix', () => {
       body: { subject: sender.address, dimension: 'intents_per_day', limit: 1000 },
     });
     assert.equal(quota.status, 200, quota.text);
+    const entries = {} as Victim['entries'];
+    const policies = [
+      [
+        'org',
+        `/v1/organizations/${VICTIM}/receive-policy`,
+        { policy_type: 'allowlist' },
+        'agent://partner-org/*',
+      ],
+      [
+        'receive-override',
+        `/v1/agents/${handler.address.slice(8)}/receive-override`,
+        { override_type: 'allowlist' },
+        'agent://partner-org/*',
+      ],
+      [
+        'policy',
+        `/v1/agents/${handler.address.slice(8)}/policy`,
+        { policy_type: 'denylist' },
+        'agent://evil-org/*',
+      ],
+    ] as const;
+    for (const [kind, base, type, pattern] of policies) {
+      assert.equal((await asVictimAdmin('PUT', base, { body: type })).status, 200);
+      const entry = await asVictimAdmin('POST', `${base}/entries`, { body: { sender_pattern: pattern } });
+      assert.equal(entry.status, 200, entry.text);
+      entries[kind] = (entry.body.entry as { entry_id: string }).entry_id;
+    }
 
     // Settle: the completion reached the sender's inbox and the open intent was delivered.
     const deadline = Date.now() + 30_000;
@@ -527,6 +635,7 @@ describe('tenant isolation matrix', () => {
       keyId: key.id,
       memberId: (member.body.member as { member_id: string }).member_id,
       quotaId: (quota.body.quota as { quota_id: string }).quota_id,
+      entries,
       setupDoneAt: new Date().toISOString(),
     };
     victimMarkers.push(

@@ -5,6 +5,7 @@ import {
   type IntentStatus,
   isTerminal,
   NotFoundError,
+  parseAgentAddress,
   type PendingWith,
   type WaitingReason,
 } from '@axle/protocol';
@@ -129,6 +130,26 @@ type Tx = Prisma.TransactionClient;
 type IntentRow = Awaited<ReturnType<PrismaService['client']['intent']['findFirstOrThrow']>>;
 type EventRow = Awaited<ReturnType<PrismaService['client']['intentEvent']['findFirstOrThrow']>>;
 
+/**
+ * The intents a scope may read: its org's own, and those another org sent to one of its agents
+ * (the current handler's org). Writes stay in the sender's org, through the intent's workflow.
+ */
+function visibleTo(scope: TenantScope): Prisma.IntentWhereInput {
+  return scope.kind === 'org' ? { OR: [{ orgId: scope.orgId }, { handlerOrgId: scope.orgId }] } : {};
+}
+
+/** The org of an agent address's slug when it is another org than the intent's own; else null. */
+async function foreignOrgOf(
+  tx: Tx,
+  address: string | null | undefined,
+  ownOrgId: string,
+): Promise<string | null> {
+  const slug = address ? parseAgentAddress(address)?.org : undefined;
+  if (!slug) return null;
+  const org = await tx.organization.findUnique({ where: { slug }, select: { id: true } });
+  return org && org.id !== ownOrgId ? org.id : null;
+}
+
 @Injectable()
 export class IntentRepository {
   constructor(private readonly prisma: PrismaService) {}
@@ -151,6 +172,7 @@ export class IntentRepository {
             data: {
               ...input,
               orgId: scope.orgId,
+              handlerOrgId: await foreignOrgOf(tx, input.handler, scope.orgId),
               status: 'SUBMITTED',
               lastSeq: 2,
               pendingWith: json(input.pendingWith),
@@ -218,7 +240,7 @@ export class IntentRepository {
 
   async findById(scope: TenantScope, id: string): Promise<IntentRecord | null> {
     return guarded(async () => {
-      const row = await this.prisma.client.intent.findFirst({ where: { id, ...orgFilter(scope) } });
+      const row = await this.prisma.client.intent.findFirst({ where: { AND: [{ id }, visibleTo(scope)] } });
       return row ? toIntent(row) : null;
     });
   }
@@ -231,7 +253,7 @@ export class IntentRepository {
   ): Promise<IntentEventRecord[]> {
     return guarded(async () => {
       const rows = await this.prisma.client.intentEvent.findMany({
-        where: { intentId, seq: { gt: since }, ...orgFilter(scope) },
+        where: { intentId, seq: { gt: since }, intent: visibleTo(scope) },
         orderBy: { seq: 'asc' },
         take: limit,
       });
@@ -280,7 +302,9 @@ export class IntentRepository {
             status: to,
             waitingReason,
             lastSeq: seq,
-            ...(input.handler !== undefined ? { handler: input.handler } : {}),
+            ...(input.handler !== undefined
+              ? { handler: input.handler, handlerOrgId: await foreignOrgOf(tx, input.handler, locked.org_id) }
+              : {}),
             ...(input.pendingWith !== undefined
               ? { pendingWith: json(input.pendingWith) ?? Prisma.DbNull }
               : {}),
@@ -308,10 +332,12 @@ export class IntentRepository {
         });
         let agentSeq: number | null = null;
         if (input.deliverTo) {
-          agentSeq = await nextAgentSeq(tx, input.deliverTo, row.orgId);
+          // The entry belongs to the listening agent's org, which may not be the sender's.
+          const streamOrgId = (await foreignOrgOf(tx, input.deliverTo, row.orgId)) ?? row.orgId;
+          agentSeq = await nextAgentSeq(tx, input.deliverTo, streamOrgId);
           await tx.agentStreamEntry.create({
             data: {
-              orgId: row.orgId,
+              orgId: streamOrgId,
               address: input.deliverTo,
               seq: agentSeq,
               intentId,
@@ -331,7 +357,7 @@ export class IntentRepository {
     return guarded(async () => {
       const rows = await this.prisma.client.intent.findMany({
         where: {
-          ...orgFilter(scope),
+          ...visibleTo(scope),
           ...(filter.statuses?.length ? { status: { in: [...filter.statuses] } } : {}),
           ...(filter.toAgent ? { toAgent: filter.toAgent } : {}),
           ...(filter.fromAgent ? { fromAgent: filter.fromAgent } : {}),
@@ -495,17 +521,17 @@ export class IdempotencyKeyTakenError extends Error {
   }
 }
 
-type LockedIntent = { status: string; last_seq: number; waiting_reason: string | null };
+type LockedIntent = { status: string; last_seq: number; waiting_reason: string | null; org_id: string };
 
 async function lockIntent(tx: Tx, scope: TenantScope, intentId: string): Promise<LockedIntent | null> {
   const rows =
     scope.kind === 'org'
       ? await tx.$queryRaw<
           LockedIntent[]
-        >`SELECT status, last_seq, waiting_reason FROM intents WHERE id = ${intentId}::uuid AND org_id = ${scope.orgId}::uuid FOR UPDATE`
+        >`SELECT status, last_seq, waiting_reason, org_id::text FROM intents WHERE id = ${intentId}::uuid AND org_id = ${scope.orgId}::uuid FOR UPDATE`
       : await tx.$queryRaw<
           LockedIntent[]
-        >`SELECT status, last_seq, waiting_reason FROM intents WHERE id = ${intentId}::uuid FOR UPDATE`;
+        >`SELECT status, last_seq, waiting_reason, org_id::text FROM intents WHERE id = ${intentId}::uuid FOR UPDATE`;
   return rows[0] ?? null;
 }
 
