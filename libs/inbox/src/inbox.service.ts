@@ -16,7 +16,6 @@ import {
   DecidePolicyApprovalUseCase,
   IntentQueries,
   isUuid,
-  parseOrThrow,
   RecipientResolver,
   ResumeIntentUseCase,
   TransferIntentUseCase,
@@ -35,6 +34,7 @@ import {
   inboxReplySchema,
   isTerminal,
   NotFoundError,
+  parseOrThrow,
   PayloadTooLargeError,
   POLICY_APPROVAL_THREAD_KIND,
 } from '@axle/protocol';

@@ -23,5 +23,3 @@ export { type ResolveIntentCommand, ResolveIntentUseCase } from './resolve-inten
 export { type ResumeIntentCommand, ResumeIntentUseCase } from './resume-intent.usecase';
 export { type SubmitIntentCommand, SubmitIntentUseCase } from './submit-intent.usecase';
 export { type TransferIntentCommand, TransferIntentUseCase } from './transfer-intent.usecase';
-/** Moved to @axle/protocol; re-exported while callers migrate. */
-export { parseOrThrow } from '@axle/protocol';

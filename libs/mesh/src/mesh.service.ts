@@ -8,14 +8,14 @@ import {
   orgScope,
   type TenantScope,
 } from '@axle/data';
-import { EventBus, isUuid, parseOrThrow } from '@axle/intents';
+import { EventBus, isUuid } from '@axle/intents';
 import {
   ForbiddenError,
   MESH_HEALTH_STATUSES,
   MESH_HEARTBEAT_MAX_BYTES,
   MESH_WINDOW_SECONDS,
-  type MeshAgentView,
   meshAgentsQuerySchema,
+  type MeshAgentView,
   meshEventsQuerySchema,
   type MeshHealthStatus,
   meshHeartbeatSchema,
@@ -23,6 +23,7 @@ import {
   meshResumeSchema,
   type MeshSummaryView,
   NotFoundError,
+  parseOrThrow,
   PayloadTooLargeError,
   REDIS_CHANNELS,
 } from '@axle/protocol';

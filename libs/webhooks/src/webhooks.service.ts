@@ -16,12 +16,13 @@ import {
   type WebhookEventRecord,
   WebhookRepository,
 } from '@axle/data';
-import { isUuid, parseOrThrow } from '@axle/intents';
+import { isUuid } from '@axle/intents';
 import {
   ConflictError,
   ForbiddenError,
   NotFoundError,
   parseAgentAddress,
+  parseOrThrow,
   PayloadTooLargeError,
   ValidationFailedError,
   webhookEventSchema,

@@ -1,6 +1,5 @@
 import { AuditQueryService, type Principal, QuotaService } from '@axle/auth';
-import { parseOrThrow } from '@axle/intents';
-import { auditEventsQuerySchema, listQuotasQuerySchema, putQuotaSchema } from '@axle/protocol';
+import { auditEventsQuerySchema, listQuotasQuerySchema, parseOrThrow, putQuotaSchema } from '@axle/protocol';
 import { Body, Controller, Delete, Get, Param, Put, Query, Req } from '@nestjs/common';
 import { type FastifyRequest } from 'fastify';
 import { NoRequestQuota } from '../http/quota.guard';

@@ -3,7 +3,6 @@ import {
   BulkCancelUseCase,
   ChangePolicyUseCase,
   IntentQueries,
-  parseOrThrow,
   ResolveIntentUseCase,
   ResumeIntentUseCase,
   SubmitIntentUseCase,
@@ -11,7 +10,13 @@ import {
   toIntentView,
   TransferIntentUseCase,
 } from '@axle/intents';
-import { CAPABILITIES, eventsQuerySchema, HTTP_HEADERS, ValidationFailedError } from '@axle/protocol';
+import {
+  CAPABILITIES,
+  eventsQuerySchema,
+  HTTP_HEADERS,
+  parseOrThrow,
+  ValidationFailedError,
+} from '@axle/protocol';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { idempotencyKeyOf, OwnIdempotency } from '../http/idempotency.interceptor';

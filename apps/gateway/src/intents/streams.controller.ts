@@ -1,6 +1,6 @@
 import { type Principal } from '@axle/auth';
-import { EventStreamService, parseOrThrow } from '@axle/intents';
-import { agentAddress, streamQuerySchema } from '@axle/protocol';
+import { EventStreamService } from '@axle/intents';
+import { agentAddress, parseOrThrow, streamQuerySchema } from '@axle/protocol';
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { CurrentPrincipal } from '../http/request-context';

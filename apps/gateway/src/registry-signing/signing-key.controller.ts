@@ -1,6 +1,5 @@
 import { type Principal, SigningKeyService } from '@axle/auth';
-import { parseOrThrow } from '@axle/intents';
-import { signingKeyRequestSchema } from '@axle/protocol';
+import { parseOrThrow, signingKeyRequestSchema } from '@axle/protocol';
 import { Body, Controller, Delete, Get, Param, Put, Req } from '@nestjs/common';
 import { type FastifyRequest } from 'fastify';
 import { CurrentPrincipal } from '../http/request-context';
