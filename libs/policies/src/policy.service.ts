@@ -9,8 +9,10 @@ import {
   RegistryRepository,
 } from '@axle/data';
 import {
+  agentAddressOrThrow,
   agentReceiveOverrideSchema,
   agentSendPolicySchema,
+  normalizeSenderPattern,
   NotFoundError,
   orgReceivePolicySchema,
   parseAgentAddress,
@@ -20,7 +22,6 @@ import {
   type PolicyDecisionKind,
   type PolicyEntryKind,
   policyEntrySchema,
-  normalizeSenderPattern,
   ValidationFailedError,
 } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
@@ -86,19 +87,7 @@ export class PolicyService {
 
   /** The verdict for a send from `sender` to `recipient` (any accepted address form). */
   async evaluate(sender: { address: string; orgId: string }, recipient: string): Promise<PolicyVerdict> {
-    const address = parseAgentAddress(recipient);
-    if (!address)
-      throw new ValidationFailedError(
-        [
-          {
-            path: 'to_agent',
-            loc: ['body', 'to_agent'],
-            message: 'invalid agent address',
-            type: 'invalid_agent_address',
-          },
-        ],
-        'invalid_agent_address',
-      );
+    const address = agentAddressOrThrow(recipient, 'to_agent', 'body');
     const org = await this.registry.findOrgBySlug(address.org);
     const policies = org ? await this.policies.recipientPolicies(orgScope(org.id), address.canonical) : null;
     return evaluatePolicies(sender, address.canonical, policies);

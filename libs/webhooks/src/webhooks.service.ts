@@ -18,13 +18,12 @@ import {
 } from '@axle/data';
 import { isUuid } from '@axle/intents';
 import {
+  agentAddressOrThrow,
   ConflictError,
   ForbiddenError,
   NotFoundError,
-  parseAgentAddress,
   parseOrThrow,
   PayloadTooLargeError,
-  ValidationFailedError,
   webhookEventSchema,
   type WebhookEventType,
   webhookSubscriptionSchema,
@@ -239,8 +238,7 @@ export class WebhooksService {
    * owner's matching subscriptions. Answers the same counters as POST /v1/webhooks/events.
    */
   async emit(scope: OrgScope, input: WebhookEmission): Promise<Record<string, unknown>> {
-    const owner = parseAgentAddress(input.ownerAgent);
-    if (!owner) throw invalidOwner();
+    const owner = agentAddressOrThrow(input.ownerAgent, 'owner_agent', 'query');
     const request = parseOrThrow(webhookEventSchema, {
       event_type: input.eventType,
       source: input.source,
@@ -399,8 +397,7 @@ export class WebhooksService {
   private async resolveOwner(principal: Principal, ownerAgent: string | undefined): Promise<Owner> {
     const own = { address: principal.address, orgId: principal.orgId };
     if (ownerAgent === undefined) return own;
-    const address = parseAgentAddress(ownerAgent);
-    if (!address) throw invalidOwner();
+    const address = agentAddressOrThrow(ownerAgent, 'owner_agent', 'query');
     if (address.canonical === principal.address) return own;
     if (!mayActAs(principal, address))
       throw new ForbiddenError(
@@ -540,18 +537,4 @@ function replayedBody(r: EventDeliveries, replayedAt: Date): Record<string, unkn
 
 function eventNotFound(id: string): NotFoundError {
   return new NotFoundError('webhook_event_not_found', `webhook event ${id} not found`);
-}
-
-function invalidOwner(): ValidationFailedError {
-  return new ValidationFailedError(
-    [
-      {
-        path: 'owner_agent',
-        loc: ['query', 'owner_agent'],
-        message: 'invalid agent address',
-        type: 'invalid_agent_address',
-      },
-    ],
-    'invalid_agent_address',
-  );
 }

@@ -317,21 +317,9 @@ async function insertEvent(tx: Tx, agent: MeshAgentRecord, event: NewMeshEvent):
   return toEvent(row);
 }
 
-function toAgent(row: {
-  id: string;
-  orgId: string;
-  workspaceId: string;
-  name: string;
-  address: string;
-  displayName: string | null;
-  deliveryMode: string;
-  role: string;
-  status: string;
-  lastHeartbeatAt: Date | null;
-  heartbeatMetrics: Prisma.JsonValue;
-  killedAt: Date | null;
-  createdAt: Date;
-}): MeshAgentRecord {
+function toAgent(
+  row: Omit<MeshAgentRecord, 'heartbeatMetrics'> & { heartbeatMetrics: Prisma.JsonValue },
+): MeshAgentRecord {
   const metrics = row.heartbeatMetrics;
   return {
     ...row,
