@@ -5,7 +5,8 @@
 //
 // Fail-open, like the rate limiter: when Redis is down or slow the request passes uncounted (and a
 // warning is logged at most every 10 s). Quotas protect capacity, not correctness or tenancy.
-import { Redis } from 'ioredis';
+import { type Redis } from 'ioredis';
+import { requestPathRedis } from './request-path-redis';
 
 const TAKE_LUA = `
 local cost = tonumber(ARGV[2])
@@ -52,7 +53,6 @@ export type TakeResult =
   { allowed: true; keys: string[] } | { allowed: false; refused: CounterSpec; used: number };
 
 const WARN_EVERY_MS = 10_000;
-const FIRST_CONNECT_WAIT_MS = 1_000;
 
 /** The UTC day a time falls in, and the instant the next one starts. */
 export function utcDay(now: Date = new Date()): { day: string; resetAt: Date } {
@@ -65,20 +65,17 @@ export class QuotaCounter {
   private readonly takeCommand: TakeCommand;
   private readonly giveBackCommand: GiveBackCommand;
   private readonly prefix: string;
-  private connecting: Promise<void> | null = null;
+  private readonly connected: () => Promise<void>;
   private lastWarning = 0;
 
   constructor(private readonly options: QuotaCounterOptions) {
     this.prefix = options.prefix ?? 'axle:quota:v1';
     // Connected on first use (the worker builds this service but rarely counts); no offline
     // queue and a command timeout, so a Redis outage fails a check at once (fail-open).
-    this.redis = new Redis(options.redisUrl, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: options.commandTimeoutMs ?? 500,
+    ({ redis: this.redis, ready: this.connected } = requestPathRedis(options.redisUrl, {
+      commandTimeoutMs: options.commandTimeoutMs ?? 500,
       lazyConnect: true,
-    });
-    this.redis.on('error', () => undefined);
+    }));
     this.redis.defineCommand('axleQuotaTake', { lua: TAKE_LUA });
     this.redis.defineCommand('axleQuotaGiveBack', { lua: GIVE_BACK_LUA });
     const redis = this.redis as Redis & { axleQuotaTake: TakeCommand; axleQuotaGiveBack: GiveBackCommand };
@@ -149,17 +146,6 @@ export class QuotaCounter {
       return;
     }
     await this.redis.quit().catch(() => this.redis.disconnect());
-  }
-
-  private connected(): Promise<void> {
-    if (!this.connecting) {
-      this.connecting = new Promise<void>((resolve) => {
-        this.redis.once('ready', () => resolve());
-        setTimeout(resolve, FIRST_CONNECT_WAIT_MS).unref();
-        this.redis.connect().catch(() => undefined);
-      });
-    }
-    return this.connecting;
   }
 
   private warnFailOpen(err: unknown): void {

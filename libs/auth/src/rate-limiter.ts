@@ -7,7 +7,8 @@
 // 10 s). Rate limiting protects capacity, not correctness or tenancy; failing closed would turn
 // a Redis outage into a full API outage, including intent creation, which needs only PostgreSQL.
 import { type OnModuleDestroy } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import { type Redis } from 'ioredis';
+import { requestPathRedis } from './request-path-redis';
 
 /**
  * Takes `cost` from every bucket in KEYS, or from none: a request is allowed only when each of its
@@ -99,7 +100,6 @@ type BucketsCommand = (
 
 const WINDOW_MS = 60_000;
 const WARN_EVERY_MS = 10_000;
-const FIRST_CONNECT_WAIT_MS = 1_000;
 
 /**
  * Token buckets: per credential and route (`consume(subject, bucket)`), and several at once
@@ -110,8 +110,8 @@ export class RateLimiter implements OnModuleDestroy {
   private readonly redis: Redis | null;
   private readonly buckets: BucketsCommand | null;
   private lastWarning = 0;
-  /** Settles once Redis is first ready (or after FIRST_CONNECT_WAIT_MS): checks right after boot wait for it. */
-  private firstConnect: Promise<void> = Promise.resolve();
+  /** Settles once Redis is first ready (or soon after): checks right after boot wait for it. */
+  private firstConnect: () => Promise<void> = () => Promise.resolve();
   private readonly prefix: string;
 
   constructor(private readonly options: RateLimiterOptions) {
@@ -121,19 +121,10 @@ export class RateLimiter implements OnModuleDestroy {
       this.buckets = null;
       return;
     }
-    // No offline queue and a command timeout: while Redis is down a check fails at once instead
-    // of waiting for a reconnect, and the request goes through (fail-open).
-    this.redis = new Redis(options.redisUrl, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: options.commandTimeoutMs ?? 500,
-      lazyConnect: false,
-    });
-    this.redis.on('error', () => undefined);
-    this.firstConnect = new Promise<void>((resolve) => {
-      this.redis?.once('ready', () => resolve());
-      setTimeout(resolve, FIRST_CONNECT_WAIT_MS).unref();
-    });
+    // While Redis is down a check fails at once and the request goes through (fail-open).
+    const client = requestPathRedis(options.redisUrl, { commandTimeoutMs: options.commandTimeoutMs ?? 500 });
+    this.redis = client.redis;
+    this.firstConnect = client.ready;
     // numberOfKeys is passed per call: a request draws from one or two buckets.
     this.redis.defineCommand('axleTokenBuckets', { lua: TOKEN_BUCKETS_LUA });
     const redis = this.redis as Redis & { axleTokenBuckets: BucketsCommand };
@@ -171,7 +162,7 @@ export class RateLimiter implements OnModuleDestroy {
   async consumeAll<S extends string>(specs: BucketSpec<S>[]): Promise<MultiBucketDecision<S> | null> {
     const active = specs.filter((s) => s.limit > 0);
     if (!this.buckets || active.length === 0) return null;
-    await this.firstConnect;
+    await this.firstConnect();
     try {
       const [allowed, ...left] = await this.buckets(
         active.length,

@@ -7,7 +7,8 @@
 // this store, so a Redis outage does not affect them.
 import { DependencyUnavailableError, SIGNATURE_NONCE_TTL_SECONDS } from '@axle/protocol';
 import { type OnModuleDestroy } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import { type Redis } from 'ioredis';
+import { requestPathRedis } from './request-path-redis';
 
 export type SignatureNonceStoreOptions = {
   redisUrl: string;
@@ -19,29 +20,19 @@ export type SignatureNonceStoreOptions = {
   commandTimeoutMs?: number;
 };
 
-const FIRST_CONNECT_WAIT_MS = 1_000;
-
 export class SignatureNonceStore implements OnModuleDestroy {
   private readonly redis: Redis;
   private readonly prefix: string;
   private readonly ttlSeconds: number;
-  private readonly firstConnect: Promise<void>;
+  private readonly firstConnect: () => Promise<void>;
 
   constructor(options: SignatureNonceStoreOptions) {
     this.prefix = options.prefix ?? 'axle:sig-nonce:v1';
     this.ttlSeconds = options.ttlSeconds ?? SIGNATURE_NONCE_TTL_SECONDS;
-    // No offline queue and a command timeout: while Redis is down a claim fails at once (503)
-    // instead of hanging until a reconnect.
-    this.redis = new Redis(options.redisUrl, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: options.commandTimeoutMs ?? 1_000,
-    });
-    this.redis.on('error', () => undefined);
-    this.firstConnect = new Promise<void>((resolve) => {
-      this.redis.once('ready', () => resolve());
-      setTimeout(resolve, FIRST_CONNECT_WAIT_MS).unref();
-    });
+    // While Redis is down a claim fails at once (503) instead of hanging until a reconnect.
+    ({ redis: this.redis, ready: this.firstConnect } = requestPathRedis(options.redisUrl, {
+      commandTimeoutMs: options.commandTimeoutMs ?? 1_000,
+    }));
   }
 
   /**
@@ -49,7 +40,7 @@ export class SignatureNonceStore implements OnModuleDestroy {
    * Throws DependencyUnavailableError('redis') when Redis cannot answer.
    */
   async claim(keyId: string, nonce: string): Promise<boolean> {
-    await this.firstConnect;
+    await this.firstConnect();
     let reply: string | null;
     try {
       reply = await this.redis.set(`${this.prefix}:${keyId}:${nonce}`, '1', 'EX', this.ttlSeconds, 'NX');
