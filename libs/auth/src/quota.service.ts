@@ -11,6 +11,7 @@ import { AuditRepository, orgScope, type QuotaRecord, QuotaRepository } from '@a
 import { AXLE_LOGGER, type Logger } from '@axle/observability';
 import {
   ForbiddenError,
+  isUuid,
   NotFoundError,
   parseAgentAddress,
   type PutQuotaRequest,
@@ -136,7 +137,7 @@ export class QuotaService implements OnModuleDestroy {
   async remove(principal: Principal, id: string, requestId: string): Promise<Record<string, unknown>> {
     requireRole(principal, 'admin');
     const notFound = new NotFoundError('quota_not_found', `quota ${id} not found`);
-    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) throw notFound;
+    if (!isUuid(id)) throw notFound;
     const deleted = await this.quotas.delete(tenantScopeOf(principal), id);
     if (!deleted) throw notFound;
     this.cache.delete(deleted.orgId);

@@ -15,7 +15,6 @@ import {
 import {
   DecidePolicyApprovalUseCase,
   IntentQueries,
-  isUuid,
   RecipientResolver,
   ResumeIntentUseCase,
   TransferIntentUseCase,
@@ -33,6 +32,7 @@ import {
   inboxListQuerySchema,
   inboxReplySchema,
   isTerminal,
+  isUuid,
   NotFoundError,
   parseOrThrow,
   PayloadTooLargeError,

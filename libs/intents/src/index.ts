@@ -14,7 +14,7 @@ export {
 export { actingAgent } from './intent-access';
 export { workflowInput } from './intent-audit';
 export { IntentEventsService } from './intent-events.service';
-export { IntentQueries, isUuid } from './intent-queries.service';
+export { IntentQueries } from './intent-queries.service';
 export { IntentWorkflowClient } from './intent-workflow.client';
 export { toEventView, toIntentView } from './intent.view';
 export { IntentsModule } from './intents.module';

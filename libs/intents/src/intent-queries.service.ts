@@ -2,6 +2,7 @@ import { type Principal, tenantScopeOf } from '@axle/auth';
 import { type IntentEventRecord, type IntentRecord, IntentRepository } from '@axle/data';
 import {
   INTENT_STATUSES,
+  isUuid,
   listIntentsQuerySchema,
   NotFoundError,
   parseAgentAddress,
@@ -76,10 +77,6 @@ export class IntentQueries {
       has_more: hasMore,
     };
   }
-}
-
-export function isUuid(value: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
 }
 
 function encodeCursor(intent: IntentRecord): string {

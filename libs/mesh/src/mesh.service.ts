@@ -8,9 +8,10 @@ import {
   orgScope,
   type TenantScope,
 } from '@axle/data';
-import { EventBus, isUuid } from '@axle/intents';
+import { EventBus } from '@axle/intents';
 import {
   ForbiddenError,
+  isUuid,
   MESH_HEALTH_STATUSES,
   MESH_HEARTBEAT_MAX_BYTES,
   MESH_WINDOW_SECONDS,

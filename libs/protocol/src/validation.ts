@@ -20,3 +20,8 @@ export function parseOrThrow<S extends z.ZodType>(
   const coded = parsed.error.issues.map(codeOf).find((code) => code !== undefined);
   throw new ValidationFailedError(fields, coded ?? 'validation_error');
 }
+
+/** A canonical UUID (any case): ids in paths are checked before a lookup, so a malformed one is a plain 404. */
+export function isUuid(value: string): boolean {
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+}

@@ -18,6 +18,7 @@ import {
   createServiceAccountSchema,
   createWorkspaceSchema,
   ForbiddenError,
+  isUuid,
   listQuerySchema,
   NotFoundError,
   parseAgentAddress,
@@ -451,10 +452,6 @@ export class RegistryService {
 
 function newWebhookSecret(): string {
   return `whsec_${randomBytes(32).toString('hex')}`;
-}
-
-function isUuid(value: string): boolean {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
 }
 
 function fieldError(

@@ -16,11 +16,11 @@ import {
   type WebhookEventRecord,
   WebhookRepository,
 } from '@axle/data';
-import { isUuid } from '@axle/intents';
 import {
   agentAddressOrThrow,
   ConflictError,
   ForbiddenError,
+  isUuid,
   NotFoundError,
   parseOrThrow,
   PayloadTooLargeError,

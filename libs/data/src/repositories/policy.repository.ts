@@ -1,4 +1,4 @@
-import { ConflictError, type PolicyDecisionKind, type PolicyEntryKind } from '@axle/protocol';
+import { ConflictError, isUuid, type PolicyDecisionKind, type PolicyEntryKind } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { Prisma } from '../generated/prisma/client';
 import { guarded } from '../errors';
@@ -49,8 +49,6 @@ export type RecipientPolicies = {
 
 type EntryRow = Awaited<ReturnType<PrismaService['client']['policyEntry']['findFirstOrThrow']>>;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 /**
  * Send and receive policies (SPEC §2): the org's receive policy, each agent's send policy and receive
  * override, and their ordered entries. Every read is confined to the scope, so an org is invisible to
@@ -66,7 +64,7 @@ export class PolicyRepository {
       this.prisma.client.organization.findFirst({
         where: {
           AND: [
-            UUID.test(idOrSlug) ? { id: idOrSlug } : { slug: idOrSlug },
+            isUuid(idOrSlug) ? { id: idOrSlug } : { slug: idOrSlug },
             scope.kind === 'org' ? { id: scope.orgId } : {},
           ],
         },
@@ -159,7 +157,7 @@ export class PolicyRepository {
     owner: string,
     entryId: string,
   ): Promise<boolean> {
-    if (!UUID.test(entryId)) return false;
+    if (!isUuid(entryId)) return false;
     return guarded(async () => {
       const deleted = await this.prisma.client.policyEntry.deleteMany({
         where: { id: entryId, kind, owner, orgId: scope.orgId },

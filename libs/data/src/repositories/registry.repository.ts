@@ -1,3 +1,4 @@
+import { isUuid } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { guarded } from '../errors';
 import { PrismaService } from '../prisma.service';
@@ -104,9 +105,7 @@ const KEY_VIEW = {
 
 /** Finds a row by uuid id or by slug: the API accepts both for orgs and workspaces. */
 function idOrSlug(value: string): { id: string } | { slug: string } {
-  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)
-    ? { id: value.toLowerCase() }
-    : { slug: value };
+  return isUuid(value) ? { id: value.toLowerCase() } : { slug: value };
 }
 
 /**
