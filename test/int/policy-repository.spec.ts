@@ -36,17 +36,17 @@ describe('PolicyRepository (real PostgreSQL)', () => {
   before(() => prisma.ping());
   after(() => prisma.onModuleDestroy());
 
-  test('an org is found by id or slug in its own scope and the platform scope only', async () => {
+  test('an org is found by id or slug in its own scope and the platform scope only (RegistryRepository.findOrganization, which policies use)', async () => {
     const [a, b] = [await newOrg(), await newOrg()];
-    assert.equal((await policies.findOrg(a.scope, a.id))?.receivePolicy, 'closed');
-    assert.equal((await policies.findOrg(a.scope, a.slug))?.id, a.id);
-    assert.equal(await policies.findOrg(a.scope, b.id), null);
-    assert.equal(await policies.findOrg(a.scope, b.slug), null);
-    assert.equal((await policies.findOrg(platformScope(), b.slug))?.id, b.id);
-    assert.equal(await policies.findOrg(platformScope(), randomUUID()), null);
+    assert.equal((await registry.findOrganization(a.scope, a.id))?.receivePolicy, 'closed');
+    assert.equal((await registry.findOrganization(a.scope, a.slug))?.id, a.id);
+    assert.equal(await registry.findOrganization(a.scope, b.id), null);
+    assert.equal(await registry.findOrganization(a.scope, b.slug), null);
+    assert.equal((await registry.findOrganization(platformScope(), b.slug))?.id, b.id);
+    assert.equal(await registry.findOrganization(platformScope(), randomUUID()), null);
     await policies.setOrgReceivePolicy(a.scope, 'open');
-    assert.equal((await policies.findOrg(a.scope, a.id))?.receivePolicy, 'open');
-    assert.equal((await policies.findOrg(b.scope, b.id))?.receivePolicy, 'closed');
+    assert.equal((await registry.findOrganization(a.scope, a.id))?.receivePolicy, 'open');
+    assert.equal((await registry.findOrganization(b.scope, b.id))?.receivePolicy, 'closed');
   });
 
   test('agents: scoped reads, and a write in another org changes nothing', async () => {

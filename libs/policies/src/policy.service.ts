@@ -204,7 +204,7 @@ export class PolicyService {
   private async target(cmd: PolicyCommand, role: 'operator' | 'admin'): Promise<Target> {
     const scope = tenantScopeOf(cmd.principal);
     if (cmd.kind === 'org_receive') {
-      const org = await this.policies.findOrg(scope, cmd.ref);
+      const org = await this.registry.findOrganization(scope, cmd.ref);
       if (!org) throw new NotFoundError('organization_not_found', `organization ${cmd.ref} not found`);
       requireRole(cmd.principal, role);
       return {

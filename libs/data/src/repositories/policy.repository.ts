@@ -58,21 +58,6 @@ type EntryRow = Awaited<ReturnType<PrismaService['client']['policyEntry']['findF
 export class PolicyRepository {
   constructor(private readonly prisma: PrismaService) {}
 
-  /** The org named by its id (uuid) or its slug, if the scope may see it. */
-  async findOrg(scope: TenantScope, idOrSlug: string): Promise<PolicyOrgRecord | null> {
-    return guarded(() =>
-      this.prisma.client.organization.findFirst({
-        where: {
-          AND: [
-            isUuid(idOrSlug) ? { id: idOrSlug } : { slug: idOrSlug },
-            scope.kind === 'org' ? { id: scope.orgId } : {},
-          ],
-        },
-        select: { id: true, slug: true, receivePolicy: true },
-      }),
-    );
-  }
-
   async setOrgReceivePolicy(scope: OrgScope, policyType: string): Promise<PolicyOrgRecord> {
     return guarded(() =>
       this.prisma.client.organization.update({
