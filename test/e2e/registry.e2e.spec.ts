@@ -313,6 +313,11 @@ describe('registry, keys and tokens', () => {
 
     const ws = await asAdmin('POST', `/v1/organizations/${ORG}/workspaces`, { body: { slug: 'staging' } });
     assert.equal(ws.status, 200, ws.text);
+    assertError(
+      await asAdmin('POST', `/v1/organizations/${ORG}/workspaces`, { body: { slug: 'staging' } }),
+      409,
+      'workspace_exists',
+    );
     const inWs = await asAdmin('POST', '/v1/service-accounts', {
       body: { name: 'stager', workspace_id: 'staging' },
     });

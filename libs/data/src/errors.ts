@@ -1,4 +1,5 @@
 import { DependencyUnavailableError } from '@axle/protocol';
+import { Prisma } from './generated/prisma/client';
 
 /** Driver-adapter error kinds that mean "the database is not there", not "the query is wrong". */
 const UNAVAILABLE_KINDS = new Set([
@@ -46,4 +47,21 @@ export async function guarded<T>(op: () => Promise<T>): Promise<T> {
   } catch (err) {
     throw toDatabaseError(err);
   }
+}
+
+/** A unique-key violation (Prisma P2002): the row exists already. */
+export function isDuplicate(err: unknown): boolean {
+  return err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
+}
+
+/** Creates a row, or answers null when a unique key says it exists already (no check-then-insert race). */
+export async function createUnlessDuplicate<T>(create: () => Promise<T>): Promise<T | null> {
+  return guarded(async () => {
+    try {
+      return await create();
+    } catch (err) {
+      if (isDuplicate(err)) return null;
+      throw err;
+    }
+  });
 }

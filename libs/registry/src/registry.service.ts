@@ -111,12 +111,12 @@ export class RegistryService {
     const org = await this.org(cmd);
     requireRole(cmd.principal, 'admin');
     const input = parseOrThrow(createWorkspaceSchema, cmd.body);
-    if (await this.registry.findWorkspace(orgScope(org.id), org.id, input.slug))
-      throw new ConflictError('workspace_exists', `workspace ${input.slug} already exists in ${org.slug}`);
     const ws = await this.registry.createWorkspace(orgScope(org.id), {
       slug: input.slug,
       name: input.name ?? input.slug,
     });
+    if (!ws)
+      throw new ConflictError('workspace_exists', `workspace ${input.slug} already exists in ${org.slug}`);
     await this.record(cmd, org.id, 'workspace.create', 'workspace', ws.id, { slug: ws.slug });
     return { ok: true, workspace: workspaceView(ws, org) };
   }
@@ -146,14 +146,13 @@ export class RegistryService {
       address = parsed.canonical;
     }
     const email = input.email.toLowerCase();
-    if ((await this.registry.listMembers(orgScope(org.id))).some((m) => m.email === email))
-      throw new ConflictError('member_exists', `${email} is already a member of ${org.slug}`);
     const member = await this.registry.createMember(orgScope(org.id), {
       email,
       role: input.role,
       displayName: input.display_name ?? null,
       address,
     });
+    if (!member) throw new ConflictError('member_exists', `${email} is already a member of ${org.slug}`);
     await this.record(cmd, org.id, 'member.create', 'member', member.id, { role: member.role });
     return { ok: true, member: memberView(member) };
   }
@@ -203,8 +202,6 @@ export class RegistryService {
     requireRole(cmd.principal, 'admin');
     const ws = await this.workspace(org, input.workspace_id ?? 'default');
     const address = agentAddress(org.slug, ws.slug, input.name);
-    if (await this.registry.findAgentByAddress(orgScope(org.id), address))
-      throw new ConflictError('agent_exists', `${address} already exists`);
     // http agents get a signing secret for X-Axme-Signature, shown once here.
     const webhookSecret = input.delivery_mode === 'http' ? newWebhookSecret() : null;
     const sa = await this.registry.createServiceAccount(orgScope(org.id), {
@@ -219,6 +216,7 @@ export class RegistryService {
       role: input.role,
       createdBy: cmd.principal.actorId,
     });
+    if (!sa) throw new ConflictError('agent_exists', `${address} already exists`);
     await this.record(cmd, org.id, 'service_account.create', 'service_account', sa.id, {
       address,
       role: sa.role,

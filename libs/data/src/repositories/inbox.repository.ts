@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { Prisma } from '../generated/prisma/client';
-import { guarded } from '../errors';
+import { guarded, isDuplicate } from '../errors';
 import { json } from '../json';
 import { PrismaService } from '../prisma.service';
 import { orgFilter, type OrgScope, orgScope, type TenantScope } from '../tenancy';
@@ -124,7 +124,7 @@ export class InboxRepository {
           return { thread: await loadDetail(tx, scope, id), messageId, created: true };
         });
       } catch (err) {
-        if (!(err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002')) throw err;
+        if (!isDuplicate(err)) throw err;
         const existing = await loadDetail(this.prisma.client, scope, id);
         const message = existing.messages[0] ?? null;
         return { thread: existing, messageId: message?.id ?? null, created: false };

@@ -1,7 +1,6 @@
 import { ConflictError, isUuid, type PolicyDecisionKind, type PolicyEntryKind } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
-import { Prisma } from '../generated/prisma/client';
-import { guarded } from '../errors';
+import { guarded, isDuplicate } from '../errors';
 import { PrismaService } from '../prisma.service';
 import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
 
@@ -122,7 +121,7 @@ export class PolicyRepository {
           return toEntry(row);
         });
       } catch (err) {
-        if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002')
+        if (isDuplicate(err))
           throw new ConflictError(
             'policy_entry_exists',
             `the pattern ${entry.pattern} is in this policy already`,

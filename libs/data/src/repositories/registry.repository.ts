@@ -1,6 +1,6 @@
 import { isUuid } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
-import { guarded } from '../errors';
+import { createUnlessDuplicate, guarded } from '../errors';
 import { PrismaService } from '../prisma.service';
 import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
 
@@ -356,8 +356,14 @@ export class RegistryRepository {
     );
   }
 
-  async createWorkspace(scope: OrgScope, input: { slug: string; name: string }): Promise<WorkspaceRecord> {
-    return guarded(() => this.prisma.client.workspace.create({ data: { orgId: scope.orgId, ...input } }));
+  /** Null when the org has a workspace with that slug already. */
+  async createWorkspace(
+    scope: OrgScope,
+    input: { slug: string; name: string },
+  ): Promise<WorkspaceRecord | null> {
+    return createUnlessDuplicate(() =>
+      this.prisma.client.workspace.create({ data: { orgId: scope.orgId, ...input } }),
+    );
   }
 
   async listMembers(scope: OrgScope): Promise<MemberRecord[]> {
@@ -373,8 +379,11 @@ export class RegistryRepository {
   async createMember(
     scope: OrgScope,
     input: { email: string; role: string; displayName: string | null; address: string | null },
-  ): Promise<MemberRecord> {
-    return guarded(() => this.prisma.client.orgMember.create({ data: { orgId: scope.orgId, ...input } }));
+  ): Promise<MemberRecord | null> {
+    // Null when the (org, email) unique key says that person is a member already.
+    return createUnlessDuplicate(() =>
+      this.prisma.client.orgMember.create({ data: { orgId: scope.orgId, ...input } }),
+    );
   }
 
   async updateMember(
@@ -402,26 +411,26 @@ export class RegistryRepository {
   async createServiceAccount(
     scope: OrgScope,
     agent: NewAgent & { role: string; description: string | null; createdBy: string },
-  ): Promise<ServiceAccountRecord> {
-    return guarded(async () =>
-      toServiceAccount(
-        await this.prisma.client.serviceAccount.create({
-          data: {
-            orgId: scope.orgId,
-            workspaceId: agent.workspaceId,
-            name: agent.name,
-            address: agent.address,
-            displayName: agent.displayName ?? null,
-            description: agent.description,
-            deliveryMode: agent.deliveryMode ?? 'stream',
-            callbackUrl: agent.callbackUrl ?? null,
-            webhookSecret: agent.webhookSecret ?? null,
-            role: agent.role,
-            createdBy: agent.createdBy,
-          },
-        }),
-      ),
+  ): Promise<ServiceAccountRecord | null> {
+    // Null when the address (or the name in its workspace) is taken.
+    const row = await createUnlessDuplicate(() =>
+      this.prisma.client.serviceAccount.create({
+        data: {
+          orgId: scope.orgId,
+          workspaceId: agent.workspaceId,
+          name: agent.name,
+          address: agent.address,
+          displayName: agent.displayName ?? null,
+          description: agent.description,
+          deliveryMode: agent.deliveryMode ?? 'stream',
+          callbackUrl: agent.callbackUrl ?? null,
+          webhookSecret: agent.webhookSecret ?? null,
+          role: agent.role,
+          createdBy: agent.createdBy,
+        },
+      }),
     );
+    return row ? toServiceAccount(row) : null;
   }
 
   async listServiceAccounts(

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Prisma } from '../generated/prisma/client';
-import { guarded } from '../errors';
+import { guarded, isDuplicate } from '../errors';
 import { PrismaService } from '../prisma.service';
 import { orgFilter, type TenantScope } from '../tenancy';
 
@@ -116,8 +116,7 @@ export class SigningKeyRepository {
           return toRecord(updated);
         });
       } catch (err) {
-        if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002')
-          throw new SigningKeyInUseError();
+        if (isDuplicate(err)) throw new SigningKeyInUseError();
         throw err;
       }
     });
