@@ -466,10 +466,11 @@ const CASES: Case[] = [
 ];
 
 /** Every route the gateway serves, as "METHOD /path/:param", read from the controllers' metadata. */
-function gatewayRoutes(): string[] {
+async function gatewayRoutes(): Promise<string[]> {
   // The built gateway, as the processes under test run it (tests import no app code statically).
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { GatewayModule } = require(join(process.cwd(), 'dist/apps/gateway/src/gateway.module.js')) as {
+  const { GatewayModule } = (await import(
+    join(process.cwd(), 'dist/apps/gateway/src/gateway.module.js')
+  )) as {
     GatewayModule: {
       forRoot(config: unknown, logger: unknown): { controllers: (new (...args: never[]) => unknown)[] };
     };
@@ -688,9 +689,9 @@ describe('tenant isolation matrix', () => {
     await prisma.onModuleDestroy();
   });
 
-  test('every route of the gateway has a case in the matrix', () => {
+  test('every route of the gateway has a case in the matrix', async () => {
     const covered = new Set(CASES.map((c) => c.route));
-    const missing = gatewayRoutes().filter((route) => !covered.has(route));
+    const missing = (await gatewayRoutes()).filter((route) => !covered.has(route));
     assert.deepEqual(missing, [], `routes without an isolation case: ${missing.join(', ')}`);
   });
 

@@ -303,7 +303,13 @@ export class IntentRepository {
             waitingReason,
             lastSeq: seq,
             ...(input.handler !== undefined
-              ? { handler: input.handler, handlerOrgId: await foreignOrgOf(tx, input.handler, locked.org_id) }
+              ? {
+                  handler: input.handler,
+                  // Looked up only when the handler really changes (a transfer), not on every event.
+                  ...(input.handler !== locked.handler
+                    ? { handlerOrgId: await foreignOrgOf(tx, input.handler, locked.org_id) }
+                    : {}),
+                }
               : {}),
             ...(input.pendingWith !== undefined
               ? { pendingWith: json(input.pendingWith) ?? Prisma.DbNull }
@@ -333,7 +339,10 @@ export class IntentRepository {
         let agentSeq: number | null = null;
         if (input.deliverTo) {
           // The entry belongs to the listening agent's org, which may not be the sender's.
-          const streamOrgId = (await foreignOrgOf(tx, input.deliverTo, row.orgId)) ?? row.orgId;
+          const streamOrgId =
+            input.deliverTo === row.handler
+              ? (row.handlerOrgId ?? row.orgId)
+              : ((await foreignOrgOf(tx, input.deliverTo, row.orgId)) ?? row.orgId);
           agentSeq = await nextAgentSeq(tx, input.deliverTo, streamOrgId);
           await tx.agentStreamEntry.create({
             data: {
@@ -521,17 +530,23 @@ export class IdempotencyKeyTakenError extends Error {
   }
 }
 
-type LockedIntent = { status: string; last_seq: number; waiting_reason: string | null; org_id: string };
+type LockedIntent = {
+  status: string;
+  last_seq: number;
+  waiting_reason: string | null;
+  org_id: string;
+  handler: string | null;
+};
 
 async function lockIntent(tx: Tx, scope: TenantScope, intentId: string): Promise<LockedIntent | null> {
   const rows =
     scope.kind === 'org'
       ? await tx.$queryRaw<
           LockedIntent[]
-        >`SELECT status, last_seq, waiting_reason, org_id::text FROM intents WHERE id = ${intentId}::uuid AND org_id = ${scope.orgId}::uuid FOR UPDATE`
+        >`SELECT status, last_seq, waiting_reason, org_id::text, handler FROM intents WHERE id = ${intentId}::uuid AND org_id = ${scope.orgId}::uuid FOR UPDATE`
       : await tx.$queryRaw<
           LockedIntent[]
-        >`SELECT status, last_seq, waiting_reason, org_id::text FROM intents WHERE id = ${intentId}::uuid FOR UPDATE`;
+        >`SELECT status, last_seq, waiting_reason, org_id::text, handler FROM intents WHERE id = ${intentId}::uuid FOR UPDATE`;
   return rows[0] ?? null;
 }
 
