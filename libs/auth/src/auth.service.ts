@@ -69,7 +69,13 @@ export class AuthService {
       );
     }
     // A key plus an actor token: the person acts, counted against the key's rate limit.
-    return keyPrincipal?.apiKeyId ? { ...user, apiKeyId: keyPrincipal.apiKeyId } : user;
+    return keyPrincipal?.apiKeyId
+      ? {
+          ...user,
+          apiKeyId: keyPrincipal.apiKeyId,
+          ...(keyPrincipal.signer ? { signer: keyPrincipal.signer } : {}),
+        }
+      : user;
   }
 
   private async verifyKey(key: string): Promise<Principal | null> {
@@ -92,7 +98,7 @@ export class AuthService {
       if (this.matchedKeys.size >= MATCH_CACHE_MAX) this.matchedKeys.clear();
       this.matchedKeys.set(id, matched.id);
     }
-    const { agent, org } = credential;
+    const { agent, org, signing } = credential;
     return {
       kind: 'service_account',
       actorId: agent.id,
@@ -103,6 +109,7 @@ export class AuthService {
       role: isRole(agent.role) ? agent.role : 'member',
       platformAdmin: agent.platformAdmin,
       apiKeyId: matched.id,
+      signer: signing,
       agentRateLimitPerMinute: agent.rateLimitPerMinute,
     };
   }

@@ -1,4 +1,4 @@
-import { orgScope, platformScope, type TenantScope } from '@axle/data';
+import { orgScope, platformScope, type SigningKeyRecord, type TenantScope } from '@axle/data';
 import {
   type AgentAddress,
   agentAddressOrThrow,
@@ -28,6 +28,11 @@ export type Principal = {
   email?: string;
   /** The agent's signing key verified this request (X-Axle-Signature). */
   signed?: boolean;
+  /**
+   * The signing state of the API key's service account, read with the credential: whose key must
+   * sign (for a key plus an actor token, the key's own account, so a token cannot sidestep it).
+   */
+  signer?: SigningKeyRecord;
   /** The agent's own per-minute request budget (ServiceAccount.rateLimitPerMinute), when it has one. */
   agentRateLimitPerMinute?: number | null;
 };

@@ -1,10 +1,4 @@
-import {
-  AuditRepository,
-  orgScope,
-  platformScope,
-  type SigningKeyRecord,
-  SigningKeyRepository,
-} from '@axle/data';
+import { AuditRepository, type SigningKeyRecord } from '@axle/data';
 import { SIGNATURE_MAX_SKEW_SECONDS, SignatureError, type SignatureErrorCode } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { type Principal } from './principal';
@@ -36,7 +30,6 @@ export type SignedRequestParts = {
 @Injectable()
 export class RequestSignatureVerifier {
   constructor(
-    private readonly keys: SigningKeyRepository,
     private readonly audit: AuditRepository,
     private readonly nonces: SignatureNonceStore,
   ) {}
@@ -46,7 +39,8 @@ export class RequestSignatureVerifier {
    * SignatureError (401) otherwise, or DependencyUnavailableError when Redis cannot check the nonce.
    */
   async check(principal: Principal, request: SignedRequestParts, requestId: string): Promise<boolean> {
-    const signer = await this.signerOf(principal);
+    // The agent whose key signs, read with the credential (see Principal.signer).
+    const signer = principal.signer ?? null;
     const fail = (code: SignatureErrorCode, message: string, header?: SignatureHeader): Promise<never> =>
       this.refuse(principal, signer, request, requestId, code, message, header);
 
@@ -89,18 +83,6 @@ export class RequestSignatureVerifier {
     if (!(await this.nonces.claim(header.keyId, header.nonce)))
       return fail('signature_replayed', 'this nonce was already used with this key', header);
     return true;
-  }
-
-  /**
-   * The agent whose key signs: the calling service account, or, for an API key plus a user's actor
-   * token, the key's own service account (so adding a token cannot sidestep require_signature).
-   */
-  private async signerOf(principal: Principal): Promise<SigningKeyRecord | null> {
-    if (principal.kind === 'service_account')
-      return this.keys.findByAgentId(orgScope(principal.orgId), principal.actorId);
-    // The key was authenticated already; a platform admin's key may belong to another org than the user.
-    if (principal.apiKeyId) return this.keys.findByApiKeyId(platformScope(), principal.apiKeyId);
-    return null;
   }
 
   private async refuse(

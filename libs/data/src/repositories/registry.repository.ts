@@ -1,6 +1,7 @@
 import { isUuid } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { createUnlessDuplicate, guarded } from '../errors';
+import { type SigningKeyRecord } from './signing-key.repository';
 import { PrismaService } from '../prisma.service';
 import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
 
@@ -193,7 +194,7 @@ export class RegistryRepository {
   /** Pre-tenant lookup used only to authenticate a key: the key names its service account. */
   async findCredential(
     serviceAccountId: string,
-  ): Promise<{ agent: AgentRecord; org: OrgRecord; keys: ApiKeyRecord[] } | null> {
+  ): Promise<{ agent: AgentRecord; org: OrgRecord; keys: ApiKeyRecord[]; signing: SigningKeyRecord } | null> {
     return guarded(async () => {
       const now = new Date();
       const sa = await this.prisma.client.serviceAccount.findUnique({
@@ -208,6 +209,15 @@ export class RegistryRepository {
       return {
         agent: toAgent(agent),
         org: { id: org.id, slug: org.slug },
+        // Read with the credential so that verifying X-Axle-Signature needs no query of its own.
+        signing: {
+          agentId: agent.id,
+          orgId: agent.orgId,
+          address: agent.address,
+          publicKey: agent.signingPublicKey,
+          keyId: agent.signingKeyId,
+          requireSignature: agent.requireSignature,
+        },
         keys: apiKeys.map((k) => ({
           id: k.id,
           orgId: k.orgId,

@@ -52,27 +52,6 @@ type Row = {
 export class SigningKeyRepository {
   constructor(private readonly prisma: PrismaService) {}
 
-  async findByAgentId(scope: TenantScope, agentId: string): Promise<SigningKeyRecord | null> {
-    return guarded(async () => {
-      const row = await this.prisma.client.serviceAccount.findFirst({
-        where: { id: agentId, ...orgFilter(scope) },
-        select: SELECT,
-      });
-      return row ? toRecord(row) : null;
-    });
-  }
-
-  /** The agent an API key belongs to (a key plus a user's actor token still signs as that agent). */
-  async findByApiKeyId(scope: TenantScope, apiKeyId: string): Promise<SigningKeyRecord | null> {
-    return guarded(async () => {
-      const key = await this.prisma.client.apiKey.findFirst({
-        where: { id: apiKeyId, ...orgFilter(scope) },
-        select: { serviceAccount: { select: SELECT } },
-      });
-      return key ? toRecord(key.serviceAccount) : null;
-    });
-  }
-
   async findByAddress(scope: TenantScope, address: string): Promise<SigningKeyRecord | null> {
     return guarded(async () => {
       const row = await this.prisma.client.serviceAccount.findFirst({
