@@ -6,7 +6,7 @@
 // Fail-open, like the rate limiter: when Redis is down or slow the request passes uncounted (and a
 // warning is logged at most every 10 s). Quotas protect capacity, not correctness or tenancy.
 import { type Redis } from 'ioredis';
-import { requestPathRedis } from './request-path-redis';
+import { failOpenWarning, requestPathRedis } from './request-path-redis';
 
 const TAKE_LUA = `
 local cost = tonumber(ARGV[2])
@@ -52,8 +52,6 @@ export type CounterSpec = { dimension: string; orgId: string; subject: string; l
 export type TakeResult =
   { allowed: true; keys: string[] } | { allowed: false; refused: CounterSpec; used: number };
 
-const WARN_EVERY_MS = 10_000;
-
 /** The UTC day a time falls in, and the instant the next one starts. */
 export function utcDay(now: Date = new Date()): { day: string; resetAt: Date } {
   const start = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
@@ -66,9 +64,14 @@ export class QuotaCounter {
   private readonly giveBackCommand: GiveBackCommand;
   private readonly prefix: string;
   private readonly connected: () => Promise<void>;
-  private lastWarning = 0;
+
+  private readonly warnFailOpen: (err: unknown) => void;
 
   constructor(private readonly options: QuotaCounterOptions) {
+    this.warnFailOpen = failOpenWarning(
+      options.logger,
+      'quota counters cannot reach Redis; requests pass uncounted (fail-open)',
+    );
     this.prefix = options.prefix ?? 'axle:quota:v1';
     // Connected on first use (the worker builds this service but rarely counts); no offline
     // queue and a command timeout, so a Redis outage fails a check at once (fail-open).
@@ -146,15 +149,5 @@ export class QuotaCounter {
       return;
     }
     await this.redis.quit().catch(() => this.redis.disconnect());
-  }
-
-  private warnFailOpen(err: unknown): void {
-    const now = Date.now();
-    if (now - this.lastWarning < WARN_EVERY_MS) return;
-    this.lastWarning = now;
-    this.options.logger?.warn(
-      { err: err instanceof Error ? err.message : String(err) },
-      'quota counters cannot reach Redis; requests pass uncounted (fail-open)',
-    );
   }
 }

@@ -8,7 +8,7 @@
 // a Redis outage into a full API outage, including intent creation, which needs only PostgreSQL.
 import { type OnModuleDestroy } from '@nestjs/common';
 import { type Redis } from 'ioredis';
-import { requestPathRedis } from './request-path-redis';
+import { failOpenWarning, requestPathRedis } from './request-path-redis';
 
 /**
  * Takes `cost` from every bucket in KEYS, or from none: a request is allowed only when each of its
@@ -99,7 +99,6 @@ type BucketsCommand = (
 ) => Promise<[number, ...string[]]>;
 
 const WINDOW_MS = 60_000;
-const WARN_EVERY_MS = 10_000;
 
 /**
  * Token buckets: per credential and route (`consume(subject, bucket)`), and several at once
@@ -109,12 +108,17 @@ const WARN_EVERY_MS = 10_000;
 export class RateLimiter implements OnModuleDestroy {
   private readonly redis: Redis | null;
   private readonly buckets: BucketsCommand | null;
-  private lastWarning = 0;
   /** Settles once Redis is first ready (or soon after): checks right after boot wait for it. */
   private firstConnect: () => Promise<void> = () => Promise.resolve();
   private readonly prefix: string;
 
+  private readonly warnFailOpen: (err: unknown) => void;
+
   constructor(private readonly options: RateLimiterOptions) {
+    this.warnFailOpen = failOpenWarning(
+      options.logger,
+      'rate limiter cannot reach Redis; requests pass unlimited (fail-open)',
+    );
     this.prefix = options.prefix ?? 'axle:ratelimit:v1';
     if (options.perMinute <= 0 && (options.agentPerMinute ?? 0) <= 0) {
       this.redis = null;
@@ -187,16 +191,6 @@ export class RateLimiter implements OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     if (!this.redis) return;
     await this.redis.quit().catch(() => this.redis?.disconnect());
-  }
-
-  private warnFailOpen(err: unknown): void {
-    const now = Date.now();
-    if (now - this.lastWarning < WARN_EVERY_MS) return;
-    this.lastWarning = now;
-    this.options.logger?.warn(
-      { err: err instanceof Error ? err.message : String(err) },
-      'rate limiter cannot reach Redis; requests pass unlimited (fail-open)',
-    );
   }
 }
 

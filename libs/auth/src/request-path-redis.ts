@@ -30,3 +30,17 @@ export function requestPathRedis(
   if (!options.lazyConnect) void ready();
   return { redis, ready };
 }
+
+/** At most one warning every 10 s while Redis stays unreachable, instead of one per request. */
+export function failOpenWarning(
+  logger: { warn(obj: object, msg: string): void } | undefined,
+  message: string,
+): (err: unknown) => void {
+  let last = 0;
+  return (err) => {
+    const now = Date.now();
+    if (now - last < 10_000) return;
+    last = now;
+    logger?.warn({ err: err instanceof Error ? err.message : String(err) }, message);
+  };
+}

@@ -216,19 +216,7 @@ export class PolicyService {
         agent: null,
       };
     }
-    const address = parseAgentAddress(cmd.ref);
-    if (!address)
-      throw new ValidationFailedError(
-        [
-          {
-            path: 'address',
-            loc: ['path', 'address'],
-            message: 'invalid agent address',
-            type: 'invalid_agent_address',
-          },
-        ],
-        'invalid_agent_address',
-      );
+    const address = agentAddressOrThrow(cmd.ref);
     const agent = await this.policies.findAgent(scope, address.canonical);
     if (!agent) throw new NotFoundError('agent_not_found', `agent ${address.canonical} not found`);
     requireRole(cmd.principal, role);
