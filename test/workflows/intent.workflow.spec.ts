@@ -10,6 +10,7 @@ import {
   type IntentActivities,
   type IntentPlan,
   type IntentStatus,
+  type NotifyHumanTaskInput,
   type IntentWorkflowState,
   policyApprovalUpdate,
   policyUpdate,
@@ -48,6 +49,7 @@ function stubActivities() {
   const waiting = new Map<string, string | null>();
   const seqByKey = new Map<string, number>();
   const approvalsOpened: string[] = [];
+  const humanNotices: NotifyHumanTaskInput[] = [];
   const activities: IntentActivities = {
     loadPlan({ intentId }) {
       return Promise.resolve({
@@ -103,6 +105,10 @@ function stubActivities() {
     openHumanTask({ intentId }) {
       return Promise.resolve({ threadId: `thread-${intentId}` });
     },
+    notifyHumanTask(input) {
+      humanNotices.push(input);
+      return Promise.resolve({ emailed: 1 });
+    },
     openPolicyApproval({ intentId }) {
       approvalsOpened.push(intentId);
       return Promise.resolve({ threadId: `approval-${intentId}` });
@@ -123,7 +129,7 @@ function stubActivities() {
       });
     },
   };
-  return { activities, calls, plans, httpScript, httpCalls, approvalsOpened };
+  return { activities, calls, plans, httpScript, httpCalls, approvalsOpened, humanNotices };
 }
 
 describe('intentWorkflow', () => {

@@ -215,13 +215,45 @@ export type HttpDeliveryInput = {
 export type HttpDeliveryResult =
   { ok: true; httpStatus: number } | { ok: false; error: string; counted: boolean; retryAfterMs?: number };
 
+/**
+ * Opens (idempotently) a human task: the intent's own `human_task` when `stepId` is absent, or a
+ * scenario step's task (`task` = the step's HumanTaskSpec, assignees already resolved to contacts).
+ * Creates the HumanTask row (its id is the approval_id), the inbox thread, and emails each email
+ * assignee a single-use magic link.
+ */
+export type OpenHumanTaskInput = {
+  intentId: string;
+  orgId: string;
+  stepId?: string | null;
+  task?: Record<string, unknown> | null;
+};
+
+export type OpenHumanTaskResult = {
+  threadId: string;
+  /** Absent in histories recorded before human tasks had rows. */
+  taskId?: string;
+  assignees?: string[];
+};
+
+export type NotifyHumanTaskInput = {
+  intentId: string;
+  orgId: string;
+  stepId?: string | null;
+  reason: 'reminder' | 'escalation';
+  remindCount?: number;
+  /** Escalation: who the task now waits for. */
+  escalatedTo?: string | null;
+};
+
 /** The activities the intent workflow calls; implemented by the worker with the data lib. */
 export type IntentActivities = {
   loadPlan(input: { intentId: string; orgId: string }): Promise<IntentPlan>;
   resolveBinding(input: { orgId: string; address: string }): Promise<DeliveryBinding>;
   recordEvent(input: RecordEventInput): Promise<RecordEventResult>;
   deliverHttp(input: HttpDeliveryInput): Promise<HttpDeliveryResult>;
-  openHumanTask(input: { intentId: string; orgId: string }): Promise<{ threadId: string }>;
+  openHumanTask(input: OpenHumanTaskInput): Promise<OpenHumanTaskResult>;
+  /** Emails a waiting human task's assignees (reminder or escalation); never fails the flow. */
+  notifyHumanTask(input: NotifyHumanTaskInput): Promise<{ emailed: number }>;
   /** The approval task of an escalated intent, in its approver's inbox (idempotent). */
   openPolicyApproval(input: { intentId: string; orgId: string }): Promise<{ threadId: string }>;
   deliverCompletion(input: { intentId: string; orgId: string }): Promise<CompletionDelivery>;

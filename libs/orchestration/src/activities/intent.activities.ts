@@ -17,6 +17,7 @@ import {
   type HttpDeliveryResult,
   type IntentActivities,
   type IntentPlan,
+  type NotifyHumanTaskInput,
   isTerminal,
   policyApprovalOf,
   type PolicyUpdateInput,
@@ -145,6 +146,11 @@ export class IntentActivitiesService implements OnModuleDestroy {
     return this.inbox.openTaskThread(await this.intent(intentId, orgId));
   }
 
+  // Replaced by the human-task mailer (issue #5, in progress): until then nobody is emailed.
+  notifyHumanTask(_input: NotifyHumanTaskInput): Promise<{ emailed: number }> {
+    return Promise.resolve({ emailed: 0 });
+  }
+
   async openPolicyApproval({
     intentId,
     orgId,
@@ -201,6 +207,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
       recordEvent: this.recordEvent.bind(this),
       deliverHttp: this.deliverHttp.bind(this),
       openHumanTask: this.openHumanTask.bind(this),
+      notifyHumanTask: this.notifyHumanTask.bind(this),
       openPolicyApproval: this.openPolicyApproval.bind(this),
       deliverCompletion: this.deliverCompletion.bind(this),
       changePolicy: this.changePolicy.bind(this),
