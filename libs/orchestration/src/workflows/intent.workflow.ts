@@ -10,6 +10,7 @@ import {
   type IntentPlan,
   type IntentWorkflowInput,
   type IntentWorkflowState,
+  type NotifyHumanTaskInput,
   policyUpdate,
   type PolicyUpdateInput,
   type PolicyUpdateResult,
@@ -37,6 +38,7 @@ import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
+  patched,
   proxyActivities,
   setHandler,
 } from '@temporalio/workflow';
@@ -49,6 +51,12 @@ const activities = proxyActivities<IntentActivities>({
     maximumInterval: '30 seconds',
     nonRetryableErrorTypes: [FAILURE_TYPES.invalidTransition, FAILURE_TYPES.intentNotFound],
   },
+});
+
+/** Emails to people: a few quick tries, then the flow goes on without them (never blocks it). */
+const notices = proxyActivities<Pick<IntentActivities, 'notifyHumanTask'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
 });
 
 /** Outcomes of a human task that end the intent FAILED rather than COMPLETED. */
@@ -584,6 +592,17 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
         pending_with: state.pendingWith,
       },
     });
+    if (state.waitingReason === 'WAITING_FOR_HUMAN' && patched('human-task-emails'))
+      await notifyHumans({ reason: 'reminder', remindCount: state.remindCount });
+  }
+
+  /** Emails the waiting task's assignees; a mail failure is logged by the activity, not fatal here. */
+  async function notifyHumans(notice: Omit<NotifyHumanTaskInput, 'intentId' | 'orgId'>): Promise<void> {
+    try {
+      await notices.notifyHumanTask({ ...notice, intentId: input.intentId, orgId: input.orgId });
+    } catch {
+      // The reminder event is recorded either way; the email is best effort.
+    }
   }
 
   async function escalate(): Promise<void> {
@@ -597,12 +616,15 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
         remind_count: state.remindCount,
       },
     });
+    const waitedForHuman = state.waitingReason === 'WAITING_FOR_HUMAN';
     await applyTransfer({
       toAgent: plan.escalateTo,
       actor: SYSTEM_ACTOR,
       reason: 'escalation',
       cause: 'escalation',
     });
+    if (waitedForHuman && patched('human-task-emails'))
+      await notifyHumans({ reason: 'escalation', escalatedTo: plan.escalateTo });
   }
 
   await condition(allHandlersFinished);
