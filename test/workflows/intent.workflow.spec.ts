@@ -105,6 +105,9 @@ function stubActivities() {
     openHumanTask({ intentId }) {
       return Promise.resolve({ threadId: `thread-${intentId}` });
     },
+    closeHumanTasks() {
+      return Promise.resolve({ closed: 0 });
+    },
     notifyHumanTask(input) {
       humanNotices.push(input);
       return Promise.resolve({ emailed: 1 });

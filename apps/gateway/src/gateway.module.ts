@@ -11,6 +11,7 @@ import { DataModule } from '@axle/data';
 import { InboxModule } from '@axle/inbox';
 import { IntentsModule } from '@axle/intents';
 import { MeshModule } from '@axle/mesh';
+import { ScenariosModule } from '@axle/scenarios';
 import { type Logger, ObservabilityModule } from '@axle/observability';
 import { RegistryModule } from '@axle/registry';
 import { PoliciesModule } from '@axle/policies';
@@ -37,6 +38,7 @@ import {
 } from './registry/registry.controller';
 import { SigningKeyController } from './registry-signing/signing-key.controller';
 import { MeshController } from './mesh/mesh.controller';
+import { ScenariosController } from './scenarios/scenarios.controller';
 import { PoliciesController } from './policies/policies.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 
@@ -63,6 +65,7 @@ export class GatewayModule {
         InboxModule,
         RegistryModule,
         MeshModule,
+        ScenariosModule,
         PoliciesModule,
       ],
       controllers: [
@@ -78,6 +81,7 @@ export class GatewayModule {
         AgentsController,
         SigningKeyController,
         MeshController,
+        ScenariosController,
         AuditController,
         QuotasController,
         PoliciesController,

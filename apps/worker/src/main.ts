@@ -5,6 +5,7 @@ import { createLogger, PinoNestLogger, startHealthServer } from '@axle/observabi
 import {
   IntentActivitiesService,
   IntentWorkerRunner,
+  NotificationActivitiesService,
   ReconcileActivitiesService,
   WebhookActivitiesService,
   WORKFLOW_BUNDLE_PATH,
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
     },
     [
       app.get(IntentActivitiesService),
+      app.get(NotificationActivitiesService),
       app.get(ReconcileActivitiesService),
       app.get(WebhookActivitiesService),
     ],

@@ -21,5 +21,10 @@ export { IntentsModule } from './intents.module';
 export { RecipientResolver, type ResolvedRecipient } from './recipient-resolver.service';
 export { type ResolveIntentCommand, ResolveIntentUseCase } from './resolve-intent.usecase';
 export { type ResumeIntentCommand, ResumeIntentUseCase } from './resume-intent.usecase';
-export { type SubmitIntentCommand, SubmitIntentUseCase } from './submit-intent.usecase';
+export {
+  type ScenarioSubmission,
+  SUBMIT_ROUTE,
+  type SubmitIntentCommand,
+  SubmitIntentUseCase,
+} from './submit-intent.usecase';
 export { type TransferIntentCommand, TransferIntentUseCase } from './transfer-intent.usecase';

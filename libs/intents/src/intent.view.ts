@@ -45,6 +45,9 @@ export function toIntentView(intent: IntentRecord): Record<string, unknown> {
     policy_generation: intent.policyGeneration,
     /** Set when a send policy escalated the intent: {decision, code, approver, rule}. */
     policy_decision: intent.policyDecision,
+    /** Scenario intents (docs/humans.md): the bundle and the step the intent is at. */
+    scenario_id: intent.scenarioId,
+    current_step: intent.currentStep,
     last_seq: intent.lastSeq,
     created_at: intent.createdAt.toISOString(),
     updated_at: intent.updatedAt.toISOString(),

@@ -16,6 +16,7 @@ import {
   parseAgentAddress,
   parseOrThrow,
   PayloadTooLargeError,
+  type ScenarioPlan,
   ValidationFailedError,
 } from '@axle/protocol';
 import { PolicyService } from '@axle/policies';
@@ -35,6 +36,15 @@ export type SubmitIntentCommand = {
   requestHash?: string | undefined;
   requestId: string;
   traceId?: string | null;
+  /** A ScenarioBundle apply (libs/scenarios): the compiled plan, and the route and answer it keeps for its key. */
+  scenario?: ScenarioSubmission;
+};
+
+export type ScenarioSubmission = {
+  scenarioId: string;
+  plan: ScenarioPlan;
+  route: string;
+  response: (intent: IntentRecord) => Record<string, unknown>;
 };
 
 export type SubmitIntentResult = {
@@ -111,7 +121,7 @@ export class SubmitIntentUseCase {
       handler: toAgent,
       pendingWith: { type: 'agent' as const, ref: toAgent, name: null },
       payload: request.payload,
-      humanTask: request.human_task ?? null,
+      humanTask: request.human_task ? { title: request.intent_type, ...request.human_task } : null,
       deadlineAt: request.deadline_at ? new Date(request.deadline_at) : null,
       remindAfterSeconds: request.remind_after_seconds ?? null,
       remindIntervalSeconds: request.remind_interval_seconds ?? null,
@@ -119,6 +129,8 @@ export class SubmitIntentUseCase {
       escalateTo: request.escalate_to ? parseAgentAddress(request.escalate_to)!.canonical : null,
       maxDeliveryAttempts: request.max_delivery_attempts ?? 3,
       traceId: cmd.traceId ?? null,
+      scenarioId: cmd.scenario?.scenarioId ?? null,
+      workflowPlan: cmd.scenario ? (cmd.scenario.plan as unknown as Record<string, unknown>) : null,
       policyDecision: escalated
         ? {
             decision: 'escalate',
@@ -141,11 +153,14 @@ export class SubmitIntentUseCase {
         cmd.idempotencyKey
           ? {
               callerId: cmd.principal.actorId,
-              route: SUBMIT_ROUTE,
+              route: cmd.scenario?.route ?? SUBMIT_ROUTE,
               key: cmd.idempotencyKey,
               requestHash,
               expiresAt: new Date(Date.now() + this.config.limits.idempotencyTtlHours * 3_600_000),
-              response: (created) => ({ status: 200, body: createdBody(created) }),
+              response: (created) => ({
+                status: 200,
+                body: (cmd.scenario?.response ?? createdBody)(created),
+              }),
             }
           : undefined,
       ));
@@ -176,7 +191,7 @@ export class SubmitIntentUseCase {
       intentId: intent.id,
       bypassed: recipient.bypassed,
     });
-    return { status: 200, body: createdBody(intent), replayed: false };
+    return { status: 200, body: (cmd.scenario?.response ?? createdBody)(intent), replayed: false };
   }
 
   /** Same caller + route + key: same body → the stored answer; another body → 409. */
@@ -185,7 +200,7 @@ export class SubmitIntentUseCase {
     const record = await this.idempotency.find(
       scope,
       cmd.principal.actorId,
-      SUBMIT_ROUTE,
+      cmd.scenario?.route ?? SUBMIT_ROUTE,
       cmd.idempotencyKey!,
     );
     if (!record) return null;

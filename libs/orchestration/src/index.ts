@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 
 export { IntentActivitiesService } from './activities/intent.activities';
+export { NotificationActivitiesService } from './activities/notification.activities';
 export { ReconcileActivitiesService } from './activities/reconcile.activities';
 export { WebhookActivitiesService } from './activities/webhook.activities';
 export {

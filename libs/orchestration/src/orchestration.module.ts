@@ -2,10 +2,16 @@ import { InboxModule } from '@axle/inbox';
 import { WebhooksModule } from '@axle/webhooks';
 import { Module } from '@nestjs/common';
 import { IntentActivitiesService } from './activities/intent.activities';
+import { NotificationActivitiesService } from './activities/notification.activities';
 import { ReconcileActivitiesService } from './activities/reconcile.activities';
 import { WebhookActivitiesService } from './activities/webhook.activities';
 
-const activities = [IntentActivitiesService, ReconcileActivitiesService, WebhookActivitiesService];
+const activities = [
+  IntentActivitiesService,
+  NotificationActivitiesService,
+  ReconcileActivitiesService,
+  WebhookActivitiesService,
+];
 
 @Module({ imports: [InboxModule, WebhooksModule], providers: activities, exports: activities })
 export class OrchestrationModule {}

@@ -14,3 +14,4 @@ export * from './webhooks';
 export * from './validation';
 export * from './registry.schema';
 export * from './mesh';
+export * from './scenarios.schema';

@@ -32,8 +32,10 @@ export const HUMAN_TASK_TYPES = [
   'escalate',
 ] as const;
 
+/** `title` is required by the spec schema but omitted by the README examples (reference §9.7): it
+ * defaults to the intent_type. */
 export const humanTaskSchema = z.looseObject({
-  title: z.string().min(1).max(255),
+  title: z.string().min(1).max(255).optional(),
   description: z.string().max(2000).optional(),
   task_type: z.enum(HUMAN_TASK_TYPES).optional(),
   allowed_outcomes: z.array(z.string().min(1).max(64)).min(1).max(20).optional(),
@@ -213,5 +215,6 @@ export const CAPABILITIES = [
   'reminders',
   'escalation',
   'deadlines',
+  'scenarios',
   'idempotency',
 ] as const;

@@ -1,10 +1,15 @@
 // Temporal contracts shared by the gateway (client) and the worker (workflows, activities).
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { IntentEventType, IntentStatus, PendingWith, WaitingReason } from './lifecycle';
+import type { NotificationInput, NotificationResult, ScenarioPlan } from './scenarios.schema';
 
 export const TASK_QUEUES = { intents: 'axle-intents' } as const;
 
-export const WORKFLOW_TYPES = { intent: 'intentWorkflow', reconcile: 'reconcileIntentsWorkflow' } as const;
+export const WORKFLOW_TYPES = {
+  intent: 'intentWorkflow',
+  reconcile: 'reconcileIntentsWorkflow',
+  notification: 'notificationWorkflow',
+} as const;
 
 /** The Temporal Schedule that starts workflows for intents whose start was interrupted. */
 export const RECONCILE_SCHEDULE_ID = 'axle-intent-reconciler';
@@ -169,6 +174,8 @@ export type IntentPlan = {
    * Absent in plans recorded before policies existed, which replay unchanged.
    */
   approval?: PolicyApprovalPlan | null;
+  /** A ScenarioBundle's compiled steps (docs/humans.md); absent for plain intents. */
+  scenario?: ScenarioPlan | null;
 };
 
 /** Who must approve an escalated intent, and the rule that asked for it. */
@@ -196,6 +203,8 @@ export type RecordEventInput = {
   /** Projection counters that change with this event. */
   remindCount?: number;
   deliveryAttempt?: number;
+  /** Scenario intents: the step the intent moves to. */
+  currentStep?: string | null;
 };
 
 export type RecordEventResult = { seq: number; status: IntentStatus };
@@ -258,4 +267,20 @@ export type IntentActivities = {
   openPolicyApproval(input: { intentId: string; orgId: string }): Promise<{ threadId: string }>;
   deliverCompletion(input: { intentId: string; orgId: string }): Promise<CompletionDelivery>;
   changePolicy(input: PolicyUpdateInput & { intentId: string; orgId: string }): Promise<PolicyUpdateResult>;
+  /**
+   * A scenario step ended: its human task is marked decided (when `decision` is given) and every other
+   * open task of the intent is closed, so /v1/me/tasks and magic links stop offering them.
+   */
+  closeHumanTasks(input: CloseHumanTasksInput): Promise<{ closed: number }>;
+};
+
+export type CloseHumanTasksInput = {
+  intentId: string;
+  orgId: string;
+  decision?: { stepId: string; outcome: string; result: Record<string, unknown>; decidedBy: string } | null;
+};
+
+/** A scenario notification step, run as its own workflow so it never blocks the flow (SPEC §6). */
+export type NotificationActivities = {
+  sendNotification(input: NotificationInput): Promise<NotificationResult>;
 };

@@ -50,6 +50,10 @@ export type IntentRecord = {
   traceId: string | null;
   /** The send policy's decision at create when it escalated: {decision, code, rule, approver}. */
   policyDecision: Record<string, unknown> | null;
+  /** Scenario intents (docs/humans.md): the bundle's id, its compiled plan and the current step. */
+  scenarioId: string | null;
+  workflowPlan: Record<string, unknown> | null;
+  currentStep: string | null;
   createdAt: Date;
   updatedAt: Date;
   completedAt: Date | null;
@@ -86,7 +90,14 @@ export type NewIntent = Omit<
   | 'envelope'
   | 'workflowStartedAt'
   | 'policyDecision'
-> & { policyDecision?: Record<string, unknown> | null };
+  | 'scenarioId'
+  | 'workflowPlan'
+  | 'currentStep'
+> & {
+  policyDecision?: Record<string, unknown> | null;
+  scenarioId?: string | null;
+  workflowPlan?: Record<string, unknown> | null;
+};
 
 export type IdempotencyClaim = {
   callerId: string;
@@ -115,6 +126,8 @@ export type AppendEventInput = {
   deliverTo?: string;
   remindCount?: number;
   deliveryAttempt?: number;
+  /** Scenario intents: the step the intent moves to. */
+  currentStep?: string | null;
 };
 
 export type AppendEventResult = {
@@ -179,6 +192,7 @@ export class IntentRepository {
               payload: json(input.payload) ?? {},
               humanTask: json(input.humanTask),
               policyDecision: json(input.policyDecision),
+              workflowPlan: json(input.workflowPlan),
               createdAt: now,
             },
           });
@@ -318,6 +332,7 @@ export class IntentRepository {
             ...(input.error !== undefined ? { error: json(input.error) ?? Prisma.DbNull } : {}),
             ...(input.remindCount !== undefined ? { remindCount: input.remindCount } : {}),
             ...(input.deliveryAttempt !== undefined ? { deliveryAttempt: input.deliveryAttempt } : {}),
+            ...(input.currentStep !== undefined ? { currentStep: input.currentStep } : {}),
             ...(isTerminal(to) ? { completedAt: now } : {}),
           },
         });
@@ -581,6 +596,7 @@ function toIntent(row: IntentRow): IntentRecord {
     payload: row.payload as Record<string, unknown>,
     humanTask: row.humanTask as Record<string, unknown> | null,
     policyDecision: row.policyDecision as Record<string, unknown> | null,
+    workflowPlan: row.workflowPlan as Record<string, unknown> | null,
     controls: row.controls as Record<string, unknown>,
     grants: row.grants as Record<string, { allow: string[] }>,
     envelope: row.envelope as Record<string, unknown>,

@@ -10,6 +10,7 @@ import { InboxDeliveryService } from '@axle/inbox';
 import { IntentEventsService } from '@axle/intents';
 import {
   AxleError,
+  type CloseHumanTasksInput,
   type CompletionDelivery,
   type DeliveryBinding,
   FAILURE_TYPES,
@@ -24,6 +25,7 @@ import {
   type PolicyUpdateResult,
   type RecordEventInput,
   type RecordEventResult,
+  type ScenarioPlan,
 } from '@axle/protocol';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Context } from '@temporalio/activity';
@@ -77,6 +79,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
       deliveryAttempt: intent.deliveryAttempt,
       retry: { backoffMs: this.config.delivery.backoffMs, backoffMaxMs: this.config.delivery.backoffMaxMs },
       approval: policyApprovalOf(intent.policyDecision),
+      scenario: (intent.workflowPlan as ScenarioPlan | null) ?? null,
     };
   }
 
@@ -146,6 +149,11 @@ export class IntentActivitiesService implements OnModuleDestroy {
     return this.inbox.openTaskThread(await this.intent(intentId, orgId));
   }
 
+  // Replaced by the HumanTask rows (issue #5, in progress).
+  closeHumanTasks(_input: CloseHumanTasksInput): Promise<{ closed: number }> {
+    return Promise.resolve({ closed: 0 });
+  }
+
   // Replaced by the human-task mailer (issue #5, in progress): until then nobody is emailed.
   notifyHumanTask(_input: NotifyHumanTaskInput): Promise<{ emailed: number }> {
     return Promise.resolve({ emailed: 0 });
@@ -208,6 +216,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
       deliverHttp: this.deliverHttp.bind(this),
       openHumanTask: this.openHumanTask.bind(this),
       notifyHumanTask: this.notifyHumanTask.bind(this),
+      closeHumanTasks: this.closeHumanTasks.bind(this),
       openPolicyApproval: this.openPolicyApproval.bind(this),
       deliverCompletion: this.deliverCompletion.bind(this),
       changePolicy: this.changePolicy.bind(this),

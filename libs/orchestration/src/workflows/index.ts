@@ -2,3 +2,4 @@
 export { intentWorkflow } from './intent.workflow';
 export { webhookDeliveryWorkflow } from './webhook-delivery.workflow';
 export { reconcileIntentsWorkflow } from './reconcile.workflow';
+export { notificationWorkflow } from './notification.workflow';

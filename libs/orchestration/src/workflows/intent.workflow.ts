@@ -10,6 +10,7 @@ import {
   type IntentPlan,
   type IntentWorkflowInput,
   type IntentWorkflowState,
+  type NotificationInput,
   type NotifyHumanTaskInput,
   policyUpdate,
   type PolicyUpdateInput,
@@ -23,6 +24,8 @@ import {
   type RecordEventInput,
   type RecordEventResult,
   resolveUpdate,
+  type ScenarioPlan,
+  type ScenarioStepPlan,
   type ResolveUpdateInput,
   type ResolveUpdateResult,
   resumeUpdate,
@@ -33,14 +36,17 @@ import {
   transferUpdate,
   type TransferUpdateInput,
   type TransferUpdateResult,
+  WORKFLOW_TYPES,
 } from '@axle/protocol';
 import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
+  ParentClosePolicy,
   patched,
   proxyActivities,
   setHandler,
+  startChild,
 } from '@temporalio/workflow';
 
 const activities = proxyActivities<IntentActivities>({
@@ -153,6 +159,10 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
 
   async function applyResume(request: ResumeUpdateInput): Promise<ResumeUpdateResult> {
     assertOpen();
+    if (stepWait.waitsFor) {
+      const stepAnswer = await applyStepResume(request);
+      if (stepAnswer) return stepAnswer;
+    }
     const actor = request.actor;
     if (
       request.kind === 'task_result' ||
@@ -424,8 +434,8 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
   if (plan.approval && state.status === 'SUBMITTED') await awaitApproval(plan.approval);
   const released = gate.decision?.decision === 'approved' && state.status === 'WAITING';
 
-  // Delivery to the first handler.
-  if (state.status === 'SUBMITTED' || released) {
+  // Delivery to the first handler (a scenario's steps deliver themselves).
+  if (!plan.scenario && (state.status === 'SUBMITTED' || released)) {
     const delivered =
       plan.binding.mode === 'http' && plan.binding.callbackUrl
         ? await deliverOverHttp(plan.handler, plan.binding.callbackUrl)
@@ -518,24 +528,556 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     });
   }
 
+  // ---- Scenario steps (docs/humans.md "Scenarios") ----
+  // A scenario intent runs its compiled steps one at a time. Each step advance is an intent.transfer
+  // with the new pending_with; agent steps wait for their agent's resume, human steps for a task
+  // decision, internal steps are timers (delay, timeout), notices (reminder, notification) or a
+  // reassignment (escalation). The intent-level deadline keeps running in the timer loop below.
+
+  /** What the current step waits for, and the result that ends the wait. */
+  const stepWait: {
+    waitsFor: 'agent' | 'human' | null;
+    step: ScenarioStepPlan | null;
+    /** The HumanTask step key of the task waiting (`<step>`, `<step>:approval`, `<step>:escalation`). */
+    taskKey: string | null;
+    signal: StepSignal | null;
+  } = { waitsFor: null, step: null, taskKey: null, signal: null };
+
+  /** A resume that ends the current step's wait; null lets the ordinary resume handling run. */
+  async function applyStepResume(request: ResumeUpdateInput): Promise<ResumeUpdateResult | null> {
+    const step = stepWait.step!;
+    if (stepWait.waitsFor === 'human') {
+      if (request.kind === 'agent')
+        refuse(`step ${step.id} waits for a human decision`, 'no_agent_step_pending');
+      const taskResult =
+        request.kind === 'task_result'
+          ? request.taskResult
+          : { outcome: 'approved', ...(request.reason ? { comment: request.reason } : {}) };
+      const ok = !NEGATIVE_OUTCOMES.has(taskResult.outcome);
+      const recorded = await record({
+        eventType: 'intent.in_progress',
+        status: 'IN_PROGRESS',
+        actor: request.actor,
+        details: { step_id: step.id, task_result: taskResult },
+      });
+      await activities.closeHumanTasks({
+        intentId: input.intentId,
+        orgId: input.orgId,
+        decision: {
+          stepId: stepWait.taskKey!,
+          outcome: taskResult.outcome,
+          result: taskResult,
+          decidedBy: request.actor,
+        },
+      });
+      endStepWait({ ok, result: { task_result: taskResult }, actor: request.actor, timedOut: false });
+      return { status: state.status, seq: recorded.seq, completion: null };
+    }
+    if (request.kind === 'task_result') refuse(`step ${step.id} waits for an agent`, 'no_human_task_pending');
+    if (request.kind === 'agent' && request.action !== 'complete' && request.action !== 'fail') return null;
+    const ok = request.kind === 'approve' || request.action === 'complete';
+    const body = request.kind === 'agent' ? request.body : { approved: true };
+    const outcome = ok ? { step_result: body.result ?? body } : { step_error: body.error ?? body };
+    const recorded = await record({
+      eventType: 'intent.in_progress',
+      status: 'IN_PROGRESS',
+      actor: request.actor,
+      details: { step_id: step.id, ...outcome },
+    });
+    endStepWait({
+      ok,
+      result: ok ? (body.result ?? body) : (body.error ?? body),
+      actor: request.actor,
+      timedOut: false,
+    });
+    return { status: state.status, seq: recorded.seq, completion: null };
+  }
+
+  function endStepWait(signal: StepSignal): void {
+    stepWait.signal = signal;
+    stepWait.waitsFor = null;
+  }
+
+  async function runScenario(scenario: ScenarioPlan): Promise<void> {
+    const steps = new Map(scenario.steps.map((step) => [step.id, step]));
+    const results: Record<string, unknown> = {};
+    let stepId: string | null = scenario.entryStep;
+    let previous: { id: string; ok: boolean } | null = null;
+    let runs = 0;
+    let last: StepSignal | null = null;
+    while (stepId !== null && !isTerminal(state.status)) {
+      const step: ScenarioStepPlan = steps.get(stepId)!;
+      runs += 1;
+      if (runs > scenario.maxStepRuns) {
+        await exclusive(() =>
+          endIfOpen('FAILED', SYSTEM_ACTOR, {
+            error: stepError('step_limit_exceeded', `more than ${scenario.maxStepRuns} step runs`, step.id),
+          }),
+        );
+        return;
+      }
+      const outcome = await runStep(step, previous);
+      if (isTerminal(state.status)) return;
+      results[step.id] = outcome.result;
+      last = outcome;
+      previous = { id: step.id, ok: outcome.ok };
+      if (outcome.ok) stepId = step.onSuccess ?? step.next;
+      else if (step.onFailure) stepId = step.onFailure;
+      else {
+        await exclusive(() =>
+          outcome.timedOut
+            ? timeOutStep(step)
+            : endIfOpen('FAILED', outcome.actor, {
+                error: stepError('step_failed', `step ${step.id} failed`, step.id, outcome.result),
+              }),
+        );
+        return;
+      }
+    }
+    await exclusive(() =>
+      endIfOpen('COMPLETED', last?.actor ?? SYSTEM_ACTOR, {
+        result: { scenario_id: scenario.scenarioId, steps: results, last_step: previous?.id ?? null },
+      }),
+    );
+  }
+
+  async function endIfOpen(
+    status: 'COMPLETED' | 'FAILED',
+    actor: string,
+    fields: { result?: unknown; error?: unknown },
+  ): Promise<void> {
+    if (!isTerminal(state.status)) await end(status, actor, fields);
+  }
+
+  /** Runs one step from its announcement to its outcome. */
+  async function runStep(
+    step: ScenarioStepPlan,
+    previous: { id: string; ok: boolean } | null,
+  ): Promise<StepSignal> {
+    await exclusive(() => enterStep(step, previous));
+    switch (step.kind) {
+      case 'agent':
+        return runAgentStep(step);
+      case 'human':
+        return awaitHuman(step, step.id, step.humanTask ?? {});
+      case 'delay': {
+        const seconds = Number(step.config.seconds);
+        await exclusive(() =>
+          record({
+            eventType: 'intent.waiting',
+            status: 'WAITING',
+            waitingReason: 'WAITING_FOR_TIME',
+            pendingWith: { type: 'internal', ref: 'delay', name: step.id },
+            actor: SYSTEM_ACTOR,
+            details: {
+              step_id: step.id,
+              seconds,
+              wake_at: new Date(Date.now() + seconds * 1000).toISOString(),
+            },
+          }),
+        );
+        await condition(() => isTerminal(state.status), seconds * 1000);
+        await exclusive(async () => {
+          if (!isTerminal(state.status))
+            await record({
+              eventType: 'intent.in_progress',
+              status: 'IN_PROGRESS',
+              actor: SYSTEM_ACTOR,
+              details: { step_id: step.id, waited_seconds: seconds },
+            });
+        });
+        return stepDone({ waited_seconds: seconds });
+      }
+      case 'timeout': {
+        const deadlineAt = Date.now() + Number(step.config.seconds) * 1000;
+        await exclusive(async () => {
+          const changed = await activities.changePolicy({
+            intentId: input.intentId,
+            orgId: input.orgId,
+            actor: SYSTEM_ACTOR,
+            deadlineAt,
+          });
+          if (changed.applied) {
+            state.deadlineAt = changed.deadlineAt;
+            timersChanged = true;
+          }
+        });
+        return stepDone({ deadline_at: new Date(deadlineAt).toISOString() });
+      }
+      case 'reminder': {
+        const to = stringList(step.config.to);
+        await exclusive(async () => {
+          state.remindCount += 1;
+          await record({
+            eventType: 'intent.reminder',
+            actor: SYSTEM_ACTOR,
+            remindCount: state.remindCount,
+            details: {
+              step_id: step.id,
+              to,
+              message: step.config.message ?? null,
+              pending_with: state.pendingWith,
+            },
+          });
+        });
+        if (to.length > 0) await notifyInBackground(step, runsOf(step), 'email', to);
+        return stepDone({ reminded: to });
+      }
+      case 'notification': {
+        const channel = step.config.channel === 'webhook' ? 'webhook' : 'email';
+        await notifyInBackground(step, runsOf(step), channel, stringList(step.config.to));
+        return stepDone({ queued: true, channel });
+      }
+      case 'escalation':
+        return escalateStep(step, true);
+    }
+  }
+
+  const stepRuns = new Map<string, number>();
+  function runsOf(step: ScenarioStepPlan): number {
+    const n = (stepRuns.get(step.id) ?? 0) + 1;
+    stepRuns.set(step.id, n);
+    return n;
+  }
+
+  function stepDone(result: unknown): StepSignal {
+    return { ok: true, result, actor: SYSTEM_ACTOR, timedOut: false };
+  }
+
+  /** The step's announcement: delivery to the entry agent, else a transfer to the step's holder. */
+  async function enterStep(
+    step: ScenarioStepPlan,
+    previous: { id: string; ok: boolean } | null,
+  ): Promise<void> {
+    if (isTerminal(state.status)) return;
+    const pendingWith: PendingWith =
+      step.kind === 'agent'
+        ? { type: 'agent', ref: step.agent!, name: step.id }
+        : step.kind === 'human'
+          ? { type: 'human', ref: firstAssignee(step.humanTask) ?? plan.handler, name: step.id }
+          : { type: 'internal', ref: step.kind, name: step.id };
+    const details = {
+      step_id: step.id,
+      step_kind: step.kind,
+      step_input: step.input,
+      from_step: previous?.id ?? null,
+      from_step_outcome: previous ? (previous.ok ? 'succeeded' : 'failed') : null,
+    };
+    if (previous === null && step.kind === 'agent' && step.agent === state.handler) {
+      await record({
+        eventType: 'intent.delivered',
+        status: 'DELIVERED',
+        actor: SYSTEM_ACTOR,
+        deliverTo: step.agent,
+        pendingWith,
+        currentStep: step.id,
+        details: { ...details, binding: plan.binding.mode },
+      });
+      return;
+    }
+    await record({
+      eventType: 'intent.transfer',
+      actor: SYSTEM_ACTOR,
+      pendingWith,
+      currentStep: step.id,
+      ...(step.kind === 'agent' ? { handler: step.agent!, deliverTo: step.agent! } : {}),
+      details: {
+        ...details,
+        cause: 'step_advance',
+        from_handler: state.handler,
+        to_handler: step.kind === 'agent' ? step.agent : state.handler,
+      },
+    });
+  }
+
+  /** An agent step: POST when the agent is http, wait for its resume; retries and approval after. */
+  async function runAgentStep(step: ScenarioStepPlan): Promise<StepSignal> {
+    const agent = step.agent!;
+    for (let attempt = 1; ; attempt += 1) {
+      if (!(await deliverToStepAgent(agent)))
+        return { ok: false, result: null, actor: SYSTEM_ACTOR, timedOut: false };
+      const outcome = await awaitStep(step, 'agent', null);
+      if (isTerminal(state.status)) return outcome;
+      if (outcome.ok) return step.approvalTask ? approveStepResult(step, outcome) : outcome;
+      if (outcome.timedOut || attempt > step.retry.maxRetries) return outcome;
+      await exclusive(() =>
+        record({
+          eventType: 'intent.waiting',
+          status: 'WAITING',
+          waitingReason: 'WAITING_FOR_TIME',
+          pendingWith: { type: 'agent', ref: agent, name: step.id },
+          actor: SYSTEM_ACTOR,
+          details: {
+            step_id: step.id,
+            retry: attempt,
+            max_retries: step.retry.maxRetries,
+            retry_in_seconds: step.retry.delaySeconds,
+          },
+        }),
+      );
+      await condition(() => isTerminal(state.status), step.retry.delaySeconds * 1000);
+      await exclusive(async () => {
+        if (!isTerminal(state.status))
+          await record({
+            eventType: 'intent.in_progress',
+            status: 'IN_PROGRESS',
+            actor: SYSTEM_ACTOR,
+            deliverTo: agent,
+            details: { step_id: step.id, retry: attempt, redelivered_to: agent },
+          });
+      });
+    }
+  }
+
+  /** http agents get the POST (with the usual retries); stream and poll agents already have the event. */
+  async function deliverToStepAgent(agent: string): Promise<boolean> {
+    const binding = await activities.resolveBinding({ orgId: input.orgId, address: agent });
+    if (binding.mode !== 'http' || !binding.callbackUrl) return true;
+    deliveryAttempt = 0;
+    return deliverOverHttp(agent, binding.callbackUrl);
+  }
+
+  async function approveStepResult(step: ScenarioStepPlan, outcome: StepSignal): Promise<StepSignal> {
+    const decision = await awaitHuman(step, `${step.id}:approval`, step.approvalTask!);
+    return { ...decision, result: { step_result: outcome.result, approval: decision.result } };
+  }
+
+  /** Opens the step's human task and waits WAITING_FOR_HUMAN for its decision. */
+  async function awaitHuman(
+    step: ScenarioStepPlan,
+    taskKey: string,
+    task: Record<string, unknown>,
+  ): Promise<StepSignal> {
+    await exclusive(async () => {
+      if (isTerminal(state.status)) return;
+      const opened = await activities.openHumanTask({
+        intentId: input.intentId,
+        orgId: input.orgId,
+        stepId: taskKey,
+        task,
+      });
+      await record({
+        eventType: 'intent.human_task_assigned',
+        status: 'WAITING',
+        waitingReason: 'WAITING_FOR_HUMAN',
+        pendingWith: {
+          type: 'human',
+          ref: opened.assignees?.[0] ?? firstAssignee(task) ?? plan.handler,
+          name: typeof task.title === 'string' ? task.title : step.id,
+        },
+        actor: SYSTEM_ACTOR,
+        details: {
+          step_id: step.id,
+          human_task: task,
+          thread_id: opened.threadId,
+          task_id: opened.taskId ?? null,
+        },
+      });
+    });
+    return awaitStep(step, 'human', taskKey);
+  }
+
+  /**
+   * Waits for the step's result, with the step's reminders, its escalation once they ran out, and its
+   * deadline (a timed-out step fails; it goes to on_failure, or ends the intent TIMED_OUT).
+   */
+  async function awaitStep(
+    step: ScenarioStepPlan,
+    waitsFor: 'agent' | 'human',
+    taskKey: string | null,
+  ): Promise<StepSignal> {
+    Object.assign(stepWait, { waitsFor, step, taskKey, signal: null });
+    const startedAt = Date.now();
+    const deadline = step.deadlineSeconds ? startedAt + step.deadlineSeconds * 1000 : null;
+    const reminders = step.reminders;
+    let remindAt = reminders ? startedAt + reminders.afterSeconds * 1000 : null;
+    let reminded = 0;
+    let escalateAt: number | null = null;
+    for (;;) {
+      const signal = stepWait.signal;
+      if (signal) {
+        stepWait.signal = null;
+        return signal;
+      }
+      if (isTerminal(state.status)) return { ok: false, result: null, actor: SYSTEM_ACTOR, timedOut: false };
+      const due = [deadline, remindAt, escalateAt].filter((t): t is number => t !== null);
+      const wake = () => stepWait.signal !== null || isTerminal(state.status);
+      if (due.length === 0) await condition(wake);
+      else if (Math.min(...due) > Date.now()) await condition(wake, Math.min(...due) - Date.now());
+      if (stepWait.signal || isTerminal(state.status)) continue;
+      const now = Date.now();
+      if (deadline !== null && now >= deadline) {
+        stepWait.waitsFor = null;
+        await exclusive(() => closeOpenTasks());
+        return {
+          ok: false,
+          result: { error: 'step_timeout', step_deadline_seconds: step.deadlineSeconds },
+          actor: SYSTEM_ACTOR,
+          timedOut: true,
+        };
+      }
+      if (remindAt !== null && now >= remindAt && reminders) {
+        reminded += 1;
+        await exclusive(() => remindStep(step, reminded, reminders.max));
+        remindAt = reminded < reminders.max ? now + reminders.intervalSeconds * 1000 : null;
+        if (remindAt === null && step.escalateTo) escalateAt = now + reminders.intervalSeconds * 1000;
+        continue;
+      }
+      if (escalateAt !== null && now >= escalateAt) {
+        escalateAt = null;
+        return escalateStep(step, false);
+      }
+    }
+  }
+
+  async function remindStep(step: ScenarioStepPlan, count: number, max: number): Promise<void> {
+    if (isTerminal(state.status)) return;
+    state.remindCount += 1;
+    await record({
+      eventType: 'intent.reminder',
+      actor: SYSTEM_ACTOR,
+      remindCount: state.remindCount,
+      details: { step_id: step.id, remind_count: count, max_reminders: max, pending_with: state.pendingWith },
+    });
+    if (stepWait.waitsFor === 'human')
+      await notifyHumans({ stepId: stepWait.taskKey, reason: 'reminder', remindCount: count });
+  }
+
+  /**
+   * Reassigns the step (an escalation step, or a step whose reminders ran out) to its escalation
+   * target, notifies it, and waits for the new holder: an agent's resume or a person's decision.
+   */
+  async function escalateStep(step: ScenarioStepPlan, asStep: boolean): Promise<StepSignal> {
+    const target = step.escalateTo!;
+    const taskKey = `${step.id}:escalation`;
+    await exclusive(async () => {
+      if (isTerminal(state.status)) return;
+      await record({
+        eventType: 'intent.escalated',
+        actor: SYSTEM_ACTOR,
+        details: {
+          step_id: step.id,
+          escalated_to: target.agent ?? target.humanTask?.assignees ?? null,
+          from_handler: state.handler,
+          remind_count: state.remindCount,
+        },
+      });
+      if (!asStep) await closeOpenTasks();
+      if (target.agent && target.agent !== state.handler)
+        await record({
+          eventType: 'intent.transfer',
+          actor: SYSTEM_ACTOR,
+          handler: target.agent,
+          deliverTo: target.agent,
+          pendingWith: { type: 'agent', ref: target.agent, name: step.id },
+          details: {
+            step_id: step.id,
+            cause: 'escalation',
+            from_handler: state.handler,
+            to_handler: target.agent,
+          },
+        });
+    });
+    if (target.agent) {
+      if (!(await deliverToStepAgent(target.agent)))
+        return { ok: false, result: null, actor: SYSTEM_ACTOR, timedOut: false };
+      return awaitStep({ ...step, reminders: null, escalateTo: null }, 'agent', null);
+    }
+    const decision = awaitHuman(
+      { ...step, reminders: null, escalateTo: null },
+      taskKey,
+      target.humanTask ?? {},
+    );
+    await notifyHumans({
+      stepId: taskKey,
+      reason: 'escalation',
+      escalatedTo: firstAssignee(target.humanTask),
+    });
+    return decision;
+  }
+
+  async function closeOpenTasks(): Promise<void> {
+    await activities.closeHumanTasks({ intentId: input.intentId, orgId: input.orgId });
+  }
+
+  /** A notification step: its own workflow, so a slow SMTP server or webhook never holds the flow. */
+  async function notifyInBackground(
+    step: ScenarioStepPlan,
+    run: number,
+    channel: 'email' | 'webhook',
+    to: string[],
+  ): Promise<void> {
+    const config = step.config;
+    await startChild(WORKFLOW_TYPES.notification, {
+      workflowId: `${input.intentId}:notify:${step.id}:${run}`,
+      args: [
+        {
+          intentId: input.intentId,
+          orgId: input.orgId,
+          stepId: step.id,
+          channel,
+          to,
+          url: typeof config.url === 'string' ? config.url : null,
+          subject: typeof config.subject === 'string' ? config.subject : `${input.intentType}: ${step.id}`,
+          message:
+            typeof config.message === 'string'
+              ? config.message
+              : `Step ${step.id} of intent ${input.intentId}.`,
+        } satisfies NotificationInput,
+      ],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+    });
+  }
+
+  async function timeOutStep(step: ScenarioStepPlan): Promise<void> {
+    if (isTerminal(state.status)) return;
+    await record({
+      eventType: 'intent.timeout',
+      actor: SYSTEM_ACTOR,
+      details: { step_id: step.id, step_deadline_seconds: step.deadlineSeconds },
+    });
+    await record({
+      eventType: 'intent.timed_out',
+      status: 'TIMED_OUT',
+      actor: SYSTEM_ACTOR,
+      error: stepError(
+        'step_timeout',
+        `step ${step.id} passed its ${step.deadlineSeconds} s deadline`,
+        step.id,
+      ),
+      details: { step_id: step.id },
+    });
+    await finish();
+  }
+
   // Timers: deadline → TIMED_OUT; reminders; escalation once reminders ran out.
   const startedAt = Date.now();
   const remindEveryMs = (plan.remindIntervalSeconds ?? plan.remindAfterSeconds ?? 0) * 1000;
   const maxReminders = plan.maxReminders ?? 1;
   let nextReminderAt =
-    plan.remindAfterSeconds && state.remindCount < maxReminders
+    plan.remindAfterSeconds && !plan.scenario && state.remindCount < maxReminders
       ? startedAt + plan.remindAfterSeconds * 1000 + state.remindCount * remindEveryMs
       : null;
   let escalateAt: number | null =
-    plan.escalateTo && plan.remindAfterSeconds && nextReminderAt === null ? startedAt : null;
+    plan.escalateTo && plan.remindAfterSeconds && !plan.scenario && nextReminderAt === null
+      ? startedAt
+      : null;
+  const scenarioRun: { failure: Error | null } = { failure: null };
+  const scenarioDone = plan.scenario
+    ? runScenario(plan.scenario).catch((err: unknown) => {
+        scenarioRun.failure = err instanceof Error ? err : new Error(String(err));
+      })
+    : null;
 
   while (!isTerminal(state.status)) {
     const due = [state.deadlineAt, nextReminderAt, escalateAt].filter((t): t is number => t !== null);
     const wakeAt = due.length > 0 ? Math.min(...due) : null;
     timersChanged = false;
-    const wakeUp = () => isTerminal(state.status) || timersChanged || pending.http !== null;
+    const wakeUp = () =>
+      isTerminal(state.status) || timersChanged || pending.http !== null || scenarioRun.failure !== null;
     if (wakeAt === null) await condition(wakeUp);
     else if (wakeAt > Date.now()) await condition(wakeUp, wakeAt - Date.now());
+    if (scenarioRun.failure !== null) throw scenarioRun.failure;
     if (isTerminal(state.status)) break;
     if (pending.http) {
       const target = pending.http;
@@ -627,9 +1169,30 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
       await notifyHumans({ reason: 'escalation', escalatedTo: plan.escalateTo });
   }
 
+  if (scenarioDone) await scenarioDone;
+  if (scenarioRun.failure !== null) throw scenarioRun.failure;
   await condition(allHandlersFinished);
   await tail;
   return state;
+}
+
+type StepSignal = { ok: boolean; result: unknown; actor: string; timedOut: boolean };
+
+function stepError(
+  code: string,
+  message: string,
+  stepId: string,
+  details?: unknown,
+): Record<string, unknown> {
+  return { code, message, category: 'workflow', retryable: false, step_id: stepId, details: details ?? null };
+}
+
+function firstAssignee(task: Record<string, unknown> | null | undefined): string | null {
+  return stringList(task?.assignees)[0] ?? null;
+}
+
+function stringList(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
 function refuse(message: string, code: string = FAILURE_TYPES.invalidTransition): never {

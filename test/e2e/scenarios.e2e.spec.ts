@@ -1,0 +1,472 @@
+// ScenarioBundle validate/apply end to end (SPEC §6, reference §3.9): real gateway and worker, real
+// PostgreSQL, Redis and Temporal. Agents act through the API with their own keys; the one external
+// edge, a webhook receiver for notification steps, is a local node:http server.
+import { PrismaService } from '@axle/data';
+import {
+  apiClient,
+  AxleProcesses,
+  registerTestAgent,
+  requireEnv,
+  type TestAgent,
+  TEST_ADMIN_KEY,
+} from '@axle/testing';
+import assert from 'node:assert/strict';
+import { createHmac, randomUUID } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { after, before, describe, test } from 'node:test';
+
+type Api = ReturnType<typeof apiClient>;
+type Event = {
+  seq: number;
+  event_type: string;
+  status: string;
+  waiting_reason: string | null;
+  handler: string | null;
+  details: Record<string, unknown>;
+};
+
+let axle: AxleProcesses;
+let prisma: PrismaService;
+let admin: Api;
+let receiver: { server: Server; url: string; posts: { headers: IncomingHttpHeaders; raw: string }[] };
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function agent(
+  prefix: string,
+  extra: { webhookSecret?: string } = {},
+): Promise<TestAgent & { api: Api }> {
+  const created = await registerTestAgent(prisma, {
+    name: `${prefix}-${randomUUID().slice(0, 8)}`,
+    ...extra,
+  });
+  return { ...created, api: apiClient(axle.baseUrl, created.key) };
+}
+
+async function events(id: string): Promise<Event[]> {
+  const res = await admin('GET', `/v1/intents/${id}/events?since=0`);
+  assert.equal(res.status, 200, res.text);
+  return res.body.events as Event[];
+}
+
+async function intent(id: string): Promise<Record<string, unknown>> {
+  const res = await admin('GET', `/v1/intents/${id}`);
+  assert.equal(res.status, 200, res.text);
+  return res.body.intent as Record<string, unknown>;
+}
+
+/** Waits until the intent is at `step` with `status`. */
+async function atStep(id: string, step: string, status?: string): Promise<Record<string, unknown>> {
+  return until(`intent ${id} at step ${step} ${status ?? ''}`, async () => {
+    const current = await intent(id);
+    return current.current_step === step && (!status || current.status === status) ? current : undefined;
+  });
+}
+
+async function terminal(id: string): Promise<Record<string, unknown>> {
+  return until(`intent ${id} terminal`, async () => {
+    const current = await intent(id);
+    return ['COMPLETED', 'FAILED', 'CANCELED', 'TIMED_OUT'].includes(current.status as string)
+      ? current
+      : undefined;
+  });
+}
+
+async function apply(bundle: Record<string, unknown>, headers: Record<string, string> = {}) {
+  const res = await admin('POST', '/v1/scenarios/apply', { body: bundle, headers });
+  assert.equal(res.status, 200, res.text);
+  return res.body;
+}
+
+function scenarioId(): string {
+  return `test.scenario_${randomUUID().slice(0, 8)}`;
+}
+
+before(async () => {
+  prisma = new PrismaService(requireEnv('DATABASE_URL'));
+  await prisma.onModuleInit();
+  receiver = { server: createServer(), url: '', posts: [] };
+  receiver.server.on('request', (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      receiver.posts.push({ headers: req.headers, raw: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(200).end('{"ack":true}');
+    });
+  });
+  await new Promise<void>((resolve) => receiver.server.listen(0, '127.0.0.1', resolve));
+  receiver.url = `http://127.0.0.1:${(receiver.server.address() as { port: number }).port}/notify`;
+  axle = await AxleProcesses.create();
+  await axle.startAll();
+  admin = apiClient(axle.baseUrl, TEST_ADMIN_KEY);
+});
+
+after(async () => {
+  await axle?.stopAll();
+  receiver?.server.closeAllConnections();
+  await new Promise((resolve) => receiver?.server.close(resolve));
+  await prisma?.onModuleDestroy();
+});
+
+describe('POST /v1/scenarios/validate', () => {
+  test('a bundle with the documented extras is valid', async () => {
+    const a = await agent('builder');
+    const res = await admin('POST', '/v1/scenarios/validate', {
+      body: {
+        scenario_id: scenarioId(),
+        title: 'Deploy with approval',
+        agents: [{ role: 'builder', address: a.address, delivery_mode: 'stream' }],
+        humans: [{ role: 'approver', contact: 'ops@example.com' }],
+        workflow: {
+          entry_step: 'build',
+          parameters: { env: 'prod' },
+          steps: [
+            { step_id: 'build', assigned_to: 'builder', input: { target: 'api' } },
+            {
+              step_id: 'approve',
+              assigned_to: 'approver',
+              human_task: { title: 'Ship it?', notify_email: 'ops@example.com' },
+            },
+          ],
+        },
+        intent: { type: 'deploy.release.v1', payload: { version: '3.2.1' } },
+      },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.body, { ok: true, valid: true, errors: [], warnings: [] });
+  });
+
+  test('unknown fields, broken graphs and unknown roles are errors; unreachable steps are warnings', async () => {
+    const a = await agent('builder');
+    const res = await admin('POST', '/v1/scenarios/validate', {
+      body: {
+        scenario_id: scenarioId(),
+        agents: [{ role: 'builder', address: a.address }],
+        workflow: { steps: [{ step_id: 'build', assigned_to: 'builder', on_sucess: 'x' }] },
+        intent: { type: 'deploy.release.v1' },
+      },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.valid, false);
+    assert.ok(
+      (res.body.errors as string[]).some((e) => e.includes('on_sucess')),
+      res.text,
+    );
+
+    const graph = await admin('POST', '/v1/scenarios/validate', {
+      body: {
+        scenario_id: scenarioId(),
+        agents: [{ role: 'builder', address: a.address }],
+        workflow: {
+          steps: [
+            { step_id: 'build', assigned_to: 'builder', on_success: 'ship', on_failure: 'nowhere' },
+            { step_id: 'orphan', assigned_to: 'builder' },
+            { step_id: 'ship', assigned_to: 'deployer' },
+          ],
+        },
+        intent: { type: 'deploy.release.v1' },
+      },
+    });
+    const errors = graph.body.errors as string[];
+    assert.equal(graph.body.valid, false);
+    assert.ok(
+      errors.some((e) => e.includes('no step "nowhere"')),
+      graph.text,
+    );
+    assert.ok(
+      errors.some((e) => e.includes('"deployer"')),
+      graph.text,
+    );
+    assert.ok(
+      (graph.body.warnings as string[]).some((w) => w.includes('orphan')),
+      graph.text,
+    );
+  });
+
+  test('an agent that is not registered and not create_if_missing is an error', async () => {
+    const res = await admin('POST', '/v1/scenarios/validate', {
+      body: {
+        scenario_id: scenarioId(),
+        agents: [{ role: 'ghost', address: `ghost-${randomUUID().slice(0, 8)}` }],
+        intent: { type: 'deploy.release.v1' },
+      },
+    });
+    assert.equal(res.body.valid, false);
+    assert.match((res.body.errors as string[]).join(), /not registered/);
+  });
+});
+
+describe('POST /v1/scenarios/apply', () => {
+  test('agent → agent with a worker restart between steps; each advance is a transfer', async () => {
+    const builder = await agent('builder');
+    const deployer = await agent('deployer');
+    const body = await apply({
+      scenario_id: scenarioId(),
+      agents: [
+        { role: 'builder', address: builder.address },
+        { role: 'deployer', address: deployer.address },
+      ],
+      workflow: {
+        steps: [
+          { step_id: 'build', assigned_to: 'builder', input: { target: 'api' } },
+          { step_id: 'deploy', assigned_to: 'deployer' },
+        ],
+      },
+      intent: { type: 'deploy.release.v1', payload: { version: '3.2.1' } },
+    });
+    const id = body.intent_id as string;
+    assert.equal(body.compile_id, body.workflow_compile_id);
+    assert.deepEqual(body.agents, [
+      { role: 'builder', address: builder.address, created: false },
+      { role: 'deployer', address: deployer.address, created: false },
+    ]);
+    assert.ok(Array.isArray(body.agents_provisioned));
+    assert.equal(body.scenario_id, (await intent(id)).scenario_id);
+
+    const delivered = await atStep(id, 'build', 'DELIVERED');
+    assert.deepEqual(delivered.pending_with, { type: 'agent', ref: builder.address, name: 'build' });
+    const stream = await builder.api(
+      'GET',
+      `/v1/agents/${builder.address.slice('agent://'.length)}/intents/stream?since=0&wait_seconds=2`,
+    );
+    assert.match(stream.text, new RegExp(id));
+
+    // The deployer may not act for the build step.
+    const early = await deployer.api('POST', `/v1/intents/${id}/resume`, { body: { action: 'complete' } });
+    assert.equal(early.status, 403, early.text);
+    const built = await builder.api('POST', `/v1/intents/${id}/resume`, {
+      body: { action: 'complete', result: { artifact: 'api:3.2.1' } },
+    });
+    assert.equal(built.status, 200, built.text);
+    await atStep(id, 'deploy');
+
+    await axle.stop('worker');
+    axle.start('worker');
+    await axle.waitReady();
+
+    const deployed = await deployer.api('POST', `/v1/intents/${id}/resume`, {
+      body: { action: 'complete', result: { url: 'https://api' } },
+    });
+    assert.equal(deployed.status, 200, deployed.text);
+    const done = await terminal(id);
+    assert.equal(done.status, 'COMPLETED');
+    assert.deepEqual((done.result as Record<string, unknown>).steps, {
+      build: { artifact: 'api:3.2.1' },
+      deploy: { url: 'https://api' },
+    });
+    const transfers = (await events(id)).filter((e) => e.event_type === 'intent.transfer');
+    assert.equal(transfers.length, 1);
+    assert.equal(transfers[0]!.details.step_id, 'deploy');
+    assert.equal(transfers[0]!.details.from_step, 'build');
+    assert.equal(transfers[0]!.handler, deployer.address);
+    const seqs = (await events(id)).map((e) => e.seq);
+    assert.deepEqual(
+      seqs,
+      seqs.map((_, i) => i + 1),
+    );
+  });
+
+  test('a failing step is retried, then takes on_failure: a signed webhook notification that never blocks', async () => {
+    const secret = `whsec_${randomUUID()}`;
+    const worker = await agent('flaky');
+    const submitter = await agent('submitter', { webhookSecret: secret });
+    // The submitter needs no admin role to apply a bundle of registered agents.
+    const res = await submitter.api('POST', '/v1/scenarios/apply', {
+      body: {
+        scenario_id: scenarioId(),
+        agents: [{ role: 'worker', address: worker.address }],
+        workflow: {
+          steps: [
+            {
+              step_id: 'work',
+              assigned_to: 'worker',
+              retry: { max_retries: 1, retry_delay_seconds: 1 },
+              on_failure: 'alert',
+            },
+            { step_id: 'done', runtime_type: 'delay', runtime_config: { seconds: 0 } },
+            {
+              step_id: 'alert',
+              runtime_type: 'notification',
+              runtime_config: { channel: 'webhook', url: receiver.url, message: 'work failed' },
+            },
+          ],
+        },
+        intent: { type: 'ops.job.v1', payload: {} },
+      },
+    });
+    assert.equal(res.status, 200, res.text);
+    const id = res.body.intent_id as string;
+    await atStep(id, 'work', 'DELIVERED');
+    const fail = () =>
+      worker.api('POST', `/v1/intents/${id}/resume`, { body: { action: 'fail', error: { code: 'boom' } } });
+    assert.equal((await fail()).status, 200);
+    const retried = await until('the retry redelivery', async () => {
+      const list = await events(id);
+      return list.some((e) => e.details.redelivered_to === worker.address) ? list : undefined;
+    });
+    assert.ok(retried.some((e) => e.waiting_reason === 'WAITING_FOR_TIME' && e.details.retry === 1));
+    assert.equal((await fail()).status, 200);
+    const done = await terminal(id);
+    assert.equal(done.status, 'COMPLETED');
+    const post = await until('the notification webhook', async () =>
+      receiver.posts.find((p) => p.raw.includes(id)),
+    );
+    assert.equal(
+      post.headers['x-axme-signature'],
+      `sha256=${createHmac('sha256', secret).update(post.raw).digest('hex')}`,
+    );
+    assert.equal((JSON.parse(post.raw) as Record<string, unknown>).step_id, 'alert');
+    const alert = (await events(id)).find(
+      (e) => e.event_type === 'intent.transfer' && e.details.step_id === 'alert',
+    );
+    assert.equal(alert?.details.from_step_outcome, 'failed');
+  });
+
+  test('a failing step without on_failure fails the intent with step_failed', async () => {
+    const worker = await agent('worker');
+    const body = await apply({
+      scenario_id: scenarioId(),
+      agents: [{ role: 'worker', address: worker.address }],
+      workflow: { steps: [{ step_id: 'only', assigned_to: 'worker' }] },
+      intent: { type: 'ops.job.v1' },
+    });
+    const id = body.intent_id as string;
+    await atStep(id, 'only', 'DELIVERED');
+    await worker.api('POST', `/v1/intents/${id}/resume`, { body: { action: 'fail', error: 'disk full' } });
+    const done = await terminal(id);
+    assert.equal(done.status, 'FAILED');
+    assert.equal((done.error as Record<string, unknown>).code, 'step_failed');
+    assert.equal((done.error as Record<string, unknown>).step_id, 'only');
+  });
+
+  test('delay waits WAITING_FOR_TIME; a step past its deadline ends the intent TIMED_OUT', async () => {
+    const worker = await agent('slow');
+    const body = await apply({
+      scenario_id: scenarioId(),
+      agents: [{ role: 'worker', address: worker.address }],
+      workflow: {
+        steps: [
+          { step_id: 'pause', runtime_type: 'delay', runtime_config: { seconds: 1 } },
+          { step_id: 'work', assigned_to: 'worker', step_deadline_seconds: 1 },
+        ],
+      },
+      intent: { type: 'ops.job.v1' },
+    });
+    const id = body.intent_id as string;
+    assert.equal(body.status, 'WAITING');
+    assert.deepEqual(body.pending_with, { type: 'internal', ref: 'delay', name: 'pause' });
+    const done = await terminal(id);
+    assert.equal(done.status, 'TIMED_OUT');
+    assert.equal((done.error as Record<string, unknown>).code, 'step_timeout');
+    const list = await events(id);
+    assert.ok(list.some((e) => e.waiting_reason === 'WAITING_FOR_TIME' && e.details.step_id === 'pause'));
+    assert.ok(list.some((e) => e.event_type === 'intent.transfer' && e.details.step_id === 'work'));
+  });
+
+  test('a timeout step sets the deadline for the rest of the flow', async () => {
+    const worker = await agent('late');
+    const body = await apply({
+      scenario_id: scenarioId(),
+      agents: [{ role: 'worker', address: worker.address }],
+      workflow: {
+        steps: [
+          { step_id: 'limit', runtime_type: 'timeout', runtime_config: { seconds: 2 } },
+          { step_id: 'work', assigned_to: 'worker' },
+        ],
+      },
+      intent: { type: 'ops.job.v1' },
+    });
+    const id = body.intent_id as string;
+    const waiting = await atStep(id, 'work');
+    assert.ok(waiting.deadline_at, 'the timeout step set deadline_at');
+    const done = await terminal(id);
+    assert.equal(done.status, 'TIMED_OUT');
+  });
+
+  test('create_if_missing provisions agents with a key shown once; a replay answers the same intent', async () => {
+    const name = `made-${randomUUID().slice(0, 8)}`;
+    const bundle = {
+      scenario_id: scenarioId(),
+      idempotency_key: `apply-${randomUUID()}`,
+      agents: [{ role: 'maker', address: name, create_if_missing: true, display_name: 'Maker' }],
+      intent: { type: 'ops.make.v1', payload: { n: 1 } },
+    };
+    const first = await apply(bundle);
+    const provisioned = first.agents_provisioned as Record<string, unknown>[];
+    assert.equal(provisioned.length, 1);
+    assert.equal(provisioned[0]!.created, true);
+    assert.equal(provisioned[0]!.address, `agent://default/default/${name}`);
+    const key = provisioned[0]!.api_key as string;
+    assert.match(key, /^axme_sa_/);
+    const maker = apiClient(axle.baseUrl, key);
+    await atStep(first.intent_id as string, 'main', 'DELIVERED');
+    const resumed = await maker('POST', `/v1/intents/${first.intent_id as string}/resume`, {
+      body: { action: 'complete', result: { made: true } },
+    });
+    assert.equal(resumed.status, 200, resumed.text);
+
+    const replay = await admin('POST', '/v1/scenarios/apply', { body: bundle });
+    assert.equal(replay.status, 200, replay.text);
+    assert.equal(replay.body.intent_id, first.intent_id);
+    assert.equal(replay.body.idempotent, true);
+    assert.equal((replay.body.agents_provisioned as Record<string, unknown>[])[0]!.api_key, null);
+    assert.ok(!replay.text.includes(key), 'the key is never answered twice');
+    const changed = await admin('POST', '/v1/scenarios/apply', {
+      body: { ...bundle, intent: { ...bundle.intent, payload: { n: 2 } } },
+    });
+    assert.equal(changed.status, 409, changed.text);
+  });
+
+  test('bad input: malformed, wrongly typed, unauthorized, forbidden provisioning, missing agent', async () => {
+    const raw = await admin('POST', '/v1/scenarios/apply', { rawBody: '{"scenario_id":' });
+    assert.equal(raw.status, 400, raw.text);
+    const typed = await admin('POST', '/v1/scenarios/apply', {
+      body: { scenario_id: 'UPPER', intent: { type: 5 }, agents: 'x' },
+    });
+    assert.equal(typed.status, 422, typed.text);
+    const paths = ((typed.body.error as Record<string, unknown>).details as { path: string }[]).map(
+      (d) => d.path,
+    );
+    for (const path of ['scenario_id', 'intent.type', 'agents']) assert.ok(paths.includes(path), typed.text);
+    const anonymous = apiClient(axle.baseUrl);
+    assert.equal((await anonymous('POST', '/v1/scenarios/apply', { body: {} })).status, 401);
+    assert.equal((await anonymous('POST', '/v1/scenarios/validate', { body: {} })).status, 401);
+    const member = await agent('member');
+    const forbidden = await member.api('POST', '/v1/scenarios/apply', {
+      body: {
+        scenario_id: scenarioId(),
+        agents: [{ role: 'x', address: `new-${randomUUID().slice(0, 8)}`, create_if_missing: true }],
+        intent: { type: 'ops.make.v1' },
+      },
+    });
+    assert.equal(forbidden.status, 403, forbidden.text);
+    const before = await prisma.client.intent.count();
+    const missing = await admin('POST', '/v1/scenarios/apply', {
+      body: {
+        scenario_id: scenarioId(),
+        agents: [{ role: 'x', address: `absent-${randomUUID().slice(0, 8)}` }],
+        intent: { type: 'ops.make.v1' },
+      },
+    });
+    assert.equal(missing.status, 422, missing.text);
+    const big = await admin('POST', '/v1/scenarios/apply', {
+      body: {
+        scenario_id: scenarioId(),
+        workflow: {
+          steps: Array.from({ length: 101 }, (_, i) => ({ step_id: `s${i}`, runtime_type: 'delay' })),
+        },
+        intent: { type: 'ops.make.v1' },
+      },
+    });
+    assert.equal(big.status, 422, big.text);
+    assert.equal(await prisma.client.intent.count(), before, 'refused applies store nothing');
+  });
+});
