@@ -14,6 +14,7 @@ import { MeshModule } from '@axle/mesh';
 import { type Logger, ObservabilityModule } from '@axle/observability';
 import { RegistryModule } from '@axle/registry';
 import { PoliciesModule } from '@axle/policies';
+import { SessionsModule } from '@axle/sessions';
 import { WebhooksModule } from '@axle/webhooks';
 import { type BeforeApplicationShutdown, Injectable, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
@@ -38,6 +39,7 @@ import {
 import { SigningKeyController } from './registry-signing/signing-key.controller';
 import { MeshController } from './mesh/mesh.controller';
 import { PoliciesController } from './policies/policies.controller';
+import { SessionsController } from './sessions/sessions.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 
 @Injectable()
@@ -64,6 +66,7 @@ export class GatewayModule {
         RegistryModule,
         MeshModule,
         PoliciesModule,
+        SessionsModule,
       ],
       controllers: [
         HealthController,
@@ -81,6 +84,7 @@ export class GatewayModule {
         AuditController,
         QuotasController,
         PoliciesController,
+        SessionsController,
       ],
       providers: [
         // Guards run in this order: authenticate, verify X-Axle-Signature (or require it), count

@@ -13,4 +13,5 @@ export * from './http';
 export * from './webhooks';
 export * from './validation';
 export * from './registry.schema';
+export * from './sessions.schema';
 export * from './mesh';

@@ -214,4 +214,5 @@ export const CAPABILITIES = [
   'escalation',
   'deadlines',
   'idempotency',
+  'sessions',
 ] as const;
