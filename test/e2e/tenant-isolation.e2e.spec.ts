@@ -49,6 +49,8 @@ const VICTIM_TABLES = [
   'policy_entries',
   'mesh_events',
   'quotas',
+  'sessions',
+  'session_events',
 ];
 
 type Victim = {
@@ -64,6 +66,7 @@ type Victim = {
   keyId: string;
   memberId: string;
   quotaId: string;
+  sessionId: string;
   /** Entry ids of the victim's org receive policy, its handler's receive override and send policy. */
   entries: Record<'org' | 'receive-override' | 'policy', string>;
   /** When the victim's setup ended: audit rows after it are the attackers' own requests. */
@@ -384,6 +387,28 @@ const CASES: Case[] = [
     probe: () => `/v1/quotas/${randomUUID()}`,
     expect: 'same-as-missing',
   },
+  // Sessions
+  {
+    route: 'POST /v1/sessions',
+    path: () => '/v1/sessions',
+    probe: () => '/v1/sessions',
+    body: (v) => ({ type: 'probe', parent_session_id: v.sessionId }),
+    expect: 'same-as-missing',
+  },
+  { route: 'GET /v1/sessions', path: () => '/v1/sessions?limit=200', expect: 'list' },
+  ...(['', '/messages', '/feed', '/feed/stream?wait_seconds=1'] as const).map<Case>((suffix) => ({
+    route: `GET /v1/sessions/:id${suffix.split('?')[0]}`,
+    path: (v) => `/v1/sessions/${v.sessionId}${suffix}`,
+    probe: () => `/v1/sessions/${randomUUID()}${suffix}`,
+    expect: 'same-as-missing',
+  })),
+  ...(['messages', 'complete'] as const).map<Case>((action) => ({
+    route: `POST /v1/sessions/:id/${action}`,
+    path: (v) => `/v1/sessions/${v.sessionId}/${action}`,
+    probe: () => `/v1/sessions/${randomUUID()}/${action}`,
+    body: () => (action === 'messages' ? { role: 'user', content: 'pwned' } : { result: 'pwned' }),
+    expect: 'same-as-missing',
+  })),
   // Policies: the org receive policy, and each agent policy under all three address forms
   {
     route: 'GET /v1/organizations/:org/receive-policy',
@@ -614,6 +639,14 @@ describe('tenant isolation matrix', () => {
       entries[kind] = (entry.body.entry as { entry_id: string }).entry_id;
     }
 
+    const session = await asSender('POST', '/v1/sessions', { body: { type: 'coding', metadata: { v: 1 } } });
+    assert.equal(session.status, 200, session.text);
+    const sessionId = session.body.session_id as string;
+    const said = await asHandler('POST', `/v1/sessions/${sessionId}/messages`, {
+      body: { role: 'assistant', content: 'secret plan' },
+    });
+    assert.equal(said.status, 200, said.text);
+
     // Settle: the completion reached the sender's inbox and the open intent was delivered.
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -636,6 +669,7 @@ describe('tenant isolation matrix', () => {
       keyId: key.id,
       memberId: (member.body.member as { member_id: string }).member_id,
       quotaId: (quota.body.quota as { quota_id: string }).quota_id,
+      sessionId,
       entries,
       setupDoneAt: new Date().toISOString(),
     };
@@ -651,6 +685,7 @@ describe('tenant isolation matrix', () => {
       victim.eventId,
       key.id,
       victim.memberId,
+      victim.sessionId,
       sender.address,
       handler.address,
     );

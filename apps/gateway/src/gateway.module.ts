@@ -15,6 +15,7 @@ import { ScenariosModule } from '@axle/scenarios';
 import { type Logger, ObservabilityModule } from '@axle/observability';
 import { RegistryModule } from '@axle/registry';
 import { PoliciesModule } from '@axle/policies';
+import { SessionsModule } from '@axle/sessions';
 import { WebhooksModule } from '@axle/webhooks';
 import { type BeforeApplicationShutdown, Injectable, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
@@ -40,6 +41,7 @@ import { SigningKeyController } from './registry-signing/signing-key.controller'
 import { MeshController } from './mesh/mesh.controller';
 import { ScenariosController } from './scenarios/scenarios.controller';
 import { PoliciesController } from './policies/policies.controller';
+import { SessionsController } from './sessions/sessions.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 
 @Injectable()
@@ -67,6 +69,7 @@ export class GatewayModule {
         MeshModule,
         ScenariosModule,
         PoliciesModule,
+        SessionsModule,
       ],
       controllers: [
         HealthController,
@@ -85,6 +88,7 @@ export class GatewayModule {
         AuditController,
         QuotasController,
         PoliciesController,
+        SessionsController,
       ],
       providers: [
         // Guards run in this order: authenticate, verify X-Axle-Signature (or require it), count

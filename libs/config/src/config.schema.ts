@@ -67,6 +67,8 @@ export const envSchema = z
     AXLE_WEBHOOK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(5),
     AXLE_WEBHOOK_BACKOFF_MS: WEBHOOK_BACKOFF_MS.default(30_000),
     AXLE_WEBHOOK_BACKOFF_MAX_MS: WEBHOOK_BACKOFF_MAX_MS.default(600_000),
+    /** Cap on one session message's content (docs/sessions.md); 413 above it. */
+    AXLE_SESSION_MESSAGE_MAX_BYTES: bytes(256, 16 * 1024 * 1024).default(65536),
     /** Whole request body cap (413 above it); the intent payload has its own, smaller limit. */
     AXLE_MAX_BODY_BYTES: BODY_BYTES.default(1024 * 1024),
     /** Token bucket per API key and route; 0 turns rate limiting off. */
@@ -141,6 +143,7 @@ export const envSchema = z
       maxPayloadBytes: env.AXLE_MAX_PAYLOAD_BYTES,
       idempotencyTtlHours: env.AXLE_IDEMPOTENCY_TTL_HOURS,
       maxBodyBytes: env.AXLE_MAX_BODY_BYTES,
+      sessionMessageMaxBytes: env.AXLE_SESSION_MESSAGE_MAX_BYTES,
     },
     webhooks: {
       maxAttempts: env.AXLE_WEBHOOK_MAX_ATTEMPTS,

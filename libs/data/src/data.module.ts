@@ -8,6 +8,7 @@ import { MeshRepository } from './repositories/mesh.repository';
 import { QuotaRepository } from './repositories/quota.repository';
 import { PolicyRepository } from './repositories/policy.repository';
 import { RegistryRepository } from './repositories/registry.repository';
+import { SessionRepository } from './repositories/session.repository';
 import { SigningKeyRepository } from './repositories/signing-key.repository';
 import { WebhookRepository } from './repositories/webhook.repository';
 
@@ -20,6 +21,7 @@ const repositories = [
   QuotaRepository,
   PolicyRepository,
   RegistryRepository,
+  SessionRepository,
   SigningKeyRepository,
   WebhookRepository,
 ];

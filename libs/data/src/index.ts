@@ -78,6 +78,14 @@ export {
   type WorkspaceRecord,
 } from './repositories/registry.repository';
 export {
+  type NewSession,
+  type NewSessionMessage,
+  type SessionEventRecord,
+  type SessionListFilter,
+  type SessionRecord,
+  SessionRepository,
+} from './repositories/session.repository';
+export {
   type SigningKeyChange,
   SigningKeyInUseError,
   type SigningKeyRecord,

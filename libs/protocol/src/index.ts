@@ -13,5 +13,6 @@ export * from './http';
 export * from './webhooks';
 export * from './validation';
 export * from './registry.schema';
+export * from './sessions.schema';
 export * from './mesh';
 export * from './scenarios.schema';

@@ -217,4 +217,5 @@ export const CAPABILITIES = [
   'deadlines',
   'scenarios',
   'idempotency',
+  'sessions',
 ] as const;

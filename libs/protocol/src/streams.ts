@@ -5,6 +5,8 @@ import { WEBHOOK_HEADERS } from './webhooks';
 export const REDIS_CHANNELS = {
   intentEvents: (intentId: string) => `axle:intent-events:${intentId}`,
   agentStream: (address: string) => `axle:agent-stream:${address}`,
+  /** A session's feed (docs/sessions.md): one notice per appended entry. */
+  sessionFeed: (sessionId: string) => `axle:session-feed:${sessionId}`,
 } as const;
 
 export const SSE_EVENTS = { timeout: 'stream.timeout' } as const;
