@@ -92,7 +92,6 @@ function scenarioId(): string {
 
 before(async () => {
   prisma = new PrismaService(requireEnv('DATABASE_URL'));
-  await prisma.onModuleInit();
   receiver = { server: createServer(), url: '', posts: [] };
   receiver.server.on('request', (req, res) => {
     const chunks: Buffer[] = [];
@@ -316,8 +315,8 @@ describe('POST /v1/scenarios/apply', () => {
     assert.equal((await fail()).status, 200);
     const done = await terminal(id);
     assert.equal(done.status, 'COMPLETED');
-    const post = await until('the notification webhook', async () =>
-      receiver.posts.find((p) => p.raw.includes(id)),
+    const post = await until('the notification webhook', () =>
+      Promise.resolve(receiver.posts.find((p) => p.raw.includes(id))),
     );
     assert.equal(
       post.headers['x-axme-signature'],
