@@ -431,7 +431,7 @@ describe('POST /v1/scenarios/apply', () => {
       body: { scenario_id: 'UPPER', intent: { type: 5 }, agents: 'x' },
     });
     assert.equal(typed.status, 422, typed.text);
-    const paths = ((typed.body.error as Record<string, unknown>).details as { path: string }[]).map(
+    const paths = (typed.body.error as { details: { errors: { path: string }[] } }).details.errors.map(
       (d) => d.path,
     );
     for (const path of ['scenario_id', 'intent.type', 'agents']) assert.ok(paths.includes(path), typed.text);

@@ -86,7 +86,7 @@ export class ScenarioService {
       compile_id: compileId,
       idempotent: false,
       agents: provisioned.map(({ role, address, created }) => ({ role, address, created })),
-      agents_provisioned: provisioned.map((p) => ({ ...p, api_key: null })),
+      agents_provisioned: provisioned.map(({ apiKey: _shownOnce, ...p }) => ({ ...p, api_key: null })),
       warnings: compiled.warnings,
       deadline_at: intent.deadlineAt?.toISOString() ?? null,
       created_at: intent.createdAt.toISOString(),
@@ -120,7 +120,7 @@ export class ScenarioService {
         ...result.body,
         ...(settled ? response(settled) : {}),
         // The keys of agents created here are shown in this answer only, never stored with it.
-        agents_provisioned: provisioned.map((p) => ({ ...p, api_key: p.apiKey })),
+        agents_provisioned: provisioned.map(({ apiKey, ...p }) => ({ ...p, api_key: apiKey })),
       },
       replayed: false,
     };
@@ -195,12 +195,15 @@ export class ScenarioService {
     );
   }
 
-  /** The apply answer reports where the flow is (DELIVERED, IN_PROGRESS or WAITING) once it started. */
+  /**
+   * The apply answer reports where the flow is (DELIVERED, IN_PROGRESS or WAITING) once the first step
+   * is announced; a flow that stays SUBMITTED (internal steps only) is answered after a short wait.
+   */
   private async firstStepAnnounced(orgId: string, intentId: string) {
     const deadline = Date.now() + FIRST_STEP_WAIT_MS;
     for (;;) {
       const intent = await this.intents.findById(orgScope(orgId), intentId);
-      if (!intent || intent.status !== 'SUBMITTED' || intent.currentStep !== null || Date.now() > deadline)
+      if (!intent || intent.status !== 'SUBMITTED' || Date.now() > deadline)
         return intent;
       await sleep(50);
     }

@@ -115,6 +115,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     step += 1;
     const result = await activities.recordEvent({
       ...event,
+      ...(plan?.scenario ? { currentStep: stepWait.currentStep } : {}),
       intentId: input.intentId,
       orgId: input.orgId,
       dedupeKey: `step-${step}`,
@@ -162,7 +163,14 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     if (stepWait.waitsFor) {
       const stepAnswer = await applyStepResume(request);
       if (stepAnswer) return stepAnswer;
-    }
+    } else if (
+      plan.scenario &&
+      (request.kind !== 'agent' || request.action === 'complete' || request.action === 'fail')
+    )
+      refuse(
+        `no step of this scenario waits for a result now (step ${stepWait.currentStep ?? 'none'})`,
+        'no_step_waiting',
+      );
     const actor = request.actor;
     if (
       request.kind === 'task_result' ||
@@ -536,12 +544,13 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
 
   /** What the current step waits for, and the result that ends the wait. */
   const stepWait: {
+    currentStep: string | null;
     waitsFor: 'agent' | 'human' | null;
     step: ScenarioStepPlan | null;
     /** The HumanTask step key of the task waiting (`<step>`, `<step>:approval`, `<step>:escalation`). */
     taskKey: string | null;
     signal: StepSignal | null;
-  } = { waitsFor: null, step: null, taskKey: null, signal: null };
+  } = { currentStep: null, waitsFor: null, step: null, taskKey: null, signal: null };
 
   /** A resume that ends the current step's wait; null lets the ordinary resume handling run. */
   async function applyStepResume(request: ResumeUpdateInput): Promise<ResumeUpdateResult | null> {
@@ -591,6 +600,11 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
       timedOut: false,
     });
     return { status: state.status, seq: recorded.seq, completion: null };
+  }
+
+  /** Opens the step's wait before the event that announces it, so no result can arrive unseen. */
+  function beginStepWait(step: ScenarioStepPlan, waitsFor: 'agent' | 'human', taskKey: string | null): void {
+    Object.assign(stepWait, { waitsFor, step, taskKey, signal: null });
   }
 
   function endStepWait(signal: StepSignal): void {
@@ -750,6 +764,10 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     previous: { id: string; ok: boolean } | null,
   ): Promise<void> {
     if (isTerminal(state.status)) return;
+    stepWait.currentStep = step.id;
+    if (step.kind === 'agent') beginStepWait(step, 'agent', null);
+    // The entry step of another kind is announced by its own first event (waiting, task assigned…).
+    if (previous === null && step.kind !== 'agent') return;
     const pendingWith: PendingWith =
       step.kind === 'agent'
         ? { type: 'agent', ref: step.agent!, name: step.id }
@@ -770,7 +788,6 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
         actor: SYSTEM_ACTOR,
         deliverTo: step.agent,
         pendingWith,
-        currentStep: step.id,
         details: { ...details, binding: plan.binding.mode },
       });
       return;
@@ -779,7 +796,6 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
       eventType: 'intent.transfer',
       actor: SYSTEM_ACTOR,
       pendingWith,
-      currentStep: step.id,
       ...(step.kind === 'agent' ? { handler: step.agent!, deliverTo: step.agent! } : {}),
       details: {
         ...details,
@@ -788,6 +804,14 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
         to_handler: step.kind === 'agent' ? step.agent : state.handler,
       },
     });
+    // An agent step after internal ones: the intent reaches its first handler now.
+    if (step.kind === 'agent' && state.status === 'SUBMITTED')
+      await record({
+        eventType: 'intent.delivered',
+        status: 'DELIVERED',
+        actor: SYSTEM_ACTOR,
+        details: { step_id: step.id, binding: plan.binding.mode },
+      });
   }
 
   /** An agent step: POST when the agent is http, wait for its resume; retries and approval after. */
@@ -796,7 +820,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     for (let attempt = 1; ; attempt += 1) {
       if (!(await deliverToStepAgent(agent)))
         return { ok: false, result: null, actor: SYSTEM_ACTOR, timedOut: false };
-      const outcome = await awaitStep(step, 'agent', null);
+      const outcome = await awaitStep(step);
       if (isTerminal(state.status)) return outcome;
       if (outcome.ok) return step.approvalTask ? approveStepResult(step, outcome) : outcome;
       if (outcome.timedOut || attempt > step.retry.maxRetries) return outcome;
@@ -817,14 +841,15 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
       );
       await condition(() => isTerminal(state.status), step.retry.delaySeconds * 1000);
       await exclusive(async () => {
-        if (!isTerminal(state.status))
-          await record({
-            eventType: 'intent.in_progress',
-            status: 'IN_PROGRESS',
-            actor: SYSTEM_ACTOR,
-            deliverTo: agent,
-            details: { step_id: step.id, retry: attempt, redelivered_to: agent },
-          });
+        if (isTerminal(state.status)) return;
+        beginStepWait(step, 'agent', null);
+        await record({
+          eventType: 'intent.in_progress',
+          status: 'IN_PROGRESS',
+          actor: SYSTEM_ACTOR,
+          deliverTo: agent,
+          details: { step_id: step.id, retry: attempt, redelivered_to: agent },
+        });
       });
     }
   }
@@ -850,6 +875,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
   ): Promise<StepSignal> {
     await exclusive(async () => {
       if (isTerminal(state.status)) return;
+      beginStepWait(step, 'human', taskKey);
       const opened = await activities.openHumanTask({
         intentId: input.intentId,
         orgId: input.orgId,
@@ -874,19 +900,14 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
         },
       });
     });
-    return awaitStep(step, 'human', taskKey);
+    return awaitStep(step);
   }
 
   /**
    * Waits for the step's result, with the step's reminders, its escalation once they ran out, and its
    * deadline (a timed-out step fails; it goes to on_failure, or ends the intent TIMED_OUT).
    */
-  async function awaitStep(
-    step: ScenarioStepPlan,
-    waitsFor: 'agent' | 'human',
-    taskKey: string | null,
-  ): Promise<StepSignal> {
-    Object.assign(stepWait, { waitsFor, step, taskKey, signal: null });
+  async function awaitStep(step: ScenarioStepPlan): Promise<StepSignal> {
     const startedAt = Date.now();
     const deadline = step.deadlineSeconds ? startedAt + step.deadlineSeconds * 1000 : null;
     const reminders = step.reminders;
@@ -963,6 +984,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
         },
       });
       if (!asStep) await closeOpenTasks();
+      if (target.agent) beginStepWait({ ...step, reminders: null, escalateTo: null }, 'agent', null);
       if (target.agent && target.agent !== state.handler)
         await record({
           eventType: 'intent.transfer',
@@ -981,19 +1003,10 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     if (target.agent) {
       if (!(await deliverToStepAgent(target.agent)))
         return { ok: false, result: null, actor: SYSTEM_ACTOR, timedOut: false };
-      return awaitStep({ ...step, reminders: null, escalateTo: null }, 'agent', null);
+      return awaitStep(stepWait.step!);
     }
-    const decision = awaitHuman(
-      { ...step, reminders: null, escalateTo: null },
-      taskKey,
-      target.humanTask ?? {},
-    );
-    await notifyHumans({
-      stepId: taskKey,
-      reason: 'escalation',
-      escalatedTo: firstAssignee(target.humanTask),
-    });
-    return decision;
+    // The new task's assignees get its email (with a magic link) when it opens.
+    return awaitHuman({ ...step, reminders: null, escalateTo: null }, taskKey, target.humanTask ?? {});
   }
 
   async function closeOpenTasks(): Promise<void> {
