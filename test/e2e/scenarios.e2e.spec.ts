@@ -455,7 +455,7 @@ describe('POST /v1/scenarios/apply', () => {
         intent: { type: 'ops.make.v1' },
       },
     });
-    assert.equal(missing.status, 422, missing.text);
+    assert.equal(missing.status, 404, missing.text);
     const big = await admin('POST', '/v1/scenarios/apply', {
       body: {
         scenario_id: scenarioId(),

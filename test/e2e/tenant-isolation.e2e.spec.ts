@@ -89,6 +89,12 @@ type Case = {
 const missingAddress = () => `agent://${VICTIM}/default/nobody-${randomUUID().slice(0, 6)}`;
 const enc = encodeURIComponent;
 
+const scenarioProbe = (v: Victim) => ({
+  scenario_id: 'probe.scenario',
+  agents: [{ role: 'worker', address: v.handler.address, create_if_missing: true }],
+  intent: { type: 'ops.probe.v1' },
+});
+
 const CASES: Case[] = [
   // Intents
   {
@@ -386,6 +392,19 @@ const CASES: Case[] = [
     path: (v) => `/v1/quotas/${v.quotaId}`,
     probe: () => `/v1/quotas/${randomUUID()}`,
     expect: 'same-as-missing',
+  },
+  // Scenarios: another org's agent can neither be used nor created
+  {
+    route: 'POST /v1/scenarios/apply',
+    path: () => '/v1/scenarios/apply',
+    body: (v) => scenarioProbe(v),
+    expect: 'denied',
+  },
+  {
+    route: 'POST /v1/scenarios/validate',
+    path: () => '/v1/scenarios/validate',
+    body: (v) => scenarioProbe(v),
+    expect: 'list',
   },
   // Sessions
   {

@@ -2,6 +2,9 @@ import { type Principal, requireRole } from '@axle/auth';
 import { IntentRepository, orgScope, RegistryRepository } from '@axle/data';
 import { type ScenarioSubmission, SubmitIntentUseCase } from '@axle/intents';
 import {
+  type AxleError,
+  ForbiddenError,
+  NotFoundError,
   parseOrThrow,
   type ScenarioBundle,
   scenarioBundleSchema,
@@ -64,9 +67,9 @@ export class ScenarioService {
     // The SDK copies idempotency_key into the body; the header wins when both are sent.
     const idempotencyKey = cmd.idempotencyKey ?? bundle.idempotency_key;
     const { compiled, agents } = await this.compile(cmd.principal, bundle);
-    const missing = missingAgents(agents, cmd.principal);
-    if (compiled.errors.length > 0 || missing.length > 0 || !compiled.plan)
-      throw invalidScenario([...compiled.errors, ...missing]);
+    if (compiled.errors.length > 0 || !compiled.plan) throw invalidScenario(compiled.errors);
+    const refused = agents.map((agent) => refusedAgent(agent, cmd.principal)).find((e) => e !== null);
+    if (refused) throw refused;
     const requestHash = createHash('sha256').update(JSON.stringify(bundle)).digest('hex');
     const provisioned = await this.provision(cmd, agents);
     const compileId = randomUUID();
@@ -203,8 +206,7 @@ export class ScenarioService {
     const deadline = Date.now() + FIRST_STEP_WAIT_MS;
     for (;;) {
       const intent = await this.intents.findById(orgScope(orgId), intentId);
-      if (!intent || intent.status !== 'SUBMITTED' || Date.now() > deadline)
-        return intent;
+      if (!intent || intent.status !== 'SUBMITTED' || Date.now() > deadline) return intent;
       await sleep(50);
     }
   }
@@ -222,16 +224,28 @@ function invalidScenario(errors: string[]): ValidationFailedError {
   );
 }
 
-/** Agents that are not registered and will not be created; agents of another org cannot be provisioned. */
+/**
+ * Agents that are not registered and will not be created, as validate reports them; apply answers
+ * 404 (like an intent to an unknown address) or 403 (another org's agent cannot be created here).
+ */
 function missingAgents(agents: AgentOutcome[], principal: Principal): string[] {
   return agents.flatMap((agent) => {
-    if (agent.exists) return [];
-    if (!agent.createIfMissing)
-      return [`agents.${agent.role}: ${agent.address} is not registered and create_if_missing is false`];
-    if (agent.address.split('/')[2] !== principal.orgSlug)
-      return [
-        `agents.${agent.role}: ${agent.address} is in another org; only your own org's agents are created`,
-      ];
-    return [];
+    const refused = refusedAgent(agent, principal);
+    return refused ? [refused.message] : [];
   });
+}
+
+function refusedAgent(agent: AgentOutcome, principal: Principal): AxleError | null {
+  if (agent.exists) return null;
+  if (!agent.createIfMissing)
+    return new NotFoundError(
+      'agent_not_found',
+      `agents.${agent.role}: ${agent.address} is not registered and create_if_missing is false`,
+    );
+  if (agent.address.split('/')[2] !== principal.orgSlug)
+    return new ForbiddenError(
+      'agent_in_other_org',
+      `agents.${agent.role}: ${agent.address} is in another org; only your own org's agents are created`,
+    );
+  return null;
 }
