@@ -1,3 +1,4 @@
+import { HumansModule } from '@axle/humans';
 import { InboxModule } from '@axle/inbox';
 import { WebhooksModule } from '@axle/webhooks';
 import { Module } from '@nestjs/common';
@@ -7,5 +8,5 @@ import { WebhookActivitiesService } from './activities/webhook.activities';
 
 const activities = [IntentActivitiesService, ReconcileActivitiesService, WebhookActivitiesService];
 
-@Module({ imports: [InboxModule, WebhooksModule], providers: activities, exports: activities })
+@Module({ imports: [InboxModule, WebhooksModule, HumansModule], providers: activities, exports: activities })
 export class OrchestrationModule {}
