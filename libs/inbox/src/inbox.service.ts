@@ -413,6 +413,7 @@ export class InboxService {
         ownerAgent: thread.ownerAgent,
         idempotencyKey: cmd.idempotencyKey ? `inbox:${cmd.idempotencyKey}` : undefined,
         requestId: cmd.requestId,
+        ...(task ? { taskId: task.id } : {}),
       });
       intentStatus = typeof resumed.status === 'string' ? resumed.status : null;
     }

@@ -39,6 +39,8 @@ export type ResumeIntentCommand = {
   ownerAgent?: string | undefined;
   idempotencyKey?: string | undefined;
   requestId: string;
+  /** The HumanTask a task_result is for (inbox/approvals threads are bound to one); default: the open one. */
+  taskId?: string | undefined;
 };
 
 /** A decision through an email magic link: the token stood for the person, there is no principal. */
@@ -81,7 +83,7 @@ export class ResumeIntentUseCase {
       body.task_result === undefined;
     const task =
       body.task_result || (approving && intent.waitingReason === 'WAITING_FOR_HUMAN')
-        ? await this.humanTasks.findOpenForIntent(orgScope(intent.orgId), intent.id)
+        ? await this.openTask(intent, cmd.taskId)
         : null;
     // An assignee of the open task (a person by email, member id or address) may decide it.
     const assignee =
@@ -112,6 +114,17 @@ export class ResumeIntentUseCase {
     }
     const input = this.toUpdate(body, actor, cmd.requestId);
     return this.send(intent, input, who, cmd.requestId, cmd.idempotencyKey);
+  }
+
+  /** The task a result is for: the named one (409 unless it is open), else the intent's open one. */
+  private async openTask(intent: IntentRecord, taskId: string | undefined): Promise<HumanTaskRecord | null> {
+    const scope = orgScope(intent.orgId);
+    if (taskId === undefined) return this.humanTasks.findOpenForIntent(scope, intent.id);
+    const task = await this.humanTasks.findById(scope, taskId);
+    if (!task || task.intentId !== intent.id)
+      throw new NotFoundError('task_not_found', `human task ${taskId} not found`);
+    if (task.status !== 'open') throw alreadyDecided(task);
+    return task;
   }
 
   /** The email magic-link decision: the same checks and the same workflow update as resume. */
@@ -158,7 +171,13 @@ export class ResumeIntentUseCase {
     assertTaskResult(spec, taskResult);
     const result = await this.send(
       intent,
-      { actor: who.actor, requestId, kind: 'task_result', taskResult },
+      {
+        actor: who.actor,
+        requestId,
+        kind: 'task_result',
+        taskResult,
+        ...(open ? { taskId: open.id, stepId: open.stepId } : {}),
+      },
       who,
       requestId,
       idempotencyKey,
