@@ -17,7 +17,7 @@ import { RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { SignJWT } from 'jose';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
@@ -51,6 +51,8 @@ const VICTIM_TABLES = [
   'quotas',
   'sessions',
   'session_events',
+  'human_tasks',
+  'magic_links',
 ];
 
 type Victim = {
@@ -233,6 +235,16 @@ const CASES: Case[] = [
     body: () => ({ decision: 'approve' }),
     expect: 'same-as-missing',
   },
+  // Human tasks: the victim's task is assigned to the attacker's own email, yet stays invisible; the
+  // public magic-link pages answer a random token as they answer any unknown one.
+  { route: 'GET /v1/me/tasks', path: () => '/v1/me/tasks?status=all&limit=200', expect: 'list' },
+  ...(['GET', 'POST'] as const).map<Case>((method) => ({
+    route: `${method} /h/:token`,
+    path: () => `/h/${randomBytes(32).toString('base64url')}`,
+    probe: () => `/h/${randomBytes(32).toString('base64url')}`,
+    ...(method === 'POST' ? { body: () => ({ outcome: 'approved', comment: 'pwned' }) } : {}),
+    expect: 'same-as-missing',
+  })),
   // Registry
   {
     route: 'POST /v1/organizations',
@@ -594,6 +606,13 @@ describe('tenant isolation matrix', () => {
     };
     const open = await asSender('POST', '/v1/intents', { body });
     const done = await asSender('POST', '/v1/intents', { body });
+    const task = await asSender('POST', '/v1/intents', {
+      body: {
+        ...body,
+        human_task: { title: 'Victim approval', assignees: ['eve@attacker.example', 'ceo@victim.example'] },
+      },
+    });
+    assert.equal(task.status, 200, task.text);
     assert.equal(done.status, 200, done.text);
     const doneId = done.body.intent_id as string;
     assert.equal(
@@ -671,7 +690,13 @@ describe('tenant isolation matrix', () => {
     for (;;) {
       const thread = await asSender('GET', `/v1/inbox/${doneId}`);
       const intent = await asSender('GET', `/v1/intents/${open.body.intent_id as string}`);
-      if (thread.status === 200 && (intent.body.intent as { status: string }).status === 'DELIVERED') break;
+      const waiting = await asSender('GET', `/v1/intents/${task.body.intent_id as string}`);
+      if (
+        thread.status === 200 &&
+        (intent.body.intent as { status: string }).status === 'DELIVERED' &&
+        (waiting.body.intent as { waiting_reason: string | null }).waiting_reason === 'WAITING_FOR_HUMAN'
+      )
+        break;
       if (Date.now() > deadline) assert.fail(`victim setup did not settle: ${thread.text} ${intent.text}`);
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -700,6 +725,8 @@ describe('tenant isolation matrix', () => {
       victimAdmin.id,
       victim.openIntent,
       victim.doneIntent,
+      task.body.intent_id as string,
+      'Victim approval',
       victim.subscriptionId,
       victim.eventId,
       key.id,

@@ -10,3 +10,4 @@ export {
   signRequest,
   type SignRequestOptions,
 } from './signing';
+export { magicLinkOf, type SinkMessage, SmtpSink } from './smtp-sink';

@@ -8,6 +8,7 @@ import {
 } from '@axle/auth';
 import { type AxleConfig, ConfigModule } from '@axle/config';
 import { DataModule } from '@axle/data';
+import { HumansModule } from '@axle/humans';
 import { InboxModule } from '@axle/inbox';
 import { IntentsModule } from '@axle/intents';
 import { MeshModule } from '@axle/mesh';
@@ -29,6 +30,7 @@ import { RateLimitGuard } from './http/rate-limit.guard';
 import { SignatureGuard } from './http/signature.guard';
 import { streamsShutdown } from './http/sse';
 import { AuditController, QuotasController } from './governance/governance.controller';
+import { MagicLinkController, MeController } from './humans/humans.controller';
 import { ApprovalsController, InboxController } from './inbox/inbox.controller';
 import { CapabilitiesController, IntentsController } from './intents/intents.controller';
 import { StreamsController } from './intents/streams.controller';
@@ -65,6 +67,7 @@ export class GatewayModule {
         IntentsModule.forRoot({ redisUrl: config.redis.url, temporal: config.temporal }),
         WebhooksModule,
         InboxModule,
+        HumansModule,
         RegistryModule,
         MeshModule,
         ScenariosModule,
@@ -79,6 +82,8 @@ export class GatewayModule {
         WebhooksController,
         InboxController,
         ApprovalsController,
+        MeController,
+        MagicLinkController,
         OrganizationsController,
         ServiceAccountsController,
         AgentsController,

@@ -7,7 +7,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayModule } from './gateway.module';
 import { installAuditTrail } from './http/audit-trail';
-import { acceptEmptyJsonBodies } from './http/json-body';
+import { acceptEmptyJsonBodies, acceptFormBodies } from './http/json-body';
 import { installIdempotencyHooks } from './http/idempotency.interceptor';
 import { generateRequestId, installRequestContext } from './http/request-context';
 
@@ -31,6 +31,7 @@ async function main(): Promise<void> {
   const fastify = app.getHttpAdapter().getInstance();
   installRequestContext(fastify, logger);
   acceptEmptyJsonBodies(app);
+  acceptFormBodies(app);
   installIdempotencyHooks(fastify, logger);
   installAuditTrail(fastify, app.get(AuditRepository), logger);
   app.enableShutdownHooks();

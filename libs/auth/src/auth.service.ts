@@ -161,6 +161,7 @@ export class AuthService {
       role,
       platformAdmin: false,
       ...(claims.email ? { email: claims.email } : {}),
+      ...(context.member ? { memberId: context.member.id } : {}),
     };
   }
 

@@ -8,6 +8,8 @@ export {
   actingAgent,
   agentRateLimitOf,
   hasRole,
+  humanActor,
+  humanIdentities,
   mayActAs,
   type Principal,
   rateLimitSubject,

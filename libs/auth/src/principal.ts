@@ -26,6 +26,8 @@ export type Principal = {
   apiKeyId?: string;
   /** A user's email, from the token. */
   email?: string;
+  /** A user's org member id, when the token's email is a member of the org. */
+  memberId?: string;
   /** The agent's signing key verified this request (X-Axle-Signature). */
   signed?: boolean;
   /**
@@ -84,4 +86,24 @@ export function actingAgent(principal: Principal, ownerAgent?: string): string {
       `${principal.address} may not act as ${parsed.canonical}`,
     );
   return parsed.canonical;
+}
+
+/**
+ * Who the caller is to a human task's `assignees` (lower-cased): a person's email, member id and
+ * address; a service account's own address.
+ */
+export function humanIdentities(principal: Principal): string[] {
+  const ids = [principal.address];
+  if (principal.kind === 'user') {
+    if (principal.email) ids.push(principal.email);
+    if (principal.memberId) ids.push(principal.memberId);
+  }
+  return [...new Set(ids.map((id) => id.toLowerCase()))];
+}
+
+/** The actor a person's decision is recorded as: `human:<email>`, or their address without one. */
+export function humanActor(principal: Principal): string {
+  return principal.kind === 'user' && principal.email
+    ? `human:${principal.email.toLowerCase()}`
+    : principal.address;
 }

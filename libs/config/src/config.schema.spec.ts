@@ -31,6 +31,32 @@ describe('configuration', () => {
     assert.equal(config.rateLimit.agentPerMinute, 600);
   });
 
+  test('magic links live 7 days unless AXLE_MAGIC_LINK_TTL_SECONDS says otherwise; bad values name the key', () => {
+    const config = loadConfig(base);
+    assert.equal(config.humans.magicLinkTtlSeconds, 604_800);
+    assert.equal(config.publicUrl, 'http://127.0.0.1:8100');
+    assert.equal(config.smtpUrl, null);
+    const set = loadConfig({
+      ...base,
+      AXLE_MAGIC_LINK_TTL_SECONDS: '60',
+      AXLE_PUBLIC_URL: 'https://axle.example.com/',
+      SMTP_URL: 'smtp://mail.example.com:2525',
+    });
+    assert.equal(set.humans.magicLinkTtlSeconds, 60);
+    assert.equal(set.publicUrl, 'https://axle.example.com');
+    assert.equal(set.smtpUrl, 'smtp://mail.example.com:2525');
+    for (const bad of ['0', '-5', '1.5', 'week', '31536001'])
+      assert.deepEqual(
+        issuesOf({ ...base, AXLE_MAGIC_LINK_TTL_SECONDS: bad }).map((i) => i.key),
+        ['AXLE_MAGIC_LINK_TTL_SECONDS'],
+        bad,
+      );
+    assert.deepEqual(
+      issuesOf({ ...base, SMTP_URL: 'http://mail.example.com' }).map((i) => i.key),
+      ['SMTP_URL'],
+    );
+  });
+
   test('the per-agent rate limit is read from the environment; 0 turns the default bucket off', () => {
     assert.equal(
       loadConfig({ ...base, AXLE_AGENT_RATE_LIMIT_PER_MINUTE: '30' }).rateLimit.agentPerMinute,

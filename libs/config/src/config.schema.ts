@@ -47,6 +47,10 @@ export const envSchema = z
       .optional(),
     SMTP_URL: url(['smtp:', 'smtps:']).optional(),
     AXLE_PUBLIC_URL: url(['http:', 'https:']).optional(),
+    /** Lifetime of an email magic link (SPEC §6: 7 days). */
+    AXLE_MAGIC_LINK_TTL_SECONDS: z.coerce.number().int().min(1).max(31_536_000).default(604_800),
+    /** The From of task emails. */
+    AXLE_MAIL_FROM: z.string().min(3).max(320).default('Axle <axle@localhost>'),
     AXLE_ADDRESSING: z.enum(['open', 'strict']).optional(),
     AXLE_MAX_PAYLOAD_BYTES: PAYLOAD_BYTES.default(131072),
     // http delivery binding (SPEC §5): backoff with jitter between attempts, per-endpoint breaker.
@@ -128,7 +132,8 @@ export const envSchema = z
       bootstrapApiKey: env.AXLE_BOOTSTRAP_API_KEY ?? null,
     },
     smtpUrl: env.SMTP_URL ?? null,
-    publicUrl: env.AXLE_PUBLIC_URL ?? `http://127.0.0.1:${env.AXLE_PORT}`,
+    publicUrl: (env.AXLE_PUBLIC_URL ?? `http://127.0.0.1:${env.AXLE_PORT}`).replace(/\/+$/, ''),
+    humans: { magicLinkTtlSeconds: env.AXLE_MAGIC_LINK_TTL_SECONDS, mailFrom: env.AXLE_MAIL_FROM },
     // Open addressing is for local development; production defaults to strict (SPEC §2).
     addressing: env.AXLE_ADDRESSING ?? (env.NODE_ENV === 'production' ? 'strict' : 'open'),
     delivery: {

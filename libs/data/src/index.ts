@@ -8,6 +8,16 @@ export {
   AuditRepository,
 } from './repositories/audit.repository';
 export {
+  type HumanTaskListFilter,
+  type HumanTaskListItem,
+  type HumanTaskRecord,
+  HumanTaskRepository,
+  type HumanTaskRowStatus,
+  type MagicLinkRecord,
+  type MagicLinkState,
+  type NewHumanTask,
+} from './repositories/human-task.repository';
+export {
   type InboxDeleteResult,
   type InboxMessageRecord,
   InboxRepository,

@@ -1,4 +1,5 @@
 import {
+  HumanTaskRepository,
   type InboxThreadDetail,
   type IntentRecord,
   InboxRepository,
@@ -29,6 +30,7 @@ export class InboxDeliveryService {
     private readonly inbox: InboxRepository,
     private readonly notifier: InboxNotifier,
     private readonly registry: RegistryRepository,
+    private readonly humanTasks: HumanTaskRepository,
   ) {}
 
   async deliverCompletion(intent: IntentRecord): Promise<CompletionDelivery> {
@@ -84,21 +86,32 @@ export class InboxDeliveryService {
     };
   }
 
-  /** The human task of an intent as a thread in its handler's inbox, where approve/reject act on it. */
-  async openTaskThread(intent: IntentRecord): Promise<{ threadId: string }> {
+  /**
+   * A human task of an intent as a thread in its handler's inbox, where approve/reject act on it.
+   * The intent's own human_task by default; a scenario step's task passes its spec, and the thread id
+   * (= the HumanTask id, so approval_id, task_id and thread_id are one id), so every task of the
+   * intent is its own thread. Idempotent: a retried activity finds the thread it created.
+   */
+  async openTaskThread(
+    intent: IntentRecord,
+    options: { threadId?: string; task?: Record<string, unknown> | null; stepId?: string | null } = {},
+  ): Promise<{ threadId: string }> {
     const scope = orgScope(intent.orgId);
-    const existing = await this.inbox.findByIntent(scope, intent.id, 'human_task');
-    if (existing) {
-      // A retried activity: the thread exists; its creation event may not have gone out yet.
-      const thread = await this.inbox.findThread(scope, existing.id);
-      if (thread) await this.announce(thread, intent);
-      return { threadId: existing.id };
+    if (!options.threadId) {
+      const existing = await this.inbox.findByIntent(scope, intent.id, 'human_task');
+      if (existing) {
+        // A retried activity: the thread exists; its creation event may not have gone out yet.
+        const thread = await this.inbox.findThread(scope, existing.id);
+        if (thread) await this.announce(thread, intent);
+        return { threadId: existing.id };
+      }
     }
-    const task = intent.humanTask ?? {};
+    const task = options.task ?? intent.humanTask ?? {};
     const title = typeof task.title === 'string' ? task.title : intent.intentType;
     const { thread } = await this.inbox.createThread(
       scope,
       {
+        ...(options.threadId ? { id: options.threadId } : {}),
         ownerAgent: intent.handler ?? intent.toAgent,
         intentId: intent.id,
         kind: 'human_task',
@@ -117,7 +130,11 @@ export class InboxDeliveryService {
         timeline: {
           eventType: 'human_task_assigned',
           actor: SYSTEM_ACTOR,
-          details: { intent_id: intent.id },
+          details: {
+            intent_id: intent.id,
+            ...(options.threadId ? { task_id: options.threadId } : {}),
+            ...(options.stepId ? { step_id: options.stepId } : {}),
+          },
         },
       },
     );
@@ -196,7 +213,11 @@ export class InboxDeliveryService {
 
   /** The intent ended: its task threads are done (with an `intent_ended` entry), announced once. */
   private async closeTaskThreads(intent: IntentRecord): Promise<void> {
-    await this.closeThread(intent, orgScope(intent.orgId), 'human_task');
+    const scope = orgScope(intent.orgId);
+    // Tasks nobody decided close with their intent (GET /v1/me/tasks stops listing them as open).
+    await this.humanTasks.closeOpenForIntent(scope, intent.id);
+    for (const thread of await this.inbox.listByIntent(scope, intent.id, 'human_task'))
+      await this.closeThread(intent, scope, 'human_task', thread.id);
     const approval = policyApprovalOf(intent.policyDecision);
     if (approval)
       await this.closeThread(
@@ -206,8 +227,15 @@ export class InboxDeliveryService {
       );
   }
 
-  private async closeThread(intent: IntentRecord, scope: OrgScope, kind: string): Promise<void> {
-    const found = await this.inbox.findByIntent(scope, intent.id, kind);
+  private async closeThread(
+    intent: IntentRecord,
+    scope: OrgScope,
+    kind: string,
+    threadId?: string,
+  ): Promise<void> {
+    const found = threadId
+      ? await this.inbox.findThread(scope, threadId)
+      : await this.inbox.findByIntent(scope, intent.id, kind);
     if (!found) return;
     let thread: InboxThreadDetail | null;
     let timelineId: string | null;

@@ -2,6 +2,7 @@ import { mayActAs, type Principal, tenantScopeOf } from '@axle/auth';
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import {
   AuditRepository,
+  HumanTaskRepository,
   type IdempotencyWrite,
   IdempotencyKeyTakenError,
   IdempotencyRepository,
@@ -10,6 +11,7 @@ import {
   type InboxThreadDetail,
   InboxThreadGoneError,
   type InboxWriteResult,
+  orgScope,
   type TenantScope,
 } from '@axle/data';
 import {
@@ -23,6 +25,7 @@ import {
   agentAddressOrThrow,
   approvalDecisionSchema,
   ConflictError,
+  decisionOutcome,
   ForbiddenError,
   INBOX_CURSOR_WIDTH,
   inboxChangesQuerySchema,
@@ -78,6 +81,7 @@ export class InboxService {
     private readonly transferIntent: TransferIntentUseCase,
     private readonly notifier: InboxNotifier,
     private readonly policyApprovals: DecidePolicyApprovalUseCase,
+    private readonly humanTasks: HumanTaskRepository,
   ) {}
 
   /** `GET /v1/inbox`: the owner's threads, most recently changed first. */
@@ -394,13 +398,22 @@ export class InboxService {
       const intent = await this.queries.get(cmd.principal, intentId);
       if (isTerminal(intent.status))
         throw decided(intent.status, `the task is decided already: its intent is ${intent.status}`);
+      // The thread's task (its id is the thread's); intents from before task rows use their human_task.
+      const task = await this.humanTasks.findByThread(orgScope(intent.orgId), thread.id);
+      if (task && task.status !== 'open') throw decided(intent.status, `the task is ${task.status} already`);
+      // approve/reject stand for the task type's own outcomes (confirmed, completed, assigned, …).
+      const taskOutcome = decisionOutcome(
+        task?.spec ?? intent.humanTask ?? {},
+        outcome === 'approved' ? 'approve' : 'reject',
+      );
       const resumed = await this.resumeIntent.execute({
         principal: cmd.principal,
         intentId: intent.id,
-        body: { task_result: { outcome, ...(comment ? { comment } : {}) } },
+        body: { task_result: { outcome: taskOutcome, ...(comment ? { comment } : {}) } },
         ownerAgent: thread.ownerAgent,
         idempotencyKey: cmd.idempotencyKey ? `inbox:${cmd.idempotencyKey}` : undefined,
         requestId: cmd.requestId,
+        ...(task ? { taskId: task.id } : {}),
       });
       intentStatus = typeof resumed.status === 'string' ? resumed.status : null;
     }
@@ -501,6 +514,12 @@ export class InboxService {
   ): Promise<InboxThreadDetail> {
     const notFound = new NotFoundError('approval_not_found', `approval ${id} not found`);
     if (!isUuid(id)) throw notFound;
+    // A HumanTask id (the approval_id of GET /v1/me/tasks); new tasks share it with their thread.
+    const task = await this.humanTasks.findById(scope, id);
+    if (task?.threadId && task.threadId !== id) {
+      const byTask = await this.inbox.findThread(scope, task.threadId, { ownerAgent, kind: 'human_task' });
+      if (byTask) return byTask;
+    }
     for (const kind of ['human_task', POLICY_APPROVAL_THREAD_KIND]) {
       const byThread = await this.inbox.findThread(scope, id, { ownerAgent, kind });
       if (byThread) return byThread;

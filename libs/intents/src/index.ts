@@ -11,6 +11,14 @@ export {
   type StreamFrame,
   type StreamSource,
 } from './event-stream.service';
+export {
+  assertTaskResult,
+  assertValidTaskSpec,
+  compileFormSchema,
+  formInstance,
+  type TaskResult,
+  taskResultErrors,
+} from './human-task';
 export { actingAgent } from './intent-access';
 export { workflowInput } from './intent-audit';
 export { IntentEventsService } from './intent-events.service';
@@ -20,7 +28,12 @@ export { toEventView, toIntentView } from './intent.view';
 export { IntentsModule } from './intents.module';
 export { RecipientResolver, type ResolvedRecipient } from './recipient-resolver.service';
 export { type ResolveIntentCommand, ResolveIntentUseCase } from './resolve-intent.usecase';
-export { type ResumeIntentCommand, ResumeIntentUseCase } from './resume-intent.usecase';
+export {
+  type HumanDecisionCommand,
+  isAssignee,
+  type ResumeIntentCommand,
+  ResumeIntentUseCase,
+} from './resume-intent.usecase';
 export {
   type ScenarioSubmission,
   SUBMIT_ROUTE,

@@ -1,9 +1,18 @@
-import { type Principal, tenantScopeOf } from '@axle/auth';
-import { AuditRepository, IntentRepository } from '@axle/data';
+import { humanActor, humanIdentities, type Principal } from '@axle/auth';
+import {
+  AuditRepository,
+  type HumanTaskRecord,
+  HumanTaskRepository,
+  type IntentRecord,
+  IntentRepository,
+  orgScope,
+} from '@axle/data';
 import {
   AGENT_ACTIONS,
   type AgentAction,
   ConflictError,
+  decisionOutcome,
+  NotFoundError,
   parseOrThrow,
   resumeIntentSchema,
   type ResumeUpdateInput,
@@ -12,9 +21,9 @@ import {
   type WaitingReason,
 } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
-import { taskResultErrors } from './human-task';
+import { assertTaskResult, type TaskResult } from './human-task';
 import { actingAgent, assertMayAct, assertNotTerminal } from './intent-access';
-import { auditIntentWrite, workflowInput } from './intent-audit';
+import { workflowInput } from './intent-audit';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
 import { toIntentView } from './intent.view';
@@ -30,13 +39,29 @@ export type ResumeIntentCommand = {
   ownerAgent?: string | undefined;
   idempotencyKey?: string | undefined;
   requestId: string;
+  /** The HumanTask a task_result is for (inbox/approvals threads are bound to one); default: the open one. */
+  taskId?: string | undefined;
 };
+
+/** A decision through an email magic link: the token stood for the person, there is no principal. */
+export type HumanDecisionCommand = {
+  orgId: string;
+  taskId: string;
+  /** The link's recipient; the decision is recorded as `human:<email>`. */
+  email: string;
+  taskResult: TaskResult;
+  requestId: string;
+};
+
+type Actor = { actor: string; auditType: 'service_account' | 'user'; auditId: string };
 
 /**
  * Resume in its three flavours (reference §1.4): an agent's step result (`{action, …}` or any result
- * object), a human `task_result` (checked against the task spec first), and the control/approve form
- * with the `policy_generation` compare-and-set. The workflow applies it and records the events
- * before this answers.
+ * object), a human `task_result` (checked against the open HumanTask's spec, or the intent's
+ * human_task, first: a violation is a 422 and nothing changes), and the control/approve form with
+ * the `policy_generation` compare-and-set. The workflow applies it and records the events before
+ * this answers; an accepted task_result then marks the HumanTask decided. Every human decision path
+ * (resume, inbox approve/reject, approvals decision, email magic link) ends in `submitTaskResult`.
  */
 @Injectable()
 export class ResumeIntentUseCase {
@@ -45,13 +70,26 @@ export class ResumeIntentUseCase {
     private readonly intents: IntentRepository,
     private readonly workflows: IntentWorkflowClient,
     private readonly audit: AuditRepository,
+    private readonly humanTasks: HumanTaskRepository,
   ) {}
 
   async execute(cmd: ResumeIntentCommand): Promise<Record<string, unknown>> {
     const intent = await this.queries.get(cmd.principal, cmd.intentId);
     const body = parseOrThrow(resumeIntentSchema, cmd.body ?? {});
-    const actor = actingAgent(cmd.principal, cmd.ownerAgent);
-    assertMayAct(cmd.principal, intent, actor, 'resume');
+    const approving =
+      body.approve_current_step === true &&
+      body.action === undefined &&
+      body.result === undefined &&
+      body.task_result === undefined;
+    const task =
+      body.task_result || (approving && intent.waitingReason === 'WAITING_FOR_HUMAN')
+        ? await this.openTask(intent, cmd.taskId)
+        : null;
+    // An assignee of the open task (a person by email, member id or address) may decide it.
+    const assignee =
+      task !== null && cmd.ownerAgent === undefined && isAssignee(cmd.principal, task.assignees);
+    const actor = assignee ? humanActor(cmd.principal) : actingAgent(cmd.principal, cmd.ownerAgent);
+    if (!assignee) assertMayAct(cmd.principal, intent, actor, 'resume');
     assertNotTerminal(intent);
     if (
       body.expected_policy_generation !== undefined &&
@@ -65,19 +103,122 @@ export class ResumeIntentUseCase {
         intent: toIntentView(intent),
       };
     }
-    const input = this.toUpdate(body, actor, intent.humanTask, cmd.requestId);
-    const outcome = await this.workflows.ensuring(workflowInput(intent), () =>
-      this.workflows.resume(
-        intent.id,
-        input,
-        cmd.idempotencyKey ? `resume:${cmd.idempotencyKey}` : undefined,
-      ),
+    const who: Actor = { actor, auditType: cmd.principal.kind, auditId: cmd.principal.actorId };
+    if (body.task_result)
+      return this.submitTaskResult(intent, task, body.task_result, who, cmd.requestId, cmd.idempotencyKey);
+    if (approving && task) {
+      // approve_current_step on a waiting human task is its "approve" outcome, checked like any result.
+      const outcome = decisionOutcome(task.spec, 'approve');
+      const taskResult = { outcome, ...(body.reason ? { comment: body.reason } : {}) };
+      return this.submitTaskResult(intent, task, taskResult, who, cmd.requestId, cmd.idempotencyKey);
+    }
+    const input = this.toUpdate(body, actor, cmd.requestId);
+    return this.send(intent, input, who, cmd.requestId, cmd.idempotencyKey);
+  }
+
+  /** The task a result is for: the named one (409 unless it is open), else the intent's open one. */
+  private async openTask(intent: IntentRecord, taskId: string | undefined): Promise<HumanTaskRecord | null> {
+    const scope = orgScope(intent.orgId);
+    if (taskId === undefined) return this.humanTasks.findOpenForIntent(scope, intent.id);
+    const task = await this.humanTasks.findById(scope, taskId);
+    if (!task || task.intentId !== intent.id)
+      throw new NotFoundError('task_not_found', `human task ${taskId} not found`);
+    if (task.status !== 'open') throw alreadyDecided(task);
+    return task;
+  }
+
+  /** The email magic-link decision: the same checks and the same workflow update as resume. */
+  async decideAsHuman(cmd: HumanDecisionCommand): Promise<Record<string, unknown>> {
+    const scope = orgScope(cmd.orgId);
+    const task = await this.humanTasks.findById(scope, cmd.taskId);
+    const intent = task ? await this.intents.findById(scope, task.intentId) : null;
+    if (!task || !intent) throw new NotFoundError('task_not_found', `human task ${cmd.taskId} not found`);
+    if (task.status !== 'open') throw alreadyDecided(task);
+    assertNotTerminal(intent);
+    const email = cmd.email.toLowerCase();
+    return this.submitTaskResult(
+      intent,
+      task,
+      cmd.taskResult,
+      { actor: `human:${email}`, auditType: 'user', auditId: `human:${email}` },
+      cmd.requestId,
+      undefined,
     );
-    await auditIntentWrite(this.audit, cmd.principal, intent, 'intent.resume', cmd.requestId, {
-      kind: input.kind,
-      status: outcome.status,
+  }
+
+  /**
+   * The one code path of a human decision: validate against the open task's spec (falling back to
+   * the intent's human_task for intents without task rows), let the workflow apply it, then mark the
+   * task decided. A task that is decided or closed already is a 409.
+   */
+  private async submitTaskResult(
+    intent: IntentRecord,
+    open: HumanTaskRecord | null,
+    taskResult: TaskResult,
+    who: Actor,
+    requestId: string,
+    idempotencyKey: string | undefined,
+  ): Promise<Record<string, unknown>> {
+    const scope = orgScope(intent.orgId);
+    let spec: Record<string, unknown> | null = open?.spec ?? null;
+    if (!open) {
+      const latest = await this.humanTasks.findLatestForIntent(scope, intent.id);
+      if (latest) throw alreadyDecided(latest);
+      spec = intent.humanTask;
+    }
+    if (!spec)
+      throw new ConflictError('no_human_task_pending', 'this intent has no human task to take a result');
+    assertTaskResult(spec, taskResult);
+    const result = await this.send(
+      intent,
+      {
+        actor: who.actor,
+        requestId,
+        kind: 'task_result',
+        taskResult,
+        ...(open ? { taskId: open.id, stepId: open.stepId } : {}),
+      },
+      who,
+      requestId,
+      idempotencyKey,
+    );
+    if (open) {
+      const { outcome, ...rest } = taskResult;
+      await this.humanTasks.decide(scope, open.id, {
+        outcome,
+        result: { outcome, ...rest },
+        decidedBy: who.actor,
+      });
+    }
+    return { ...result, ...(open ? { task_id: open.id } : {}) };
+  }
+
+  private async send(
+    intent: IntentRecord,
+    input: ResumeUpdateInput,
+    who: Actor,
+    requestId: string,
+    idempotencyKey: string | undefined,
+  ): Promise<Record<string, unknown>> {
+    const outcome = await this.workflows.ensuring(workflowInput(intent), () =>
+      this.workflows.resume(intent.id, input, idempotencyKey ? `resume:${idempotencyKey}` : undefined),
+    );
+    await this.audit.record({
+      orgId: intent.orgId,
+      actorType: who.auditType,
+      actorId: who.auditId,
+      action: 'intent.resume',
+      targetType: 'intent',
+      targetId: intent.id,
+      outcome: 'success',
+      requestId,
+      details: {
+        kind: input.kind,
+        status: outcome.status,
+        ...(input.kind === 'task_result' ? { outcome: input.taskResult.outcome, actor: who.actor } : {}),
+      },
     });
-    const updated = await this.intents.findById(tenantScopeOf(cmd.principal), intent.id);
+    const updated = await this.intents.findById(orgScope(intent.orgId), intent.id);
     return {
       ok: true,
       applied: true,
@@ -92,17 +233,9 @@ export class ResumeIntentUseCase {
   private toUpdate(
     body: ReturnType<typeof resumeIntentSchema.parse>,
     actor: string,
-    humanTask: Record<string, unknown> | null,
     requestId: string,
   ): ResumeUpdateInput {
     const base = { actor, requestId };
-    if (body.task_result) {
-      if (!humanTask)
-        throw new ConflictError('no_human_task_pending', 'this intent has no human task to take a result');
-      const errors = taskResultErrors(humanTask, body.task_result);
-      if (errors.length > 0) throw new ValidationFailedError(errors, 'invalid_task_result');
-      return { ...base, kind: 'task_result', taskResult: body.task_result };
-    }
     const { action, approve_current_step: approve, ...rest } = body;
     if (approve === true && action === undefined && rest.result === undefined)
       return { ...base, kind: 'approve', reason: body.reason ?? null };
@@ -127,4 +260,25 @@ export class ResumeIntentUseCase {
       waitingReason: (waitingReason as WaitingReason | undefined) ?? null,
     };
   }
+}
+
+/** Whether the principal is one of the task's assignees (lower-cased emails, member ids, addresses). */
+export function isAssignee(principal: Principal, assignees: readonly string[]): boolean {
+  const mine = new Set(humanIdentities(principal));
+  return assignees.some((a) => mine.has(a.toLowerCase()));
+}
+
+function alreadyDecided(task: HumanTaskRecord): ConflictError {
+  return new ConflictError(
+    'task_already_decided',
+    task.status === 'decided'
+      ? `human task ${task.id} was decided already (${task.outcome ?? 'no outcome'})`
+      : `human task ${task.id} is closed: its intent moved on`,
+    {
+      task_id: task.id,
+      task_status: task.status,
+      ...(task.outcome ? { outcome: task.outcome } : {}),
+      ...(task.decidedAt ? { decided_at: task.decidedAt.toISOString() } : {}),
+    },
+  );
 }

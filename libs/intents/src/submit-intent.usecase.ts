@@ -22,6 +22,7 @@ import {
 import { PolicyService } from '@axle/policies';
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { assertValidTaskSpec } from './human-task';
 import { workflowInput } from './intent-audit';
 import { IntentWorkflowClient } from './intent-workflow.client';
 import { RecipientResolver } from './recipient-resolver.service';
@@ -85,6 +86,8 @@ export class SubmitIntentUseCase {
     if (payloadBytes > this.config.limits.maxPayloadBytes)
       throw new PayloadTooLargeError(this.config.limits.maxPayloadBytes, payloadBytes);
 
+    // A form_schema that is no JSON Schema 2020-12 is refused now, not when the human answers.
+    if (request.human_task) assertValidTaskSpec(request.human_task);
     if (request.escalate_to && !request.remind_after_seconds) {
       // Escalation happens when reminders go unanswered, so it needs a reminder schedule.
       throw new ValidationFailedError([
@@ -121,7 +124,10 @@ export class SubmitIntentUseCase {
       handler: toAgent,
       pendingWith: { type: 'agent' as const, ref: toAgent, name: null },
       payload: request.payload,
-      humanTask: request.human_task ? { title: request.intent_type, ...request.human_task } : null,
+      // The title is optional on the wire (reference §9.7): the intent type stands in for it.
+      humanTask: request.human_task
+        ? { ...request.human_task, title: request.human_task.title ?? request.intent_type }
+        : null,
       deadlineAt: request.deadline_at ? new Date(request.deadline_at) : null,
       remindAfterSeconds: request.remind_after_seconds ?? null,
       remindIntervalSeconds: request.remind_interval_seconds ?? null,

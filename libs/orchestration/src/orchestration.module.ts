@@ -1,3 +1,4 @@
+import { HumansModule } from '@axle/humans';
 import { InboxModule } from '@axle/inbox';
 import { WebhooksModule } from '@axle/webhooks';
 import { Module } from '@nestjs/common';
@@ -13,5 +14,5 @@ const activities = [
   WebhookActivitiesService,
 ];
 
-@Module({ imports: [InboxModule, WebhooksModule], providers: activities, exports: activities })
+@Module({ imports: [InboxModule, WebhooksModule, HumansModule], providers: activities, exports: activities })
 export class OrchestrationModule {}

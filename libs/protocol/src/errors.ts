@@ -8,6 +8,7 @@ export type ErrorKind =
   | 'forbidden'
   | 'not_found'
   | 'conflict'
+  | 'gone'
   | 'too_large'
   | 'validation'
   | 'rate_limited'
@@ -82,6 +83,13 @@ export class NotFoundError extends AxleError {
 export class ConflictError extends AxleError {
   constructor(code: string, message: string, details?: Record<string, unknown>) {
     super('conflict', code, message, details);
+  }
+}
+
+/** 410: the thing existed but is used up or expired for good (a magic link). */
+export class GoneError extends AxleError {
+  constructor(code: string, message: string) {
+    super('gone', code, message);
   }
 }
 

@@ -1,6 +1,7 @@
 export * from './address';
 export * from './auth';
 export * from './errors';
+export * from './human-tasks';
 export * from './inbox.schema';
 export * from './intents.schema';
 export * from './jobs';

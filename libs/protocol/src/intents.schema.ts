@@ -32,8 +32,10 @@ export const HUMAN_TASK_TYPES = [
   'escalate',
 ] as const;
 
-/** `title` is required by the spec schema but omitted by the README examples (reference §9.7): it
- * defaults to the intent_type. */
+/**
+ * HumanTaskSpec (reference §1.4). `title` is optional (README examples omit it, reference §9.7): the
+ * intent's type stands in for it. `form_schema` is compiled as JSON Schema 2020-12 at create.
+ */
 export const humanTaskSchema = z.looseObject({
   title: z.string().min(1).max(255).optional(),
   description: z.string().max(2000).optional(),

@@ -39,7 +39,14 @@ export type ResumeUpdateInput = { actor: string; requestId?: string | null } & (
       body: Record<string, unknown>;
       waitingReason?: WaitingReason | null;
     }
-  | { kind: 'task_result'; taskResult: { outcome: string } & Record<string, unknown> }
+  | {
+      kind: 'task_result';
+      taskResult: { outcome: string } & Record<string, unknown>;
+      /** The HumanTask decided (absent for intents without task rows, and in older histories). */
+      taskId?: string | null;
+      /** Its scenario step ("" / absent: the intent's own human_task). */
+      stepId?: string | null;
+    }
   | { kind: 'approve'; reason?: string | null }
 );
 

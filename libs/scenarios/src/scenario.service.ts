@@ -1,6 +1,6 @@
 import { type Principal, requireRole } from '@axle/auth';
 import { IntentRepository, orgScope, RegistryRepository } from '@axle/data';
-import { type ScenarioSubmission, SubmitIntentUseCase } from '@axle/intents';
+import { assertValidTaskSpec, type ScenarioSubmission, SubmitIntentUseCase } from '@axle/intents';
 import {
   type AxleError,
   ForbiddenError,
@@ -140,6 +140,14 @@ export class ScenarioService {
       workspaceSlug: workspace,
       submitter: principal.address,
     });
+    for (const step of compiled.plan?.steps ?? [])
+      for (const [task, where] of [
+        [step.humanTask, 'human_task'],
+        [step.approvalTask, 'human_task'],
+        [step.escalateTo?.humanTask, 'escalation task'],
+      ] as const)
+        if (task) formSchemaErrors(task, `step ${step.id}.${where}`, compiled.errors);
+    if (compiled.errors.length > 0) compiled.plan = null;
     const agents = await Promise.all(
       compiled.agents.map(async (agent) => ({
         ...agent,
@@ -209,6 +217,16 @@ export class ScenarioService {
       if (!intent || intent.status !== 'SUBMITTED' || Date.now() > deadline) return intent;
       await sleep(50);
     }
+  }
+}
+
+/** A form_schema that does not compile is a bundle error, as it is for a plain intent's human_task. */
+function formSchemaErrors(task: Record<string, unknown>, where: string, errors: string[]): void {
+  try {
+    assertValidTaskSpec(task, where);
+  } catch (err) {
+    if (!(err instanceof ValidationFailedError)) throw err;
+    errors.push(...err.fields.map((f) => `${f.path}: ${f.message}`));
   }
 }
 

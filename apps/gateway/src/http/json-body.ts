@@ -32,3 +32,21 @@ export function acceptEmptyJsonBodies(app: NestFastifyApplication): void {
     },
   );
 }
+
+/**
+ * HTML form posts (`application/x-www-form-urlencoded`), for the email magic-link pages: fields
+ * become a flat object of strings (a repeated name keeps its last value).
+ */
+export function acceptFormBodies(app: NestFastifyApplication): void {
+  const fastify = app.getHttpAdapter().getInstance();
+  app.useBodyParser<RawServerDefault>(
+    'application/x-www-form-urlencoded',
+    { bodyLimit: fastify.initialConfig.bodyLimit },
+    (request, body, done) => {
+      request.rawBody = body;
+      const fields: Record<string, string> = {};
+      for (const [key, value] of new URLSearchParams(body.toString('utf8'))) fields[key] = value;
+      done(null, fields);
+    },
+  );
+}

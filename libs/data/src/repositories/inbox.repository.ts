@@ -273,6 +273,17 @@ export class InboxRepository {
     });
   }
 
+  /** Every thread of the intent of that kind, oldest first (an intent may have several task threads). */
+  async listByIntent(scope: TenantScope, intentId: string, kind: string): Promise<InboxThreadRecord[]> {
+    return guarded(async () => {
+      const rows = await this.prisma.client.inboxThread.findMany({
+        where: { intentId, kind, ...orgFilter(scope) },
+        orderBy: { createdAt: 'asc' },
+      });
+      return rows.map(toThread);
+    });
+  }
+
   async listThreads(
     scope: TenantScope,
     ownerAgent: string,

@@ -236,7 +236,7 @@ export class RegistryRepository {
   ): Promise<{
     org: OrgRecord;
     defaultWorkspaceId: string;
-    member: { role: string; address: string | null; status: string } | null;
+    member: { id: string; role: string; address: string | null; status: string } | null;
   } | null> {
     return guarded(async () => {
       const org = await this.prisma.client.organization.findUnique({
@@ -248,7 +248,7 @@ export class RegistryRepository {
       const member = email
         ? await this.prisma.client.orgMember.findUnique({
             where: { orgId_email: { orgId: org.id, email: email.toLowerCase() } },
-            select: { role: true, address: true, status: true },
+            select: { id: true, role: true, address: true, status: true },
           })
         : null;
       return { org: { id: org.id, slug: org.slug }, defaultWorkspaceId: workspace.id, member };

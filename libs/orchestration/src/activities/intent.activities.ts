@@ -6,6 +6,7 @@ import {
   orgScope,
   RegistryRepository,
 } from '@axle/data';
+import { HumanTaskService } from '@axle/humans';
 import { InboxDeliveryService } from '@axle/inbox';
 import { IntentEventsService } from '@axle/intents';
 import {
@@ -19,6 +20,8 @@ import {
   type IntentActivities,
   type IntentPlan,
   type NotifyHumanTaskInput,
+  type OpenHumanTaskInput,
+  type OpenHumanTaskResult,
   isTerminal,
   policyApprovalOf,
   type PolicyUpdateInput,
@@ -49,6 +52,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
     private readonly registry: RegistryRepository,
     private readonly inbox: InboxDeliveryService,
     private readonly mesh: MeshRepository,
+    private readonly humans: HumanTaskService,
   ) {
     this.redis = new Redis(config.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
     this.redis.on('error', () => undefined);
@@ -139,24 +143,22 @@ export class IntentActivitiesService implements OnModuleDestroy {
     });
   }
 
-  async openHumanTask({
-    intentId,
-    orgId,
-  }: {
-    intentId: string;
-    orgId: string;
-  }): Promise<{ threadId: string }> {
-    return this.inbox.openTaskThread(await this.intent(intentId, orgId));
+  /**
+   * Opens a human task (the intent's own, or a scenario step's): its HumanTask row, inbox thread and
+   * magic-link emails, idempotently (docs/humans.md).
+   */
+  async openHumanTask(input: OpenHumanTaskInput): Promise<OpenHumanTaskResult> {
+    return this.businessErrors(() => this.humans.open(input));
   }
 
-  // Replaced by the HumanTask rows (issue #5, in progress).
-  closeHumanTasks(_input: CloseHumanTasksInput): Promise<{ closed: number }> {
-    return Promise.resolve({ closed: 0 });
+  /** A scenario step ended: its task is decided (if it was) and the intent's other open tasks close. */
+  async closeHumanTasks(input: CloseHumanTasksInput): Promise<{ closed: number }> {
+    return this.humans.closeTasks(input);
   }
 
-  // Replaced by the human-task mailer (issue #5, in progress): until then nobody is emailed.
-  notifyHumanTask(_input: NotifyHumanTaskInput): Promise<{ emailed: number }> {
-    return Promise.resolve({ emailed: 0 });
+  /** Reminder or escalation emails with fresh links; the workflow goes on if they fail. */
+  async notifyHumanTask(input: NotifyHumanTaskInput): Promise<{ emailed: number }> {
+    return this.humans.notify(input);
   }
 
   async openPolicyApproval({

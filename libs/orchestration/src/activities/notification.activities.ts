@@ -1,5 +1,6 @@
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import { IntentRepository, orgScope, RegistryRepository } from '@axle/data';
+import { escapeHtml, Mailer } from '@axle/humans';
 import {
   DELIVERY_HEADERS,
   type NotificationActivities,
@@ -21,13 +22,14 @@ export class NotificationActivitiesService {
     @Inject(AXLE_CONFIG) private readonly config: AxleConfig,
     private readonly intents: IntentRepository,
     private readonly registry: RegistryRepository,
+    private readonly mailer: Mailer,
   ) {}
 
   async sendNotification(input: NotificationInput): Promise<NotificationResult> {
     const scope = orgScope(input.orgId);
     const intent = await this.intents.findById(scope, input.intentId);
     if (!intent) return { delivered: false, detail: 'intent not found' };
-    if (input.channel === 'email') return { delivered: false, detail: 'email is not configured' };
+    if (input.channel === 'email') return this.email(input, intent.id);
     const raw = JSON.stringify({
       type: 'intent.notification',
       intent_id: intent.id,
@@ -61,6 +63,16 @@ export class NotificationActivitiesService {
     if (res.status < 200 || res.status >= 300)
       throw ApplicationFailure.retryable(`webhook answered HTTP ${res.status}`);
     return { delivered: true, detail: `HTTP ${res.status}` };
+  }
+
+  /** One message per recipient; a failed send throws so the activity retries the whole notice. */
+  private async email(input: NotificationInput, intentId: string): Promise<NotificationResult> {
+    const text = `${input.message}\n\nIntent ${intentId}, step ${input.stepId}.`;
+    let sent = 0;
+    for (const to of input.to)
+      if (await this.mailer.send({ to, subject: input.subject, text, html: `<p>${escapeHtml(text)}</p>` }))
+        sent += 1;
+    return { delivered: sent > 0, detail: `emailed ${sent} of ${input.to.length}` };
   }
 
   /** The object handed to the Temporal Worker: bound methods, named as the workflow calls them. */

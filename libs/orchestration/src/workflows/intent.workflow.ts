@@ -130,7 +130,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
   /** Ends the lifecycle's bookkeeping: the completion goes to the reply_to inbox (SPEC §3). */
   async function finish(): Promise<CompletionDelivery> {
     state.completion ??=
-      plan.replyTo || plan.humanTask || plan.approval
+      plan.replyTo || plan.humanTask || plan.approval || plan.scenario
         ? await activities.deliverCompletion({ intentId: input.intentId, orgId: input.orgId })
         : { delivered: false, reason: 'reply_to_not_set' };
     return state.completion;
