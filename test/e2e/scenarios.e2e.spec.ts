@@ -5,6 +5,8 @@ import { PrismaService } from '@axle/data';
 import {
   apiClient,
   AxleProcesses,
+  magicLinkOf,
+  SmtpSink,
   registerTestAgent,
   requireEnv,
   type TestAgent,
@@ -28,6 +30,7 @@ type Event = {
 let axle: AxleProcesses;
 let prisma: PrismaService;
 let admin: Api;
+let sink: SmtpSink;
 let receiver: { server: Server; url: string; posts: { headers: IncomingHttpHeaders; raw: string }[] };
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
@@ -103,7 +106,9 @@ before(async () => {
   });
   await new Promise<void>((resolve) => receiver.server.listen(0, '127.0.0.1', resolve));
   receiver.url = `http://127.0.0.1:${(receiver.server.address() as { port: number }).port}/notify`;
-  axle = await AxleProcesses.create();
+  sink = new SmtpSink();
+  await sink.start();
+  axle = await AxleProcesses.create({ SMTP_URL: sink.url });
   await axle.startAll();
   admin = apiClient(axle.baseUrl, TEST_ADMIN_KEY);
 });
@@ -112,8 +117,19 @@ after(async () => {
   await axle?.stopAll();
   receiver?.server.closeAllConnections();
   await new Promise((resolve) => receiver?.server.close(resolve));
+  await sink?.stop();
   await prisma?.onModuleDestroy();
 });
+
+const email = (who: string) => `${who}-${randomUUID().slice(0, 8)}@example.com`;
+
+async function postForm(link: string, fields: Record<string, string>): Promise<Response> {
+  return fetch(link, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(fields).toString(),
+  });
+}
 
 describe('POST /v1/scenarios/validate', () => {
   test('a bundle with the documented extras is valid', async () => {
@@ -271,6 +287,128 @@ describe('POST /v1/scenarios/apply', () => {
       seqs,
       seqs.map((_, i) => i + 1),
     );
+  });
+
+  test('agent → human approval by magic link → agent, with the worker restarted while WAITING', async () => {
+    const builder = await agent('builder');
+    const deployer = await agent('deployer');
+    const approver = email('approver');
+    const body = await apply({
+      scenario_id: scenarioId(),
+      agents: [
+        { role: 'builder', address: builder.address },
+        { role: 'deployer', address: deployer.address },
+      ],
+      humans: [{ role: 'approver', contact: approver }],
+      workflow: {
+        steps: [
+          { step_id: 'build', assigned_to: 'builder' },
+          {
+            step_id: 'approve',
+            runtime_type: 'human_approval',
+            assigned_to: 'approver',
+            human_task: { title: 'Deploy api-gateway 3.2.1?', required_comment: true },
+          },
+          { step_id: 'deploy', assigned_to: 'deployer' },
+        ],
+      },
+      intent: { type: 'deploy.release.v1', payload: { version: '3.2.1' } },
+    });
+    const id = body.intent_id as string;
+    await atStep(id, 'build', 'DELIVERED');
+    await builder.api('POST', `/v1/intents/${id}/resume`, {
+      body: { action: 'complete', result: { ok: 1 } },
+    });
+    const waiting = await atStep(id, 'approve', 'WAITING');
+    assert.equal(waiting.waiting_reason, 'WAITING_FOR_HUMAN');
+    assert.equal((waiting.pending_with as Record<string, unknown>).type, 'human');
+    assert.equal((waiting.pending_with as Record<string, unknown>).ref, approver);
+    const [mail] = await sink.waitFor(approver);
+    const link = magicLinkOf(mail!);
+
+    await axle.stop('worker');
+    axle.start('worker');
+    await axle.waitReady();
+
+    const page = await fetch(link);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /Deploy api-gateway 3\.2\.1\?/);
+    // The task needs a comment: the form comes back with the error and the link still works.
+    assert.equal((await postForm(link, { outcome: 'approved' })).status, 422);
+    const decided = await postForm(link, { outcome: 'approved', comment: 'go' });
+    assert.equal(decided.status, 200, await decided.text());
+    await atStep(id, 'deploy');
+    const done = await deployer.api('POST', `/v1/intents/${id}/resume`, { body: { action: 'complete' } });
+    assert.equal(done.status, 200, done.text);
+    const final = await terminal(id);
+    assert.equal(final.status, 'COMPLETED');
+    const steps = (final.result as { steps: Record<string, { task_result?: { outcome: string } }> }).steps;
+    assert.equal(steps.approve?.task_result?.outcome, 'approved');
+    assert.equal((await postForm(link, { outcome: 'approved', comment: 'again' })).status, 410);
+    const transfers = (await events(id)).filter((e) => e.event_type === 'intent.transfer');
+    assert.deepEqual(
+      transfers.map((e) => [e.details.step_id, (e.details.from_step as string) ?? null]),
+      [
+        ['approve', 'build'],
+        ['deploy', 'approve'],
+      ],
+    );
+  });
+
+  test("unanswered reminders escalate a person's step to another; a rejection takes on_failure (an email)", async () => {
+    const approver = email('approver');
+    const lead = email('lead');
+    const body = await apply({
+      scenario_id: scenarioId(),
+      humans: [
+        { role: 'approver', contact: approver },
+        { role: 'lead', contact: lead },
+      ],
+      workflow: {
+        steps: [
+          {
+            step_id: 'approve',
+            assigned_to: 'approver',
+            human_task: { title: 'Approve the budget', task_type: 'approval' },
+            remind_after_seconds: 1,
+            remind_interval_seconds: 1,
+            max_reminders: 2,
+            escalate_to: 'lead',
+            on_failure: 'alert',
+          },
+          { step_id: 'ship', runtime_type: 'delay', runtime_config: { seconds: 0 } },
+          {
+            step_id: 'alert',
+            runtime_type: 'notification',
+            runtime_config: { channel: 'email', to: ['lead'], subject: 'Budget rejected', message: 'no' },
+          },
+        ],
+      },
+      intent: { type: 'finance.budget.v1', payload: { amount: 100 } },
+    });
+    const id = body.intent_id as string;
+    const [assigned] = await sink.waitFor(approver);
+    const [escalatedMail] = await sink.waitFor(lead, { filter: (m) => m.text.includes('/h/') });
+    const list = await events(id);
+    const reminders = list.filter((e) => e.event_type === 'intent.reminder');
+    assert.equal(reminders.length, 2);
+    const at = (e: Event) => Date.parse((e as unknown as { at: string }).at);
+    assert.ok(at(reminders[1]!) - at(reminders[0]!) >= 900, 'reminders are remind_interval_seconds apart');
+    assert.equal((await sink.waitFor(approver, { count: 3 })).length, 3, 'assignment + 2 reminders');
+    const escalated = list.find((e) => e.event_type === 'intent.escalated');
+    assert.deepEqual(escalated?.details.escalated_to, [lead]);
+    const current = await intent(id);
+    assert.equal((current.pending_with as Record<string, unknown>).ref, lead);
+    // The approver's task closed with the escalation; only the lead decides now.
+    const stale = await postForm(magicLinkOf(assigned!), { outcome: 'approved' });
+    assert.ok(stale.status >= 400, `stale link answered ${stale.status}`);
+    const rejected = await postForm(magicLinkOf(escalatedMail!), { outcome: 'rejected' });
+    assert.equal(rejected.status, 200, await rejected.text());
+    const final = await terminal(id);
+    assert.equal(final.status, 'COMPLETED');
+    assert.equal((final.result as { last_step: string }).last_step, 'alert');
+    const alert = await sink.waitFor(lead, { filter: (m) => m.subject === 'Budget rejected' });
+    assert.match(alert[0]!.text, new RegExp(id));
   });
 
   test('a failing step is retried, then takes on_failure: a signed webhook notification that never blocks', async () => {
