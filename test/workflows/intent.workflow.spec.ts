@@ -2,6 +2,7 @@
 // under test here; the activities are tested against real stores elsewhere). With
 // RECORD_HISTORIES=1 the runs are exported to test/histories/ for the replay test.
 import { WORKFLOWS_PATH } from '@axle/orchestration';
+import { compileScenario } from '@axle/scenarios';
 import {
   canTransition,
   FAILURE_TYPES,
@@ -10,6 +11,7 @@ import {
   type IntentActivities,
   type IntentPlan,
   type IntentStatus,
+  type NotificationInput,
   type NotifyHumanTaskInput,
   type IntentWorkflowState,
   policyApprovalUpdate,
@@ -17,6 +19,7 @@ import {
   type RecordEventInput,
   resolveUpdate,
   resumeUpdate,
+  scenarioBundleSchema,
   stateQuery,
   TASK_QUEUES,
   transferUpdate,
@@ -132,7 +135,22 @@ function stubActivities() {
       });
     },
   };
-  return { activities, calls, plans, httpScript, httpCalls, approvalsOpened, humanNotices };
+  const notifications: NotificationInput[] = [];
+  const sendNotification = (input: NotificationInput) => {
+    notifications.push(input);
+    return Promise.resolve({ delivered: true, detail: 'stub' });
+  };
+  return {
+    activities,
+    calls,
+    plans,
+    httpScript,
+    httpCalls,
+    approvalsOpened,
+    humanNotices,
+    notifications,
+    sendNotification,
+  };
 }
 
 describe('intentWorkflow', () => {
@@ -152,7 +170,7 @@ describe('intentWorkflow', () => {
       namespace: 'default',
       taskQueue: TASK_QUEUES.intents + '-wf-test',
       workflowsPath: WORKFLOWS_PATH,
-      activities: stub.activities,
+      activities: { ...stub.activities, sendNotification: stub.sendNotification },
     });
     running = worker.run();
   });
@@ -176,7 +194,9 @@ describe('intentWorkflow', () => {
 
   /** Exports the run in the JSON form `temporal workflow show --output json` gives, which replay reads. */
   async function exportHistory(handle: Awaited<ReturnType<typeof start>>['handle'], name: string) {
-    if (process.env.RECORD_HISTORIES !== '1') return;
+    // RECORD_HISTORIES=1 records every run; RECORD_HISTORIES=<name> only that one (a new history).
+    const record = process.env.RECORD_HISTORIES;
+    if (record !== '1' && record !== name) return;
     await handle.result();
     const json = execFileSync(join('.tools', 'py', 'bin', 'temporal'), [
       'workflow',
@@ -405,6 +425,91 @@ describe('intentWorkflow', () => {
     assert.equal(eventsOf(intentId)[0]!.deliveryAttempt, 3);
     await handle.executeUpdate(resolveUpdate, { args: [{ status: 'CANCELED', actor: 'a', reason: 'done' }] });
     await exportHistory(handle, 'intent-http-retry');
+  });
+
+  test('a scenario runs agent, human approval, delay and notification steps; each advance is a transfer', async () => {
+    const bundle = scenarioBundleSchema.parse({
+      scenario_id: 'ops.release',
+      agents: [{ role: 'builder', address: 'agent://acme/default/worker' }],
+      humans: [{ role: 'approver', contact: 'ops@acme.example' }],
+      workflow: {
+        steps: [
+          { step_id: 'build', assigned_to: 'builder' },
+          { step_id: 'approve', runtime_type: 'human_approval', assigned_to: 'approver' },
+          { step_id: 'pause', runtime_type: 'delay', runtime_config: { seconds: 1 } },
+          {
+            step_id: 'tell',
+            runtime_type: 'notification',
+            runtime_config: { channel: 'webhook', url: 'http://127.0.0.1:9/notify' },
+          },
+        ],
+      },
+      intent: { type: 'ops.release.v1' },
+    });
+    const compiled = compileScenario(bundle, {
+      orgSlug: 'acme',
+      workspaceSlug: 'default',
+      submitter: 'agent://acme/default/boss',
+    });
+    assert.deepEqual(compiled.errors, []);
+    const { intentId, handle } = await start({ scenario: { ...compiled.plan!, compileId: 'compile-1' } });
+    const waitFor = async (pred: (s: IntentWorkflowState) => boolean) => {
+      for (let i = 0; i < 100; i++) {
+        if (pred(await handle.query(stateQuery))) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.fail('the workflow did not get there');
+    };
+    await waitFor((s) => s.status === 'DELIVERED');
+    await handle.executeUpdate(resumeUpdate, {
+      args: [
+        {
+          kind: 'agent',
+          action: 'complete',
+          actor: 'agent://acme/default/worker',
+          body: { result: { n: 1 } },
+        },
+      ],
+    });
+    await waitFor((s) => s.waitingReason === 'WAITING_FOR_HUMAN');
+    await handle.executeUpdate(resumeUpdate, {
+      args: [{ kind: 'task_result', actor: 'human:ops@acme.example', taskResult: { outcome: 'approved' } }],
+    });
+    const final = (await handle.result()) as IntentWorkflowState;
+    assert.equal(final.status, 'COMPLETED');
+    const mine = stub.calls.filter((c) => c.intentId === intentId);
+    assert.deepEqual(
+      mine.map((c) => [c.eventType, c.details?.step_id ?? null]),
+      [
+        ['intent.delivered', 'build'],
+        ['intent.in_progress', 'build'],
+        ['intent.transfer', 'approve'],
+        ['intent.human_task_assigned', 'approve'],
+        ['intent.in_progress', 'approve'],
+        ['intent.transfer', 'pause'],
+        ['intent.waiting', 'pause'],
+        ['intent.in_progress', 'pause'],
+        ['intent.transfer', 'tell'],
+        ['intent.completed', null],
+      ],
+    );
+    assert.deepEqual(mine.at(-1)!.result, {
+      scenario_id: 'ops.release',
+      steps: {
+        build: { n: 1 },
+        approve: { task_result: { outcome: 'approved' } },
+        pause: { waited_seconds: 1 },
+        tell: { queued: true, channel: 'webhook' },
+      },
+      last_step: 'tell',
+    });
+    for (let i = 0; i < 100 && !stub.notifications.some((n) => n.intentId === intentId); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.ok(
+      stub.notifications.some((n) => n.intentId === intentId),
+      'the notification workflow ran',
+    );
+    await exportHistory(handle, 'intent-scenario');
   });
 
   test('http delivery that keeps failing ends FAILED with intent.delivery_failed', async () => {
