@@ -22,6 +22,7 @@ import {
 } from './lib/deps.mjs';
 import { assertPortFree, stopChild, trackChild } from './lib/services.mjs';
 import { AXLE_DIR, assertDevPortsFree, ensureStackTools, startStack } from './lib/stack.mjs';
+import { startDevMailbox } from './lib/dev-mailbox.mjs';
 
 const APPS = ['gateway', 'worker', 'runner'];
 const READY_TIMEOUT_MS = 120_000;
@@ -32,6 +33,7 @@ const gatewayPort = Number(process.env.AXLE_PORT || 8100);
 const grpcPort = Number(process.env.AXLE_GRPC_PORT || 8101);
 const apps = new Map(); // name -> child
 let stackPromise = null;
+let mailbox = null;
 let shuttingDown = null;
 let signalCount = 0;
 
@@ -56,6 +58,7 @@ function shutdown(code, reason) {
         if (results[i].killed) log(`${name} did not stop within ${fmtSeconds(APP_STOP_GRACE_MS)}; killed`);
       });
     }
+    await mailbox?.stop();
     const stack = stackPromise ? await stackPromise.catch(() => null) : null;
     if (stack) {
       log('stopping local services…');
@@ -195,7 +198,14 @@ async function main() {
       );
   });
 
-  const env = { ...process.env, ...stack.env, AXLE_DATA_DIR: AXLE_DIR };
+  // Without SMTP_URL, emails go to a local mailbox that prints their links (docs/humans.md).
+  if (!process.env.SMTP_URL) mailbox = await startDevMailbox(path.join(AXLE_DIR, 'mail'));
+  const env = {
+    ...process.env,
+    ...stack.env,
+    AXLE_DATA_DIR: AXLE_DIR,
+    ...(mailbox ? { SMTP_URL: mailbox.url } : {}),
+  };
   await timings.phase('apps ready', async () => {
     for (const name of APPS) startApp(name, env);
     await waitForGateway();
@@ -210,6 +220,11 @@ async function main() {
     `  Gateway      http://127.0.0.1:${gatewayPort}`,
     ...(stack.temporalUiUrl ? [`  Temporal UI  ${stack.temporalUiUrl}`] : []),
     `  Admin key    ${keyLine}`,
+    ...(mailbox
+      ? [
+          `  Mailbox      ${rel(path.join(AXLE_DIR, 'mail'))}/ (emails are kept there; their links print as [mail])`,
+        ]
+      : []),
     `  Data, logs   ${rel(AXLE_DIR)}/  (reset: stop, then rm -rf .axle)`,
     '  Stop         Ctrl-C',
   ];
