@@ -114,3 +114,4 @@ export {
   type WebhookSubscriptionRecord,
 } from './repositories/webhook.repository';
 export { orgFilter, type OrgScope, orgScope, platformScope, type TenantScope } from './tenancy';
+export { decodeKeysetCursor, encodeKeysetCursor } from './keyset-cursor';

@@ -1,12 +1,12 @@
 import { humanIdentities, type Principal, tenantScopeOf } from '@axle/auth';
-import { type HumanTaskListItem, HumanTaskRepository, type HumanTaskRowStatus } from '@axle/data';
 import {
-  humanTaskOutcomes,
-  isUuid,
-  meTasksQuerySchema,
-  parseOrThrow,
-  ValidationFailedError,
-} from '@axle/protocol';
+  decodeKeysetCursor,
+  encodeKeysetCursor,
+  type HumanTaskListItem,
+  HumanTaskRepository,
+  type HumanTaskRowStatus,
+} from '@axle/data';
+import { humanTaskOutcomes, meTasksQuerySchema, parseOrThrow } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 
 const STATUSES: Record<'open' | 'decided' | 'all', HumanTaskRowStatus[]> = {
@@ -35,7 +35,7 @@ export class MyTasksService {
     const rows = await this.tasks.listForIdentities(tenantScopeOf(principal), {
       identities: humanIdentities(principal),
       statuses: STATUSES[q.status],
-      ...(q.cursor ? { after: decodeCursor(q.cursor) } : {}),
+      ...(q.cursor ? { after: decodeKeysetCursor(q.cursor) } : {}),
       limit: q.limit + 1,
     });
     const page = rows.slice(0, q.limit);
@@ -43,7 +43,7 @@ export class MyTasksService {
     return {
       ok: true,
       tasks: page.map(toTaskView),
-      next_cursor: rows.length > q.limit && last ? encodeCursor(last) : null,
+      next_cursor: rows.length > q.limit && last ? encodeKeysetCursor(last) : null,
     };
   }
 }
@@ -68,30 +68,4 @@ export function toTaskView(task: HumanTaskListItem): Record<string, unknown> {
     decided_by: task.decidedBy,
     decided_at: task.decidedAt?.toISOString() ?? null,
   };
-}
-
-function encodeCursor(task: HumanTaskListItem): string {
-  return Buffer.from(JSON.stringify({ c: task.createdAt.toISOString(), i: task.id })).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
-      c?: unknown;
-      i?: unknown;
-    };
-    const createdAt = typeof parsed.c === 'string' ? new Date(parsed.c) : null;
-    if (createdAt && !Number.isNaN(createdAt.getTime()) && typeof parsed.i === 'string' && isUuid(parsed.i))
-      return { createdAt, id: parsed.i };
-  } catch {
-    // fall through
-  }
-  throw new ValidationFailedError([
-    {
-      path: 'cursor',
-      loc: ['query', 'cursor'],
-      message: 'not a cursor this server issued',
-      type: 'invalid_cursor',
-    },
-  ]);
 }

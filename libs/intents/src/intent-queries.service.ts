@@ -1,5 +1,11 @@
 import { type Principal, tenantScopeOf } from '@axle/auth';
-import { type IntentEventRecord, type IntentRecord, IntentRepository } from '@axle/data';
+import {
+  decodeKeysetCursor,
+  encodeKeysetCursor,
+  type IntentEventRecord,
+  type IntentRecord,
+  IntentRepository,
+} from '@axle/data';
 import {
   INTENT_STATUSES,
   isUuid,
@@ -64,7 +70,7 @@ export class IntentQueries {
       ...(q.intent_type ? { intentType: q.intent_type } : {}),
       ...(q.created_after ? { createdAfter: new Date(q.created_after) } : {}),
       ...(q.created_before ? { createdBefore: new Date(q.created_before) } : {}),
-      ...(q.cursor ? { after: decodeCursor(q.cursor) } : {}),
+      ...(q.cursor ? { after: decodeKeysetCursor(q.cursor) } : {}),
       limit: q.limit + 1,
     });
     const page = rows.slice(0, q.limit);
@@ -73,31 +79,10 @@ export class IntentQueries {
     return {
       ok: true,
       intents: page.map(toIntentView),
-      next_cursor: hasMore && last ? encodeCursor(last) : null,
+      next_cursor: hasMore && last ? encodeKeysetCursor(last) : null,
       has_more: hasMore,
     };
   }
-}
-
-function encodeCursor(intent: IntentRecord): string {
-  return Buffer.from(JSON.stringify({ c: intent.createdAt.toISOString(), i: intent.id })).toString(
-    'base64url',
-  );
-}
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
-      c?: unknown;
-      i?: unknown;
-    };
-    const createdAt = typeof parsed.c === 'string' ? new Date(parsed.c) : null;
-    if (createdAt && !Number.isNaN(createdAt.getTime()) && typeof parsed.i === 'string' && isUuid(parsed.i))
-      return { createdAt, id: parsed.i };
-  } catch {
-    // fall through
-  }
-  throw queryError('cursor', 'not a cursor this server issued', 'invalid_cursor');
 }
 
 function queryError(field: string, message: string, type: string): ValidationFailedError {

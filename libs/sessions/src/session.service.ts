@@ -2,6 +2,8 @@ import { hasRole, type Principal, tenantScopeOf } from '@axle/auth';
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import {
   AuditRepository,
+  decodeKeysetCursor,
+  encodeKeysetCursor,
   orgScope,
   type SessionEventRecord,
   type SessionRecord,
@@ -20,7 +22,6 @@ import {
   postSessionMessageSchema,
   REDIS_CHANNELS,
   sessionFeedQuerySchema,
-  ValidationFailedError,
 } from '@axle/protocol';
 import { Inject, Injectable } from '@nestjs/common';
 import { toSessionFeedEntryView, toSessionMessageView, toSessionView } from './session.view';
@@ -92,7 +93,7 @@ export class SessionService {
     const rows = await this.sessions.list(tenantScopeOf(command.principal), {
       ...(query.status ? { status: query.status } : {}),
       ...(query.parent_session_id ? { parentSessionId: query.parent_session_id } : {}),
-      ...(query.cursor ? { after: decodeCursor(query.cursor) } : {}),
+      ...(query.cursor ? { after: decodeKeysetCursor(query.cursor) } : {}),
       limit: query.limit + 1,
     });
     const page = rows.slice(0, query.limit);
@@ -101,7 +102,7 @@ export class SessionService {
     return {
       ok: true,
       sessions: page.map(toSessionView),
-      next_cursor: hasMore && last ? encodeCursor(last) : null,
+      next_cursor: hasMore && last ? encodeKeysetCursor(last) : null,
       has_more: hasMore,
     };
   }
@@ -254,32 +255,4 @@ function actorOf(principal: Principal): string {
 
 function sessionNotFound(sessionId: string): NotFoundError {
   return new NotFoundError('session_not_found', `session ${sessionId} not found`);
-}
-
-function encodeCursor(session: SessionRecord): string {
-  return Buffer.from(JSON.stringify({ c: session.createdAt.toISOString(), i: session.id })).toString(
-    'base64url',
-  );
-}
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
-      c?: unknown;
-      i?: unknown;
-    };
-    const createdAt = typeof parsed.c === 'string' ? new Date(parsed.c) : null;
-    if (createdAt && !Number.isNaN(createdAt.getTime()) && typeof parsed.i === 'string' && isUuid(parsed.i))
-      return { createdAt, id: parsed.i };
-  } catch {
-    // fall through
-  }
-  throw new ValidationFailedError([
-    {
-      path: 'cursor',
-      loc: ['query', 'cursor'],
-      message: 'not a cursor this server issued',
-      type: 'invalid_cursor',
-    },
-  ]);
 }

@@ -514,7 +514,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
       else if (state.deadlineAt > Date.now()) await condition(wake, state.deadlineAt - Date.now());
       if (isTerminal(state.status) || gate.decision) return;
       if (state.deadlineAt !== null && Date.now() >= state.deadlineAt) {
-        await exclusive(timeOut);
+        await exclusive(() => timeOut());
         return;
       }
     }
@@ -640,7 +640,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
       else {
         await exclusive(() =>
           outcome.timedOut
-            ? timeOutStep(step)
+            ? timeOut(step)
             : endIfOpen('FAILED', outcome.actor, {
                 error: stepError('step_failed', `step ${step.id} failed`, step.id, outcome.result),
               }),
@@ -720,20 +720,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
       }
       case 'reminder': {
         const to = stringList(step.config.to);
-        await exclusive(async () => {
-          state.remindCount += 1;
-          await record({
-            eventType: 'intent.reminder',
-            actor: SYSTEM_ACTOR,
-            remindCount: state.remindCount,
-            details: {
-              step_id: step.id,
-              to,
-              message: step.config.message ?? null,
-              pending_with: state.pendingWith,
-            },
-          });
-        });
+        await exclusive(() => recordReminder({ step_id: step.id, to, message: step.config.message ?? null }));
         if (to.length > 0) await notifyInBackground(step, runsOf(step), 'email', to);
         return stepDone({ reminded: to });
       }
@@ -951,15 +938,20 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     }
   }
 
-  async function remindStep(step: ScenarioStepPlan, count: number, max: number): Promise<void> {
-    if (isTerminal(state.status)) return;
+  /** One more intent.reminder: remind_count on the intent counts every reminder, steps' included. */
+  async function recordReminder(details: Record<string, unknown>): Promise<void> {
     state.remindCount += 1;
     await record({
       eventType: 'intent.reminder',
       actor: SYSTEM_ACTOR,
       remindCount: state.remindCount,
-      details: { step_id: step.id, remind_count: count, max_reminders: max, pending_with: state.pendingWith },
+      details: { ...details, pending_with: state.pendingWith },
     });
+  }
+
+  async function remindStep(step: ScenarioStepPlan, count: number, max: number): Promise<void> {
+    if (isTerminal(state.status)) return;
+    await recordReminder({ step_id: step.id, remind_count: count, max_reminders: max });
     if (stepWait.waitsFor === 'human')
       await notifyHumans({ stepId: stepWait.taskKey, reason: 'reminder', remindCount: count });
   }
@@ -1042,27 +1034,6 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     });
   }
 
-  async function timeOutStep(step: ScenarioStepPlan): Promise<void> {
-    if (isTerminal(state.status)) return;
-    await record({
-      eventType: 'intent.timeout',
-      actor: SYSTEM_ACTOR,
-      details: { step_id: step.id, step_deadline_seconds: step.deadlineSeconds },
-    });
-    await record({
-      eventType: 'intent.timed_out',
-      status: 'TIMED_OUT',
-      actor: SYSTEM_ACTOR,
-      error: stepError(
-        'step_timeout',
-        `step ${step.id} passed its ${step.deadlineSeconds} s deadline`,
-        step.id,
-      ),
-      details: { step_id: step.id },
-    });
-    await finish();
-  }
-
   // Timers: deadline → TIMED_OUT; reminders; escalation once reminders ran out.
   const startedAt = Date.now();
   const remindEveryMs = (plan.remindIntervalSeconds ?? plan.remindAfterSeconds ?? 0) * 1000;
@@ -1100,7 +1071,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     }
     const now = Date.now();
     if (state.deadlineAt !== null && now >= state.deadlineAt) {
-      await exclusive(timeOut);
+      await exclusive(() => timeOut());
       break;
     }
     if (nextReminderAt !== null && now >= nextReminderAt) {
@@ -1115,38 +1086,34 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     }
   }
 
-  async function timeOut(): Promise<void> {
+  /** The intent's deadline passed, or (`step`) a scenario step's without an on_failure to go to. */
+  async function timeOut(step?: ScenarioStepPlan): Promise<void> {
     if (isTerminal(state.status)) return;
     const deadline = new Date(state.deadlineAt ?? Date.now()).toISOString();
-    await record({ eventType: 'intent.timeout', actor: SYSTEM_ACTOR, details: { deadline_at: deadline } });
+    const details = step
+      ? { step_id: step.id, step_deadline_seconds: step.deadlineSeconds }
+      : { deadline_at: deadline };
+    await record({ eventType: 'intent.timeout', actor: SYSTEM_ACTOR, details });
     await record({
       eventType: 'intent.timed_out',
       status: 'TIMED_OUT',
       actor: SYSTEM_ACTOR,
-      error: {
-        code: 'intent_timeout',
-        message: `deadline ${deadline} passed`,
-        category: 'timeout',
-        retryable: false,
-      },
-      details: { deadline_at: deadline },
+      error: step
+        ? stepError('step_timeout', `step ${step.id} passed its ${step.deadlineSeconds} s deadline`, step.id)
+        : {
+            code: 'intent_timeout',
+            message: `deadline ${deadline} passed`,
+            category: 'timeout',
+            retryable: false,
+          },
+      details,
     });
     await finish();
   }
 
   async function remind(): Promise<void> {
     if (isTerminal(state.status)) return;
-    state.remindCount += 1;
-    await record({
-      eventType: 'intent.reminder',
-      actor: SYSTEM_ACTOR,
-      remindCount: state.remindCount,
-      details: {
-        remind_count: state.remindCount,
-        max_reminders: maxReminders,
-        pending_with: state.pendingWith,
-      },
-    });
+    await recordReminder({ remind_count: state.remindCount + 1, max_reminders: maxReminders });
     if (state.waitingReason === 'WAITING_FOR_HUMAN' && patched('human-task-emails'))
       await notifyHumans({ reason: 'reminder', remindCount: state.remindCount });
   }
