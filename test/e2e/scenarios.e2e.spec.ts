@@ -411,6 +411,63 @@ describe('POST /v1/scenarios/apply', () => {
     assert.match(alert[0]!.text, new RegExp(id));
   });
 
+  test('requires_approval, a reminder step and an escalation step to another agent', async () => {
+    const worker = await agent('worker');
+    const backup = await agent('backup');
+    const approver = email('approver');
+    const body = await apply({
+      scenario_id: scenarioId(),
+      agents: [
+        { role: 'worker', address: worker.address },
+        { role: 'backup', address: backup.address },
+      ],
+      humans: [{ role: 'approver', contact: approver }],
+      workflow: {
+        steps: [
+          { step_id: 'work', assigned_to: 'worker', requires_approval: true },
+          {
+            step_id: 'nudge',
+            runtime_type: 'reminder',
+            runtime_config: { to: ['approver'], message: 'FYI' },
+          },
+          { step_id: 'handoff', runtime_type: 'escalation', runtime_config: { to: 'backup' } },
+        ],
+      },
+      intent: { type: 'ops.job.v1' },
+    });
+    const id = body.intent_id as string;
+    await atStep(id, 'work', 'DELIVERED');
+    await worker.api('POST', `/v1/intents/${id}/resume`, { body: { action: 'complete', result: { n: 7 } } });
+    const waiting = await atStep(id, 'work', 'WAITING');
+    assert.equal(waiting.waiting_reason, 'WAITING_FOR_HUMAN');
+    const [mail] = await sink.waitFor(approver);
+    const approved = await postForm(magicLinkOf(mail!), { outcome: 'approved' });
+    assert.equal(approved.status, 200, await approved.text());
+    await until('the handoff to the backup agent', async () =>
+      (await intent(id)).handler === backup.address ? true : undefined,
+    );
+    const nudge = await sink.waitFor(approver, { filter: (m) => m.text.includes('FYI') });
+    assert.match(nudge[0]!.text, new RegExp(id));
+    // The escalation handed the step to the backup agent: the worker may no longer act.
+    const stale = await worker.api('POST', `/v1/intents/${id}/resume`, { body: { action: 'complete' } });
+    assert.equal(stale.status, 403, stale.text);
+    const took = await backup.api('POST', `/v1/intents/${id}/resume`, { body: { action: 'complete' } });
+    assert.equal(took.status, 200, took.text);
+    const final = await terminal(id);
+    assert.equal(final.status, 'COMPLETED');
+    const steps = (final.result as { steps: Record<string, Record<string, unknown>> }).steps;
+    assert.deepEqual(steps.work?.step_result, { n: 7 });
+    assert.equal(
+      (steps.work?.approval as { task_result: { outcome: string } }).task_result.outcome,
+      'approved',
+    );
+    const list = await events(id);
+    assert.ok(list.some((e) => e.event_type === 'intent.reminder' && e.details.step_id === 'nudge'));
+    const escalated = list.find((e) => e.event_type === 'intent.escalated');
+    assert.equal(escalated?.details.escalated_to, backup.address);
+    assert.equal(escalated?.details.step_id, 'handoff');
+  });
+
   test('a failing step is retried, then takes on_failure: a signed webhook notification that never blocks', async () => {
     const secret = `whsec_${randomUUID()}`;
     const worker = await agent('flaky');

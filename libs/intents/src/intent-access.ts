@@ -23,7 +23,9 @@ export function assertMayAct(
   const parties = {
     sender: intent.fromAgent === actor,
     handler: (intent.handler ?? intent.toAgent) === actor,
-    recipient: intent.toAgent === actor,
+    // A scenario hands its intent from step to step: only the current step's handler acts for it,
+    // not the first step's agent that the intent was addressed to.
+    recipient: intent.toAgent === actor && intent.scenarioId === null,
   };
   if (PARTY_RIGHTS[action].some((party) => parties[party])) return;
   if (intent.grants[`delegate:${actor}`]?.allow.includes(action)) return;
