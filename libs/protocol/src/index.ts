@@ -17,3 +17,4 @@ export * from './registry.schema';
 export * from './sessions.schema';
 export * from './mesh';
 export * from './scenarios.schema';
+export * from './exec';
