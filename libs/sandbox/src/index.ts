@@ -1,0 +1,7 @@
+export {
+  availableTiers,
+  type SandboxExit,
+  type SandboxProcess,
+  spawnSandboxed,
+  TierUnavailableError,
+} from './sandbox';
