@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROOT, log, run, fmtSeconds, pidAlive } from './deps.mjs';
-import { ensureRedisServer, ensureTemporalCli } from './tools.mjs';
+import { ensureBubblewrap, ensureRedisServer, ensureTemporalCli } from './tools.mjs';
 import { assertPortFree, startPostgres, startRedis, startTemporal, getFreePort } from './services.mjs';
 
 export const AXLE_DIR = path.join(ROOT, '.axle');
@@ -35,6 +35,8 @@ export async function ensureStackTools() {
   const tools = {};
   if (need.redis) tools.redis = await ensureRedisServer();
   if (need.temporal) tools.temporal = await ensureTemporalCli();
+  // The exec runner's kernel sandbox tier (Linux only; elsewhere that tier is unavailable).
+  if (process.platform === 'linux') tools.bwrap = await ensureBubblewrap();
   return tools;
 }
 

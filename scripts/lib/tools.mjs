@@ -376,3 +376,42 @@ export async function ensureRedisServer() {
     return bin;
   });
 }
+
+// ---------------------------------------------------------------------------------------------
+// bubblewrap (the exec runner's `kernel` sandbox tier)
+
+/** Path of a working bwrap, or null (installs nothing). */
+export function findBubblewrap() {
+  const bin = which('bwrap');
+  if (!bin) return null;
+  const res = spawnSync(bin, ['--version'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 10_000,
+  });
+  return !res.error && res.status === 0 && /bubblewrap/i.test(res.stdout) ? bin : null;
+}
+
+/**
+ * Path of bwrap: from PATH, else installed with apt-get (Debian/Ubuntu). Without apt-get it only
+ * warns: the runner then refuses the `kernel` tier (422 tier_unavailable), it never runs weaker.
+ */
+export async function ensureBubblewrap() {
+  const found = findBubblewrap();
+  if (found) return found;
+  if (process.platform !== 'linux' || !hasAptGet()) {
+    log('bubblewrap (bwrap) is not installed: the exec sandbox tier `kernel` is unavailable on this machine');
+    return null;
+  }
+  return withLock('bwrap', async () => {
+    const again = findBubblewrap();
+    if (again) return again;
+    const t0 = Date.now();
+    log('installing bubblewrap with apt-get (one-time, for the exec sandbox)…');
+    await aptInstall(['bubblewrap']);
+    const bin = findBubblewrap();
+    if (!bin) throw new Error('apt-get installed bubblewrap, but no working bwrap is on PATH');
+    log(`bubblewrap installed in ${fmtSeconds(Date.now() - t0)} (${bin})`);
+    return bin;
+  });
+}

@@ -120,6 +120,8 @@ export type SandboxSpec = {
   tier: SandboxTier;
   argv: string[];
   cwd: string;
+  /** The session's workspace, read-write inside the sandbox (default: `cwd`). */
+  workspace?: string;
   env: Record<string, string>;
   fsRead: string[];
   fsWrite: string[];
