@@ -175,7 +175,7 @@ describe('exec end to end', () => {
       AXLE_RUNNER_CONCURRENCY: '4',
       AXLE_RUNNER_LOCK_DURATION_MS: '3000',
       AXLE_RUNNER_STALLED_INTERVAL_MS: '1000',
-      AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS: '2',
+      AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS: '30',
     });
     await axle.startAll(['gateway', 'worker', 'runner']);
     alice = await registerTestAgent(prisma, { org: ORG, name: 'alice' });
@@ -324,6 +324,52 @@ describe('exec end to end', () => {
       headers: { 'x-axp-cap-token': session.token },
     });
     assert.equal(again.status, 409, again.text);
+  });
+
+  test('SIGTERM lets a running job finish; a pending job is canceled off the queue', async () => {
+    const session = await openSession();
+    const running = await startJob(session.token, {
+      session_id: session.id,
+      command: ['sh', '-c', 'echo begin; sleep 1; echo finished'],
+    });
+    const runningId = running.body.job_id as string;
+    await attach(runningId, session.token, { maxFrames: 1 });
+    assert.equal(await axle.stop('runner'), 0);
+    const drained = await jobOf(runningId, session.token);
+    assert.equal(drained.status, 'exited', JSON.stringify(drained));
+    assert.equal(drained.exit_code, 0);
+
+    // No runner now: the job stays pending until canceled, which ends it at once.
+    const pending = await startJob(session.token, { session_id: session.id, command: ['echo', 'never'] });
+    const pendingId = pending.body.job_id as string;
+    assert.equal((await jobOf(pendingId, session.token)).status, 'pending');
+    const cancel = await asAlice('POST', `/v1/exec/jobs/${pendingId}/cancel`, {
+      body: {},
+      headers: { 'x-axp-cap-token': session.token },
+    });
+    assert.equal(cancel.status, 200, cancel.text);
+    assert.equal(cancel.body.status, 'killed');
+    const done = await attach(pendingId, session.token);
+    assert.equal(done.frames, 0);
+    assert.equal(done.exit?.data.status, 'killed');
+
+    axle.start('runner');
+    await axle.waitReady();
+    const after = await startJob(session.token, { session_id: session.id, command: ['echo', 'back'] });
+    assert.equal((await attach(after.body.job_id as string, session.token)).exit?.data.exit_code, 0);
+    assert.equal((await jobOf(pendingId, session.token)).status, 'killed', 'the canceled job never ran');
+  });
+
+  test('an idempotent replay of session open does not carry the token again', async () => {
+    const key = randomUUID();
+    const body = { sandbox_tier: 'none', capabilities: ['proc.spawn'] };
+    const first = await asAlice('POST', '/v1/exec/sessions', { body, headers: { 'idempotency-key': key } });
+    const again = await asAlice('POST', '/v1/exec/sessions', { body, headers: { 'idempotency-key': key } });
+    assert.equal(first.status, 200, first.text);
+    assert.match(first.body.cap_token as string, /^axp_ct_[0-9a-f]{64}$/);
+    assert.equal(again.status, 200, again.text);
+    assert.equal(again.body.session_id, first.body.session_id);
+    assert.equal(again.body.cap_token, null);
   });
 
   test('output over the job’s cap kills it and fails it loudly', async () => {

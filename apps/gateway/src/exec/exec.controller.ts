@@ -4,6 +4,7 @@ import { attachQuerySchema, CAP_TOKEN_HEADER, parseOrThrow } from '@axle/protoco
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
+import { ShownOnce } from '../http/idempotency.interceptor';
 import { CurrentPrincipal, headerValue } from '../http/request-context';
 import { startCursor } from '../http/sse';
 import { serveAttach } from './attach';
@@ -15,6 +16,7 @@ export class ExecSessionsController {
 
   @Post()
   @HttpCode(200)
+  @ShownOnce('cap_token')
   async open(
     @CurrentPrincipal() principal: Principal,
     @Body() body: unknown,
@@ -46,6 +48,7 @@ export class ExecSessionsController {
 
   @Post(':id/attenuate')
   @HttpCode(200)
+  @ShownOnce('cap_token')
   async attenuate(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
