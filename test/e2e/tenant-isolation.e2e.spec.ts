@@ -53,6 +53,9 @@ const VICTIM_TABLES = [
   'session_events',
   'human_tasks',
   'magic_links',
+  'exec_sessions',
+  'exec_tokens',
+  'exec_jobs',
 ];
 
 type Victim = {
@@ -69,6 +72,8 @@ type Victim = {
   memberId: string;
   quotaId: string;
   sessionId: string;
+  /** An exec session of the victim's sender, its capability token and a job (pending: no runner runs). */
+  exec: { sessionId: string; token: string; jobId: string };
   /** Entry ids of the victim's org receive policy, its handler's receive override and send policy. */
   entries: Record<'org' | 'receive-override' | 'policy', string>;
   /** When the victim's setup ended: audit rows after it are the attackers' own requests. */
@@ -440,6 +445,48 @@ const CASES: Case[] = [
     body: () => (action === 'messages' ? { role: 'user', content: 'pwned' } : { result: 'pwned' }),
     expect: 'same-as-missing',
   })),
+  // Exec: even with the victim's capability token, another org's caller gets what a missing id gets
+  {
+    route: 'POST /v1/exec/sessions',
+    path: () => '/v1/exec/sessions',
+    body: () => ({ sandbox_tier: 'none', capabilities: ['proc.spawn', 'fs.read(/)'] }),
+    expect: 'list',
+  },
+  {
+    route: 'GET /v1/exec/sessions/:id',
+    path: (v) => `/v1/exec/sessions/${v.exec.sessionId}?cap_token=${v.exec.token}`,
+    probe: (v) => `/v1/exec/sessions/${randomUUID()}?cap_token=${v.exec.token}`,
+    expect: 'same-as-missing',
+  },
+  ...(['close', 'attenuate'] as const).map<Case>((action) => ({
+    route: `POST /v1/exec/sessions/:id/${action}`,
+    path: (v) => `/v1/exec/sessions/${v.exec.sessionId}/${action}`,
+    probe: () => `/v1/exec/sessions/${randomUUID()}/${action}`,
+    body: (v) =>
+      action === 'close'
+        ? { cap_token: v.exec.token }
+        : { cap_token: v.exec.token, capabilities: ['proc.spawn'], ttl_seconds: 600 },
+    expect: 'same-as-missing',
+  })),
+  {
+    route: 'POST /v1/exec/jobs',
+    path: () => '/v1/exec/jobs',
+    body: (v) => ({ session_id: v.exec.sessionId, command: ['true'], cap_token: v.exec.token }),
+    expect: 'denied',
+  },
+  ...(['', '/attach'] as const).map<Case>((suffix) => ({
+    route: `GET /v1/exec/jobs/:id${suffix}`,
+    path: (v) => `/v1/exec/jobs/${v.exec.jobId}${suffix}?cap_token=${v.exec.token}`,
+    probe: (v) => `/v1/exec/jobs/${randomUUID()}${suffix}?cap_token=${v.exec.token}`,
+    expect: 'same-as-missing',
+  })),
+  {
+    route: 'POST /v1/exec/jobs/:id/cancel',
+    path: (v) => `/v1/exec/jobs/${v.exec.jobId}/cancel`,
+    probe: () => `/v1/exec/jobs/${randomUUID()}/cancel`,
+    body: (v) => ({ cap_token: v.exec.token }),
+    expect: 'same-as-missing',
+  },
   // Policies: the org receive policy, and each agent policy under all three address forms
   {
     route: 'GET /v1/organizations/:org/receive-policy',
@@ -584,7 +631,7 @@ describe('tenant isolation matrix', () => {
 
   before(async () => {
     await db.connect();
-    axle = await AxleProcesses.create({ AXLE_JWT_SECRET: JWT_SECRET });
+    axle = await AxleProcesses.create({ AXLE_JWT_SECRET: JWT_SECRET, AXLE_EXEC_ALLOW_NONE: 'true' });
     await axle.startAll(['gateway', 'worker']);
 
     const sender = await registerTestAgent(prisma, { org: VICTIM, name: 'sender' });
@@ -685,6 +732,22 @@ describe('tenant isolation matrix', () => {
     });
     assert.equal(said.status, 200, said.text);
 
+    const execSession = await asSender('POST', '/v1/exec/sessions', {
+      body: { sandbox_tier: 'none', capabilities: ['proc.spawn'] },
+    });
+    assert.equal(execSession.status, 200, execSession.text);
+    const exec = {
+      sessionId: execSession.body.session_id as string,
+      token: execSession.body.cap_token as string,
+      jobId: '',
+    };
+    const execJob = await asSender('POST', '/v1/exec/jobs', {
+      body: { session_id: exec.sessionId, command: ['true'] },
+      headers: { 'x-axp-cap-token': exec.token },
+    });
+    assert.equal(execJob.status, 200, execJob.text);
+    exec.jobId = execJob.body.job_id as string;
+
     // Settle: the completion reached the sender's inbox and the open intent was delivered.
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -714,6 +777,7 @@ describe('tenant isolation matrix', () => {
       memberId: (member.body.member as { member_id: string }).member_id,
       quotaId: (quota.body.quota as { quota_id: string }).quota_id,
       sessionId,
+      exec,
       entries,
       setupDoneAt: new Date().toISOString(),
     };
@@ -732,6 +796,8 @@ describe('tenant isolation matrix', () => {
       key.id,
       victim.memberId,
       victim.sessionId,
+      exec.sessionId,
+      exec.jobId,
       sender.address,
       handler.address,
     );

@@ -8,6 +8,7 @@ import {
 } from '@axle/auth';
 import { type AxleConfig, ConfigModule } from '@axle/config';
 import { DataModule } from '@axle/data';
+import { ExecModule } from '@axle/exec';
 import { HumansModule } from '@axle/humans';
 import { InboxModule } from '@axle/inbox';
 import { IntentsModule } from '@axle/intents';
@@ -44,6 +45,7 @@ import { MeshController } from './mesh/mesh.controller';
 import { ScenariosController } from './scenarios/scenarios.controller';
 import { PoliciesController } from './policies/policies.controller';
 import { SessionsController } from './sessions/sessions.controller';
+import { ExecJobsController, ExecSessionsController } from './exec/exec.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 
 @Injectable()
@@ -73,6 +75,7 @@ export class GatewayModule {
         ScenariosModule,
         PoliciesModule,
         SessionsModule,
+        ExecModule.forRoot({ redisUrl: config.redis.url }),
       ],
       controllers: [
         HealthController,
@@ -94,6 +97,8 @@ export class GatewayModule {
         QuotasController,
         PoliciesController,
         SessionsController,
+        ExecSessionsController,
+        ExecJobsController,
       ],
       providers: [
         // Guards run in this order: authenticate, verify X-Axle-Signature (or require it), count

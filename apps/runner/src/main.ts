@@ -1,50 +1,49 @@
 import 'reflect-metadata';
 import { loadConfigOrExit } from '@axle/config';
+import { AuditRepository, ExecRepository, PrismaService } from '@axle/data';
+import { ExecRunner } from '@axle/exec';
 import { createLogger, startHealthServer } from '@axle/observability';
 import { QUEUES } from '@axle/protocol';
-import { UnrecoverableError, Worker } from 'bullmq';
-import { Redis } from 'ioredis';
 
 /**
- * The job runner: a BullMQ worker on the exec-jobs queue. Sandboxed execution arrives with issue #6;
- * until then it connects, reports health, and refuses any job loudly rather than pretending to run it.
+ * The job runner: a BullMQ worker on the exec-jobs queue running each job in its sandbox
+ * (ExecRunner in @axle/exec, docs/exec.md). SIGTERM stops taking jobs and gives running ones
+ * AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS to finish.
  */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger({ level: config.logLevel, app: 'runner' });
-  const worker = new Worker(
-    QUEUES.execJobs,
-    (job) => {
-      throw new UnrecoverableError(`job ${job.id}: sandboxed execution is not available in this version`);
-    },
-    { connection: { url: config.redis.url, maxRetriesPerRequest: null }, concurrency: 1, autorun: true },
+  const prisma = new PrismaService(config.database.url);
+  const runner = new ExecRunner(config, new ExecRepository(prisma), new AuditRepository(prisma), logger);
+  await runner.start();
+  logger.info(
+    { queue: QUEUES.execJobs, runner_id: runner.runnerId, concurrency: config.runner.concurrency },
+    'runner ready',
   );
-  worker.on('error', (err) => logger.warn({ err: String(err) }, 'runner queue connection error'));
-  await worker.waitUntilReady();
-  logger.info({ queue: QUEUES.execJobs }, 'runner ready');
 
-  const probe = new Redis(config.redis.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  probe.on('error', () => undefined);
   const health = await startHealthServer({
     host: config.http.host,
     port: config.health.runnerPort,
     ready: async () => {
-      const redis = await probe.ping().then(
+      const redis = (await runner.ping()) ? 'up' : 'down';
+      const postgres = await prisma.ping().then(
         () => 'up',
         () => 'down',
       );
+      const queue = runner.isRunning() ? 'running' : 'stopped';
       return {
-        ok: redis === 'up' && worker.isRunning(),
-        checks: { redis, queue: worker.isRunning() ? 'running' : 'stopped' },
+        ok: redis === 'up' && postgres === 'up' && queue === 'running',
+        checks: { redis, postgres, queue },
       };
     },
   });
 
   const stop = async (signal: string) => {
-    logger.info({ signal }, 'runner draining');
-    await worker.close();
-    probe.disconnect();
+    logger.info({ signal, grace_seconds: config.runner.shutdownGraceSeconds }, 'runner draining');
+    const result = await runner.shutdown(config.runner.shutdownGraceSeconds * 1000);
+    logger.info({ result }, 'runner stopped');
     health.close();
+    await prisma.onModuleDestroy().catch(() => undefined);
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));

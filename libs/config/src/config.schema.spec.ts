@@ -236,3 +236,50 @@ describe('mesh configuration', () => {
     );
   });
 });
+
+describe('exec configuration', () => {
+  test('defaults: tier none off, 64 MiB output ceiling, runner concurrency 4, stalled policy timings', () => {
+    const config = loadConfig(base);
+    assert.equal(config.exec.allowNone, false);
+    assert.equal(config.exec.ceilings.output_bytes, 64 * 1024 * 1024);
+    assert.equal(config.exec.workspacesDir.endsWith('/.axle/exec/workspaces'), true);
+    assert.deepEqual(config.runner, {
+      concurrency: 4,
+      lockDurationMs: 30_000,
+      stalledIntervalMs: 30_000,
+      maxAttempts: 3,
+      shutdownGraceSeconds: 30,
+    });
+  });
+
+  test('values are read from the environment', () => {
+    const config = loadConfig({
+      ...base,
+      AXLE_EXEC_ALLOW_NONE: 'true',
+      AXLE_EXEC_WORKSPACES_DIR: '/srv/ws',
+      AXLE_EXEC_MAX_OUTPUT_BYTES: '2048',
+      AXLE_RUNNER_CONCURRENCY: '8',
+    });
+    assert.equal(config.exec.allowNone, true);
+    assert.equal(config.exec.workspacesDir, '/srv/ws');
+    assert.equal(config.exec.ceilings.output_bytes, 2048);
+    assert.equal(config.runner.concurrency, 8);
+  });
+
+  for (const [key, value] of [
+    ['AXLE_EXEC_ALLOW_NONE', 'maybe'],
+    ['AXLE_EXEC_MAX_OUTPUT_BYTES', '10'],
+    ['AXLE_EXEC_MAX_CPU_SECONDS', '0'],
+    ['AXLE_RUNNER_CONCURRENCY', '0'],
+    ['AXLE_RUNNER_LOCK_DURATION_MS', '10'],
+    ['AXLE_RUNNER_STALLED_INTERVAL_MS', 'often'],
+    ['AXLE_RUNNER_MAX_ATTEMPTS', '0'],
+  ] as const) {
+    test(`a bad ${key} (${value}) is refused with its name`, () => {
+      assert.deepEqual(
+        issuesOf({ ...base, [key]: value }).map((i) => i.key),
+        [key],
+      );
+    });
+  }
+});

@@ -1,5 +1,6 @@
 // Axle's configuration (SPEC §1), read from the environment once at boot. A bad value stops start-up
 // with a message that names the key. Nothing else in the code base reads process.env.
+import { join, resolve } from 'node:path';
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -10,6 +11,9 @@ const PAYLOAD_BYTES = bytes(1024, 16 * 1024 * 1024);
 const BODY_BYTES = bytes(1024, 256 * 1024 * 1024);
 const MESH_DEGRADED_SECONDS = z.coerce.number().int().min(1).max(86_400);
 const MESH_UNREACHABLE_SECONDS = z.coerce.number().int().min(2).max(604_800);
+const boolFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const url = (protocols: string[]) =>
   z.string().refine(
     (v) => {
@@ -88,6 +92,28 @@ export const envSchema = z
      * rate_limit_per_minute; 0 turns the default per-agent bucket off.
      */
     AXLE_AGENT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(600),
+    // Sandboxed execution (docs/exec.md). Tier none confines nothing: development and tests only.
+    AXLE_EXEC_ALLOW_NONE: boolFlag.default(false),
+    /** Where session workspaces live; default <AXLE_DATA_DIR>/exec/workspaces. */
+    AXLE_EXEC_WORKSPACES_DIR: z.string().min(1).optional(),
+    AXLE_EXEC_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(31_536_000).default(86_400),
+    // Ceilings a job's limits are clamped to (and the defaults of a job that names none).
+    AXLE_EXEC_MAX_CPU_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+    AXLE_EXEC_MAX_MEMORY_BYTES: bytes(16 * 1024 * 1024, 1024 ** 4).default(2 * 1024 ** 3),
+    AXLE_EXEC_MAX_WALL_SECONDS: z.coerce.number().int().min(1).max(604_800).default(3600),
+    AXLE_EXEC_MAX_OUTPUT_BYTES: bytes(1024, 1024 ** 3).default(64 * 1024 * 1024),
+    AXLE_EXEC_MAX_PROCESSES: z.coerce.number().int().min(1).max(65_536).default(256),
+    /** How long a finished job's log stream stays in Redis. */
+    AXLE_EXEC_LOG_TTL_SECONDS: z.coerce.number().int().min(60).max(31_536_000).default(604_800),
+    // The runner pool: jobs per runner process; BullMQ's lock and stalled-job check (a runner that
+    // died mid-job is noticed after about lock duration + stalled interval).
+    AXLE_RUNNER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(4),
+    AXLE_RUNNER_LOCK_DURATION_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+    AXLE_RUNNER_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).max(600_000).default(30_000),
+    /** Attempts of a job with stalled_policy retry (its first run included) before it fails runner_lost. */
+    AXLE_RUNNER_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
+    /** On SIGTERM a runner takes no new jobs and gives running ones this long to finish. */
+    AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
   })
   .superRefine((env, ctx) => {
     // Cross-field rules, checked only when both values are valid on their own (otherwise their own
@@ -163,6 +189,26 @@ export const envSchema = z
       degradedAfterSeconds: env.AXLE_MESH_DEGRADED_AFTER_SECONDS,
       unreachableAfterSeconds: env.AXLE_MESH_UNREACHABLE_AFTER_SECONDS,
       killedRecheckMaxSeconds: env.AXLE_MESH_KILLED_RECHECK_MAX_SECONDS,
+    },
+    exec: {
+      allowNone: env.AXLE_EXEC_ALLOW_NONE,
+      workspacesDir: resolve(env.AXLE_EXEC_WORKSPACES_DIR ?? join(env.AXLE_DATA_DIR, 'exec', 'workspaces')),
+      sessionTtlSeconds: env.AXLE_EXEC_SESSION_TTL_SECONDS,
+      ceilings: {
+        cpu_seconds: env.AXLE_EXEC_MAX_CPU_SECONDS,
+        memory_bytes: env.AXLE_EXEC_MAX_MEMORY_BYTES,
+        wall_seconds: env.AXLE_EXEC_MAX_WALL_SECONDS,
+        output_bytes: env.AXLE_EXEC_MAX_OUTPUT_BYTES,
+        max_processes: env.AXLE_EXEC_MAX_PROCESSES,
+      },
+      logTtlSeconds: env.AXLE_EXEC_LOG_TTL_SECONDS,
+    },
+    runner: {
+      concurrency: env.AXLE_RUNNER_CONCURRENCY,
+      lockDurationMs: env.AXLE_RUNNER_LOCK_DURATION_MS,
+      stalledIntervalMs: env.AXLE_RUNNER_STALLED_INTERVAL_MS,
+      maxAttempts: env.AXLE_RUNNER_MAX_ATTEMPTS,
+      shutdownGraceSeconds: env.AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS,
     },
   }));
 

@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { DATABASE_URL, PrismaService } from './prisma.service';
 import { AuditRepository } from './repositories/audit.repository';
+import { ExecRepository } from './repositories/exec.repository';
 import { HumanTaskRepository } from './repositories/human-task.repository';
 import { IdempotencyRepository } from './repositories/idempotency.repository';
 import { InboxRepository } from './repositories/inbox.repository';
@@ -15,6 +16,7 @@ import { WebhookRepository } from './repositories/webhook.repository';
 
 const repositories = [
   AuditRepository,
+  ExecRepository,
   HumanTaskRepository,
   IdempotencyRepository,
   InboxRepository,

@@ -8,6 +8,16 @@ export {
   AuditRepository,
 } from './repositories/audit.repository';
 export {
+  type ExecJobEnd,
+  type ExecJobError,
+  type ExecJobRecord,
+  ExecRepository,
+  type ExecSessionRecord,
+  type ExecTokenRecord,
+  type NewExecJob,
+  type NewExecSession,
+} from './repositories/exec.repository';
+export {
   type HumanTaskListFilter,
   type HumanTaskListItem,
   type HumanTaskRecord,

@@ -161,3 +161,15 @@ export class DependencyUnavailableError extends AxleError {
     });
   }
 }
+
+/** Why an exec capability token was refused (docs/exec.md): 401 when missing, else 403. */
+export class CapTokenError extends AxleError {
+  constructor(
+    code: 'cap_token_required' | 'invalid_cap_token' | 'cap_token_expired' | 'cap_token_revoked',
+    message: string,
+  ) {
+    super(code === 'cap_token_required' ? 'unauthenticated' : 'forbidden', code, message, {
+      header: 'x-axp-cap-token',
+    });
+  }
+}

@@ -111,6 +111,8 @@ export type ExecJobData = { jobId: string; orgId: string };
 
 /** The Redis stream of a job's output: entries `{seq, stream: stdout|stderr|exit, data_b64}`. */
 export const execLogStreamKey = (jobId: string) => `axle:exec:log:${jobId}`;
+/** Set (with a TTL) when a job's cancel was asked, so a runner that picks it up later still kills it. */
+export const execCancelKey = (jobId: string) => `axle:exec:cancel:${jobId}`;
 
 /**
  * What the runner asks @axle/sandbox to run. Paths are host paths; `cwd` is inside the session's

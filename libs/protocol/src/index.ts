@@ -18,3 +18,4 @@ export * from './sessions.schema';
 export * from './mesh';
 export * from './scenarios.schema';
 export * from './exec';
+export * from './exec.schema';

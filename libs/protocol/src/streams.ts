@@ -7,6 +7,8 @@ export const REDIS_CHANNELS = {
   agentStream: (address: string) => `axle:agent-stream:${address}`,
   /** A session's feed (docs/sessions.md): one notice per appended entry. */
   sessionFeed: (sessionId: string) => `axle:session-feed:${sessionId}`,
+  /** Cancel requests for exec jobs (docs/exec.md): the message is the job id; every runner listens. */
+  execCancel: 'axle:exec:cancel',
 } as const;
 
 export const SSE_EVENTS = { timeout: 'stream.timeout' } as const;

@@ -1,0 +1,93 @@
+// `GET /v1/exec/jobs/{id}/attach` (SPEC §7): SSE frames `id: <seq>`, `event: log` with
+// {seq, stream, data|data_b64}, replayed after the cursor (Last-Event-ID or ?since), then followed
+// live with XREAD BLOCK on a Redis connection of the stream's own, until the last frame, `exit`.
+// A comment heartbeat every 15 s; a disconnect (detach) leaves the job running.
+import { type AttachSource } from '@axle/exec';
+import { type FastifyReply, type FastifyRequest } from 'fastify';
+import { type Redis } from 'ioredis';
+import { frame, streamsShutdown } from '../http/sse';
+
+const HEARTBEAT_MS = 15_000;
+
+export async function serveAttach(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  redis: Redis,
+  source: AttachSource,
+  since: number,
+): Promise<void> {
+  const blocking = redis.duplicate({ maxRetriesPerRequest: 1, enableOfflineQueue: true });
+  blocking.on('error', () => undefined);
+  const closed = new AbortController();
+  const stop = () => {
+    closed.abort();
+    blocking.disconnect();
+  };
+  reply.raw.on('close', stop);
+  streamsShutdown.signal.addEventListener('abort', stop, { once: true });
+  // The first read happens before the headers, so a Redis that is down is still an error answer.
+  let first;
+  try {
+    first = await source.next(blocking, since, 0);
+  } catch (err) {
+    streamsShutdown.signal.removeEventListener('abort', stop);
+    blocking.disconnect();
+    throw err;
+  }
+  const headers = Object.fromEntries(
+    Object.entries(reply.getHeaders()).filter(
+      (entry): entry is [string, string | number | string[]] => entry[1] !== undefined,
+    ),
+  );
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, {
+    ...headers,
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    'x-request-id': request.id,
+    ...(request.traceId ? { 'x-trace-id': request.traceId } : {}),
+  });
+  raw.write(': axle attach\n\n');
+  let cursor = since;
+  try {
+    let batch = first;
+    for (;;) {
+      let ended = false;
+      for (const f of batch) {
+        const ok = raw.write(frame(f.id, f.event, f.data));
+        cursor = f.id;
+        if (f.event === 'exit') ended = true;
+        if (!ok && !closed.signal.aborted)
+          await new Promise<void>((resolve) => {
+            raw.once('drain', resolve);
+            closed.signal.addEventListener('abort', () => resolve(), { once: true });
+          });
+        if (ended) break;
+      }
+      if (ended || closed.signal.aborted) break;
+      batch = await source.next(blocking, cursor, HEARTBEAT_MS);
+      if (closed.signal.aborted) break;
+      if (batch.length === 0) raw.write(': heartbeat\n\n');
+    }
+  } catch (err) {
+    if (!closed.signal.aborted)
+      raw.write(
+        frame(null, 'stream.error', {
+          ok: false,
+          next_seq: cursor,
+          error: {
+            code: 'stream_interrupted',
+            message: err instanceof Error ? err.message : 'stream failed',
+          },
+        }),
+      );
+  } finally {
+    streamsShutdown.signal.removeEventListener('abort', stop);
+    reply.raw.off('close', stop);
+    blocking.disconnect();
+    raw.end();
+  }
+}

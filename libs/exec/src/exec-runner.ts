@@ -1,0 +1,360 @@
+import { type AxleConfig } from '@axle/config';
+import {
+  AuditRepository,
+  type ExecJobEnd,
+  type ExecJobRecord,
+  ExecRepository,
+  orgScope,
+  type TenantScope,
+} from '@axle/data';
+import { type Logger } from '@axle/observability';
+import {
+  execCancelKey,
+  type ExecJobData,
+  type ExecLimits,
+  type ExecLogStream,
+  QUEUES,
+  REDIS_CHANNELS,
+  TERMINAL_JOB_STATUSES,
+} from '@axle/protocol';
+import { type SandboxProcess, spawnSandboxed, TierUnavailableError } from '@axle/sandbox';
+import { type Job, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { exitOf } from './exec-job.service';
+import { sandboxSpecOf, type StoredJobSpec } from './exec-spec';
+import { ExecLogStore } from './log-store';
+
+/** How often a running job's last_seq/log_bytes are written to PostgreSQL (they are exact at the end). */
+const PROGRESS_EVERY_MS = 1000;
+
+type Active = { kill(reason: 'cancel' | 'shutdown'): void };
+
+/**
+ * The runner pool's use case (SPEC §7, docs/exec.md "Runner pool and stalled jobs"): a BullMQ worker
+ * on the exec-jobs queue. Each job is claimed in PostgreSQL (pending → running), run through
+ * @axle/sandbox, its stdout/stderr chunks appended to the job's Redis stream with a monotonic seq,
+ * and ended exited/killed/failed with a last `exit` entry. A job redelivered by BullMQ's stalled-job
+ * check (its runner died) follows its stalled_policy: fail → failed runner_lost, retry → runs again.
+ */
+export class ExecRunner {
+  readonly runnerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  private readonly redis: Redis;
+  private readonly subscriber: Redis;
+  private readonly logs: ExecLogStore;
+  private readonly active = new Map<string, Active>();
+  private worker: Worker<ExecJobData> | null = null;
+  private shuttingDown = false;
+
+  constructor(
+    private readonly config: AxleConfig,
+    private readonly exec: ExecRepository,
+    private readonly audit: AuditRepository,
+    private readonly logger: Logger,
+  ) {
+    this.redis = new Redis(config.redis.url, { maxRetriesPerRequest: 3 });
+    this.redis.on('error', () => undefined);
+    this.subscriber = new Redis(config.redis.url, { maxRetriesPerRequest: null });
+    this.subscriber.on('error', () => undefined);
+    this.logs = new ExecLogStore(this.redis);
+  }
+
+  /** Listens for cancel notices, then starts taking jobs. */
+  async start(): Promise<Worker<ExecJobData>> {
+    this.subscriber.on('message', (_channel: string, jobId: string) =>
+      this.active.get(jobId)?.kill('cancel'),
+    );
+    await this.subscriber.subscribe(REDIS_CHANNELS.execCancel);
+    const { runner } = this.config;
+    this.worker = new Worker<ExecJobData>(
+      QUEUES.execJobs,
+      (job: Job<ExecJobData>) => this.process(job.data),
+      {
+        connection: { url: this.config.redis.url, maxRetriesPerRequest: null },
+        concurrency: runner.concurrency,
+        lockDuration: runner.lockDurationMs,
+        stalledInterval: runner.stalledIntervalMs,
+        // Our own attempts count (the job row) decides; BullMQ only has to hand a stalled job back.
+        maxStalledCount: runner.maxAttempts + 1,
+        autorun: true,
+      },
+    );
+    this.worker.on('error', (err) => this.logger.warn({ err: String(err) }, 'runner queue connection error'));
+    this.worker.on('stalled', (jobId) =>
+      this.logger.warn({ job_id: jobId }, 'exec job stalled: its runner is gone'),
+    );
+    await this.worker.waitUntilReady();
+    return this.worker;
+  }
+
+  isRunning(): boolean {
+    return this.worker?.isRunning() ?? false;
+  }
+
+  async ping(): Promise<boolean> {
+    return this.redis.ping().then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /**
+   * SIGTERM: take no new jobs and let running ones finish within the grace period. After it, their
+   * processes are killed and the runner exits without ending them: the stalled-job check hands
+   * them to another runner, which applies each job's stalled_policy.
+   */
+  async shutdown(graceMs: number): Promise<'drained' | 'abandoned'> {
+    const worker = this.worker;
+    if (!worker) return 'drained';
+    const closing = worker.close();
+    const result = await Promise.race([
+      closing.then(() => 'drained' as const),
+      new Promise<'abandoned'>((resolve) => setTimeout(() => resolve('abandoned'), graceMs).unref()),
+    ]);
+    if (result === 'abandoned') {
+      this.shuttingDown = true;
+      for (const job of this.active.values()) job.kill('shutdown');
+    }
+    this.subscriber.disconnect();
+    this.redis.disconnect();
+    return result;
+  }
+
+  /** One delivery of a job. Job-level failures end the job; only infrastructure errors throw. */
+  async process(data: ExecJobData): Promise<void> {
+    const scope = orgScope(data.orgId);
+    if (this.active.has(data.jobId)) return; // a duplicate delivery of a job this runner is running
+    const job = await this.exec.findJob(scope, data.jobId);
+    if (!job || TERMINAL_JOB_STATUSES.has(job.status)) return;
+    let retry = false;
+    if (job.status === 'running') {
+      // Handed back by the stalled-job check: the runner that had it died mid-job.
+      if (job.stalledPolicy === 'fail' || job.attempts >= this.config.runner.maxAttempts) {
+        const seq = await this.logs.lastSeq(job.id);
+        const why =
+          job.stalledPolicy === 'fail'
+            ? 'its stalled_policy is fail'
+            : `it has had ${job.attempts} attempts (AXLE_RUNNER_MAX_ATTEMPTS)`;
+        await this.logs.append(
+          job.id,
+          seq + 1,
+          'stderr',
+          Buffer.from(`\n[axle] the runner running this job was lost; ${why}\n`),
+        );
+        await this.finish(scope, job, ['running'], seq + 1, job.logBytes, {
+          status: 'failed',
+          exitCode: null,
+          signal: null,
+          error: { code: 'runner_lost', message: `the runner running the job was lost mid-job; ${why}` },
+        });
+        return;
+      }
+      retry = true;
+    }
+    const claimed = await this.exec.claimJob(
+      scope,
+      job.id,
+      job.status as 'pending' | 'running',
+      this.runnerId,
+      job.attempts + 1,
+    );
+    if (!claimed) return;
+    try {
+      await this.run(scope, claimed, retry);
+    } catch (err) {
+      if (this.shuttingDown) return;
+      this.logger.error({ job_id: job.id, err: String(err) }, 'exec job failed inside the runner');
+      await this.finish(
+        scope,
+        claimed,
+        ['running'],
+        await this.logs.lastSeq(job.id).catch(() => claimed.lastSeq),
+        claimed.logBytes,
+        {
+          status: 'failed',
+          exitCode: null,
+          signal: null,
+          error: { code: 'runner_error', message: 'the runner failed while running the job' },
+        },
+      ).catch(() => undefined);
+    }
+  }
+
+  private async run(scope: TenantScope, job: ExecJobRecord, retry: boolean): Promise<void> {
+    let seq = await this.logs.lastSeq(job.id);
+    let bytes = retry ? job.logBytes : 0;
+    if (retry)
+      await this.logs.append(
+        job.id,
+        ++seq,
+        'stderr',
+        Buffer.from(
+          `\n[axle] the runner running this job was lost; running it again (attempt ${job.attempts})\n`,
+        ),
+      );
+    const session = await this.exec.findSession(scope, job.sessionId);
+    const limits = job.limits as ExecLimits;
+    const end = (e: ExecJobEnd) => this.finish(scope, job, ['running'], seq, bytes, e);
+    if (!session) return void (await end(failure('session_gone', 'the job’s session no longer exists')));
+    if (await this.redis.exists(execCancelKey(job.id)))
+      return void (await end({ status: 'killed', exitCode: null, signal: null, error: canceled() }));
+
+    let proc: SandboxProcess;
+    try {
+      proc = spawnSandboxed(
+        sandboxSpecOf({ spec: job.spec as StoredJobSpec, capabilities: job.capabilities, limits }, session),
+        {
+          allowNone: this.config.exec.allowNone,
+        },
+      );
+    } catch (err) {
+      if (err instanceof TierUnavailableError)
+        return void (await end(failure('tier_unavailable', err.message)));
+      return void (await end(failure('spawn_failed', err instanceof Error ? err.message : String(err))));
+    }
+
+    let stoppedBy: 'cancel' | 'shutdown' | 'output' | null = null;
+    this.active.set(job.id, {
+      kill: (reason) => {
+        stoppedBy ??= reason;
+        proc.kill();
+      },
+    });
+    // Appends run one at a time, in arrival order; a stream pauses while its chunk is written.
+    let chain: Promise<void> = Promise.resolve();
+    let lastProgress = Date.now();
+    const append = (stream: ExecLogStream, chunk: Buffer) => {
+      if (stoppedBy === 'output') return;
+      let data = chunk;
+      if (bytes + data.length > limits.output_bytes) {
+        data = data.subarray(0, limits.output_bytes - bytes);
+        stoppedBy ??= 'output';
+        proc.kill();
+      }
+      if (data.length === 0) return;
+      bytes += data.length;
+      const mySeq = ++seq;
+      chain = chain.then(async () => {
+        await this.logs.append(job.id, mySeq, stream, data);
+        if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
+          lastProgress = Date.now();
+          await this.exec.recordProgress(scope, job.id, mySeq, bytes);
+        }
+      });
+    };
+    for (const [stream, readable] of [
+      ['stdout', proc.stdout],
+      ['stderr', proc.stderr],
+    ] as const) {
+      readable.on('data', (chunk: Buffer) => {
+        append(stream, chunk);
+        readable.pause();
+        void chain.finally(() => readable.resume()).catch(() => undefined);
+      });
+    }
+    const exit = await proc.exited;
+    this.active.delete(job.id);
+    await chain;
+    if (stoppedBy === 'shutdown' || this.shuttingDown) return; // left for the stalled-job check
+    if (stoppedBy === 'output') {
+      await this.logs.append(
+        job.id,
+        ++seq,
+        'stderr',
+        Buffer.from(`\n[axle] output limit of ${limits.output_bytes} bytes exceeded; the job was killed\n`),
+      );
+      return void (await end(
+        failure(
+          'output_limit_exceeded',
+          `the job wrote more than its output limit of ${limits.output_bytes} bytes`,
+        ),
+      ));
+    }
+    if (stoppedBy === 'cancel')
+      return void (await end({
+        status: 'killed',
+        exitCode: null,
+        signal: exit.signal ?? 'SIGKILL',
+        error: canceled(),
+      }));
+    if (exit.reason === 'wall_time') {
+      await this.logs.append(
+        job.id,
+        ++seq,
+        'stderr',
+        Buffer.from(`\n[axle] wall-time limit of ${limits.wall_seconds} s reached; the job was killed\n`),
+      );
+      return void (await end({
+        status: 'failed',
+        exitCode: null,
+        signal: exit.signal,
+        error: { code: 'time_limit_exceeded', message: `the job ran longer than ${limits.wall_seconds} s` },
+      }));
+    }
+    if (exit.code !== null)
+      return void (await end({ status: 'exited', exitCode: exit.code, signal: null, error: null }));
+    if (exit.signal === 'SIGXCPU')
+      return void (await end({
+        status: 'failed',
+        exitCode: null,
+        signal: exit.signal,
+        error: {
+          code: 'cpu_limit_exceeded',
+          message: `the job used more than ${limits.cpu_seconds} s of CPU`,
+        },
+      }));
+    if (exit.signal !== null)
+      return void (await end({
+        status: 'killed',
+        exitCode: null,
+        signal: exit.signal,
+        error: { code: 'signaled', message: `the job was terminated by ${exit.signal}` },
+      }));
+    await end(failure('spawn_failed', 'the job could not be started'));
+  }
+
+  /** Ends the job row, then writes the stream's last entry, `exit`, and audits the end. */
+  private async finish(
+    scope: TenantScope,
+    job: ExecJobRecord,
+    from: readonly ('pending' | 'running')[],
+    seq: number,
+    bytes: number,
+    end: ExecJobEnd,
+  ): Promise<void> {
+    const ended = await this.exec.endJob(scope, job.id, from, { ...end, lastSeq: seq, logBytes: bytes });
+    if (!ended) return;
+    await this.logs.append(job.id, seq + 1, 'exit', Buffer.from(JSON.stringify(exitOf(ended, seq + 1))));
+    await this.logs.expire(job.id, this.config.exec.logTtlSeconds);
+    await this.audit.record({
+      orgId: ended.orgId,
+      actorType: 'system',
+      actorId: `runner:${this.runnerId}`,
+      action: 'exec.job.end',
+      targetType: 'exec_job',
+      targetId: ended.id,
+      outcome: ended.status === 'exited' ? 'success' : 'failure',
+      requestId: null,
+      details: {
+        session_id: ended.sessionId,
+        status: ended.status,
+        exit_code: ended.exitCode,
+        signal: ended.signal,
+        error: ended.error,
+        attempts: ended.attempts,
+        log_bytes: bytes,
+        last_seq: seq,
+      },
+    });
+    this.logger.info({ job_id: ended.id, status: ended.status, exit_code: ended.exitCode }, 'exec job ended');
+  }
+}
+
+function failure(code: string, message: string): ExecJobEnd {
+  return { status: 'failed', exitCode: null, signal: null, error: { code, message } };
+}
+
+function canceled() {
+  return { code: 'canceled', message: 'canceled by request' };
+}

@@ -1,0 +1,27 @@
+import { Module } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { EXEC_REDIS, ExecJobService } from './exec-job.service';
+import { ExecSessionService } from './exec-session.service';
+
+/** Exec sessions and jobs for the gateway. Needs the global ConfigModule and DataModule. */
+@Module({})
+export class ExecModule {
+  static forRoot(options: { redisUrl: string }) {
+    return {
+      module: ExecModule,
+      providers: [
+        {
+          provide: EXEC_REDIS,
+          useFactory: () => {
+            const redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: false });
+            redis.on('error', () => undefined);
+            return redis;
+          },
+        },
+        ExecSessionService,
+        ExecJobService,
+      ],
+      exports: [ExecSessionService, ExecJobService, EXEC_REDIS],
+    };
+  }
+}
