@@ -8,7 +8,8 @@ import { availableTiers } from '@axle/sandbox';
 import { apiClient, AxleProcesses, registerTestAgent, requireEnv, type TestAgent } from '@axle/testing';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -498,6 +499,43 @@ describe('exec end to end', () => {
     const revoked = await startJob(child, { session_id: session.id, command: ['true'] });
     assert.equal(revoked.status, 403, revoked.text);
     assert.equal((revoked.body.error as { code: string }).code, 'cap_token_revoked');
+  });
+
+  test('a kernel-tier job writes its workspace and cannot read a host secret', async () => {
+    assert.ok(availableTiers({ allowNone: false }).includes('kernel'), 'this host enforces tier kernel');
+    const secret = join(tmpdir(), `axle-secret-${randomUUID()}`);
+    await writeFile(secret, 'TOP-SECRET', { mode: 0o644 });
+    try {
+      const res = await asAlice('POST', '/v1/exec/sessions', {
+        body: { sandbox_tier: 'kernel', capabilities: ['proc.spawn'] },
+      });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.body.granted_tier, 'kernel');
+      const token = res.body.cap_token as string;
+      const run = async (script: string) => {
+        const started = await startJob(token, {
+          session_id: res.body.session_id,
+          command: ['sh', '-c', script],
+        });
+        assert.equal(started.status, 200, started.text);
+        let output = '';
+        const done = await attach(started.body.job_id as string, token, {
+          onFrame: (f) => {
+            if (f.event === 'log' && typeof f.data.data === 'string') output += f.data.data;
+          },
+        });
+        return { exit: done.exit?.data, output };
+      };
+      const wrote = await run('echo hello > out.txt && cat out.txt');
+      assert.equal(wrote.exit?.exit_code, 0, wrote.output);
+      assert.match(wrote.output, /hello/);
+      assert.equal(await readFile(join(res.body.workspace as string, 'out.txt'), 'utf8'), 'hello\n');
+      const stole = await run(`cat ${secret}`);
+      assert.notEqual(stole.exit?.exit_code, 0);
+      assert.doesNotMatch(stole.output, /TOP-SECRET/);
+    } finally {
+      await rm(secret, { force: true });
+    }
   });
 
   test('tiers the host cannot enforce are 422 tier_unavailable, never a downgrade', async () => {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, requireEnv, TEST_ADMIN_KEY } from './env';
@@ -38,7 +38,7 @@ export class AxleProcesses {
       AXLE_PORT: String(port),
       AXLE_WORKER_HEALTH_PORT: String(await freePort()),
       AXLE_RUNNER_HEALTH_PORT: String(await freePort()),
-      AXLE_DATA_DIR: mkdtempSync(join(tmpdir(), 'axle-e2e-')),
+      AXLE_DATA_DIR: dataDir(),
       AXLE_BOOTSTRAP_API_KEY: TEST_ADMIN_KEY,
       // Test files share one Redis and the admin key, and poll; a test of the limit sets its own.
       AXLE_RATE_LIMIT_PER_MINUTE: '100000',
@@ -132,4 +132,11 @@ export async function runToExit(
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   clearTimeout(timer);
   return { code, output };
+}
+
+/** A fresh data dir that the sandbox user of tiers process/kernel may traverse (o+x, no listing). */
+function dataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'axle-e2e-'));
+  chmodSync(dir, 0o711);
+  return dir;
 }

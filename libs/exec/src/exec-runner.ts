@@ -15,12 +15,15 @@ import {
   type ExecLogStream,
   QUEUES,
   REDIS_CHANNELS,
+  type SandboxSpec,
   TERMINAL_JOB_STATUSES,
 } from '@axle/protocol';
-import { type SandboxProcess, spawnSandboxed, TierUnavailableError } from '@axle/sandbox';
+import { type SandboxProcess, sandboxOwner, spawnSandboxed, TierUnavailableError } from '@axle/sandbox';
 import { type Job, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { chown, mkdir, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { exitOf } from './exec-job.service';
 import { sandboxSpecOf, type StoredJobSpec } from './exec-spec';
@@ -202,12 +205,12 @@ export class ExecRunner {
 
     let proc: SandboxProcess;
     try {
-      proc = spawnSandboxed(
-        sandboxSpecOf({ spec: job.spec as StoredJobSpec, capabilities: job.capabilities, limits }, session),
-        {
-          allowNone: this.config.exec.allowNone,
-        },
+      const spec = sandboxSpecOf(
+        { spec: job.spec as StoredJobSpec, capabilities: job.capabilities, limits },
+        session,
       );
+      await prepareWorkspace(spec);
+      proc = spawnSandboxed(spec, { allowNone: this.config.exec.allowNone });
     } catch (err) {
       if (err instanceof TierUnavailableError)
         return void (await end(failure('tier_unavailable', err.message)));
@@ -357,4 +360,24 @@ function failure(code: string, message: string): ExecJobEnd {
 
 function canceled() {
   return { code: 'canceled', message: 'canceled by request' };
+}
+
+/**
+ * The workspace exists on this runner's disk (it may not share the gateway's) and, when the runner
+ * is root, belongs to the uid that tiers process and kernel run jobs as, so jobs can write to it. That
+ * uid must also be able to reach it: a directory above it without o+x fails the job with its name.
+ */
+async function prepareWorkspace(spec: SandboxSpec): Promise<void> {
+  const workspace = spec.workspace ?? spec.cwd;
+  await mkdir(spec.cwd, { recursive: true, mode: 0o755 });
+  const owner = spec.tier === 'none' ? null : sandboxOwner({ allowNone: false });
+  if (!owner) return;
+  await chown(workspace, owner.uid, owner.gid);
+  for (let dir = dirname(workspace); dir !== dirname(dir); dir = dirname(dir)) {
+    const { mode } = await stat(dir);
+    if ((mode & 0o001) === 0)
+      throw new Error(
+        `${dir} is mode ${(mode & 0o777).toString(8)}: the sandbox user cannot reach the workspace below it (give it o+x, or put AXLE_EXEC_WORKSPACES_DIR elsewhere)`,
+      );
+  }
 }

@@ -76,6 +76,7 @@ export function sandboxSpecOf(
     caps.flatMap((c) => (c.kind === kind ? [c.path] : [])).filter((p) => p !== session.workspaceDir);
   return {
     tier: session.grantedTier,
+    workspace: session.workspaceDir,
     argv: job.spec.argv,
     cwd: join(session.workspaceDir, job.spec.cwd),
     env: job.spec.env,
