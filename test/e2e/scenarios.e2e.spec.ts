@@ -109,7 +109,7 @@ before(async () => {
   sink = new SmtpSink();
   await sink.start();
   axle = await AxleProcesses.create({ SMTP_URL: sink.url });
-  await axle.startAll();
+  await axle.startAll(['gateway', 'worker', 'runner']);
   admin = apiClient(axle.baseUrl, TEST_ADMIN_KEY);
 });
 
@@ -466,6 +466,73 @@ describe('POST /v1/scenarios/apply', () => {
     const escalated = list.find((e) => e.event_type === 'intent.escalated');
     assert.equal(escalated?.details.escalated_to, backup.address);
     assert.equal(escalated?.details.step_id, 'handoff');
+  });
+
+  test('exec_job steps wait WAITING_FOR_TOOL for a sandboxed job; a non-zero exit takes on_failure', async () => {
+    const body = await apply({
+      scenario_id: scenarioId(),
+      workflow: {
+        steps: [
+          {
+            step_id: 'build',
+            runtime_type: 'exec_job',
+            runtime_config: {
+              sandbox_tier: 'kernel',
+              command: ['sh', '-c', 'echo built > out.txt; cat out.txt'],
+            },
+          },
+          {
+            step_id: 'check',
+            runtime_type: 'exec_job',
+            runtime_config: { sandbox_tier: 'kernel', command: ['sh', '-c', 'exit 3'] },
+            on_failure: 'recover',
+          },
+          { step_id: 'unreached', runtime_type: 'delay', runtime_config: { seconds: 0 } },
+          { step_id: 'recover', runtime_type: 'delay', runtime_config: { seconds: 0 } },
+        ],
+      },
+      intent: { type: 'ops.build.v1' },
+    });
+    const id = body.intent_id as string;
+    const done = await terminal(id);
+    assert.equal(done.status, 'COMPLETED');
+    const steps = (done.result as { steps: Record<string, Record<string, unknown>> }).steps;
+    assert.equal(steps.build?.status, 'exited');
+    assert.equal(steps.build?.exit_code, 0);
+    assert.match(String(steps.build?.logs), /^\/v1\/exec\/jobs\/[0-9a-f-]{36}\/attach$/);
+    assert.equal(steps.check?.exit_code, 3);
+    assert.equal(steps.unreached, undefined);
+    const list = await events(id);
+    const tools = list.filter((e) => e.waiting_reason === 'WAITING_FOR_TOOL');
+    assert.deepEqual(
+      tools.map((e) => e.details.step_id),
+      ['build', 'check'],
+    );
+    const job = await prisma.client.execJob.findUniqueOrThrow({ where: { id: String(steps.build?.job_id) } });
+    assert.equal(job.status, 'exited');
+    assert.ok(job.logBytes > 0n, 'the job wrote its output to its log');
+    const session = await prisma.client.execSession.findUniqueOrThrow({ where: { id: job.sessionId } });
+    assert.equal(session.grantedTier, 'kernel');
+  });
+
+  test('an exec_job step the sandbox refuses fails the step, and the intent with it', async () => {
+    const body = await apply({
+      scenario_id: scenarioId(),
+      workflow: {
+        steps: [
+          {
+            step_id: 'build',
+            runtime_type: 'exec_job',
+            runtime_config: { sandbox_tier: 'kernel', capabilities: [], command: ['true'] },
+          },
+        ],
+      },
+      intent: { type: 'ops.build.v1' },
+    });
+    const done = await terminal(body.intent_id as string);
+    assert.equal(done.status, 'FAILED');
+    const details = (done.error as { details: { error: { code: string } } }).details;
+    assert.equal(details.error.code, 'capability_denied');
   });
 
   test('a failing step is retried, then takes on_failure: a signed webhook notification that never blocks', async () => {

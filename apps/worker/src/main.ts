@@ -3,6 +3,7 @@ import { loadConfigOrExit } from '@axle/config';
 import { PrismaService } from '@axle/data';
 import { createLogger, PinoNestLogger, startHealthServer } from '@axle/observability';
 import {
+  ExecStepActivitiesService,
   IntentActivitiesService,
   IntentWorkerRunner,
   NotificationActivitiesService,
@@ -28,6 +29,7 @@ async function main(): Promise<void> {
     },
     [
       app.get(IntentActivitiesService),
+      app.get(ExecStepActivitiesService),
       app.get(NotificationActivitiesService),
       app.get(ReconcileActivitiesService),
       app.get(WebhookActivitiesService),

@@ -1,6 +1,7 @@
 import { QuotaModule } from '@axle/auth';
 import { type AxleConfig, ConfigModule } from '@axle/config';
 import { DataModule } from '@axle/data';
+import { ExecModule } from '@axle/exec';
 import { IntentsModule } from '@axle/intents';
 import { type Logger, ObservabilityModule } from '@axle/observability';
 import { OrchestrationModule } from '@axle/orchestration';
@@ -18,6 +19,8 @@ export class WorkerModule {
         // The intent use cases (global) count intents_per_day.
         QuotaModule,
         IntentsModule.forRoot({ redisUrl: config.redis.url, temporal: config.temporal }),
+        // exec_job steps start jobs through the same use cases as the API.
+        ExecModule.forRoot({ redisUrl: config.redis.url }),
         OrchestrationModule,
       ],
     };

@@ -9,6 +9,8 @@ export class ExecModule {
   static forRoot(options: { redisUrl: string }) {
     return {
       module: ExecModule,
+      // Global: the worker's exec_job step activities use the same services as the gateway.
+      global: true,
       providers: [
         {
           provide: EXEC_REDIS,

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 
+export { ExecStepActivitiesService } from './activities/exec-step.activities';
 export { IntentActivitiesService } from './activities/intent.activities';
 export { NotificationActivitiesService } from './activities/notification.activities';
 export { ReconcileActivitiesService } from './activities/reconcile.activities';

@@ -13,6 +13,8 @@ export const STEP_RUNTIME_TYPES = [
   'delay',
   'escalation',
   'notification',
+  /** SPEC §7: a sandboxed job; the intent waits WAITING_FOR_TOOL until it ends. */
+  'exec_job',
 ] as const;
 export type StepRuntimeType = (typeof STEP_RUNTIME_TYPES)[number];
 
@@ -165,3 +167,30 @@ export type NotificationInput = {
 };
 
 export type NotificationResult = { delivered: boolean; detail: string };
+
+/** An exec_job step's job, started for the intent's sender (runtime_config, checked at apply). */
+export type ExecStepInput = {
+  intentId: string;
+  orgId: string;
+  stepId: string;
+  /** Counts the step's runs, so a cycle starts a new job rather than finding the last one. */
+  run: number;
+  config: Record<string, unknown>;
+};
+
+export type ExecStepJob = {
+  jobId: string;
+  status: string;
+  exitCode: number | null;
+  error: unknown;
+  /** Where the job's output can be attached (SSE, cap token of its session needed). */
+  logs: string;
+};
+
+/** The activities of the exec_job step (worker, with @axle/exec). */
+export type ExecStepActivities = {
+  startExecJob(input: ExecStepInput): Promise<ExecStepJob>;
+  /** Returns once the job is exited, killed or failed; heartbeats meanwhile. */
+  awaitExecJob(input: { orgId: string; jobId: string }): Promise<ExecStepJob>;
+  cancelExecJob(input: { orgId: string; jobId: string }): Promise<void>;
+};

@@ -4,6 +4,7 @@
 import {
   agentAddress,
   parseAgentAddress,
+  SANDBOX_TIERS,
   type ScenarioBundle,
   type ScenarioPlan,
   type ScenarioStepKind,
@@ -283,6 +284,14 @@ function checkConfig(
     else config.seconds = value;
   };
   if (kind === 'delay') seconds('seconds', 'delay_seconds');
+  if (kind === 'exec_job') {
+    const { command, code, sandbox_tier: tier } = config;
+    const argv = Array.isArray(command) && command.length > 0 && command.every((a) => typeof a === 'string');
+    if (!argv && typeof code !== 'string')
+      errors.push(`${where}.runtime_config: an exec_job needs command (an argv array) or code`);
+    if (tier !== undefined && !(SANDBOX_TIERS as readonly unknown[]).includes(tier))
+      errors.push(`${where}.runtime_config.sandbox_tier: one of ${SANDBOX_TIERS.join(', ')}`);
+  }
   if (kind === 'timeout') seconds('seconds', 'timeout_seconds');
   if (kind === 'reminder' || kind === 'notification') {
     config.to = contactsOf(config.to, `${where}.runtime_config.to`);

@@ -5,6 +5,8 @@
 import {
   canTransition,
   type CompletionDelivery,
+  type ExecStepActivities,
+  type ExecStepJob,
   FAILURE_TYPES,
   type IntentActivities,
   type IntentPlan,
@@ -63,6 +65,27 @@ const activities = proxyActivities<IntentActivities>({
 const notices = proxyActivities<Pick<IntentActivities, 'notifyHumanTask'>>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+});
+
+/** Starting and cancelling an exec_job step's job: quick calls, retried on infrastructure errors. */
+const execSteps = proxyActivities<Pick<ExecStepActivities, 'startExecJob' | 'cancelExecJob'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '30 seconds',
+    maximumAttempts: 5,
+  },
+});
+
+/**
+ * Waiting for the job: a long activity that heartbeats, so a worker that dies is noticed within the
+ * heartbeat timeout and another worker picks the wait up (the job itself runs on a runner).
+ */
+const jobWaits = proxyActivities<Pick<ExecStepActivities, 'awaitExecJob'>>({
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
 /** Outcomes of a human task that end the intent FAILED rather than COMPLETED. */
@@ -731,7 +754,70 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
       }
       case 'escalation':
         return escalateStep(step, true);
+      case 'exec_job':
+        return runExecJob(step);
     }
+  }
+
+  /**
+   * An exec_job step (SPEC §7): a sandboxed job for the intent's sender; the intent waits
+   * WAITING_FOR_TOOL until it ends, then goes on with its exit status and where its logs are. A job
+   * that exits 0 succeeds; any other end is the step's failure. A cancel of the intent cancels the job.
+   */
+  async function runExecJob(step: ScenarioStepPlan): Promise<StepSignal> {
+    const started = await execSteps.startExecJob({
+      intentId: input.intentId,
+      orgId: input.orgId,
+      stepId: step.id,
+      run: runsOf(step),
+      config: step.config,
+    });
+    // Refused before it ran (a bad config, a tier or capability the host or token does not allow).
+    if (started.status === 'failed')
+      return { ok: false, result: started, actor: SYSTEM_ACTOR, timedOut: false };
+    await exclusive(() =>
+      record({
+        eventType: 'intent.waiting',
+        status: 'WAITING',
+        waitingReason: 'WAITING_FOR_TOOL',
+        pendingWith: { type: 'internal', ref: 'exec_job', name: step.id },
+        actor: SYSTEM_ACTOR,
+        details: { step_id: step.id, job_id: started.jobId, logs: started.logs },
+      }),
+    );
+    const ended: { job: ExecStepJob | null } = { job: null };
+    const waiting = jobWaits.awaitExecJob({ orgId: input.orgId, jobId: started.jobId }).then((job) => {
+      ended.job = job;
+    });
+    await condition(() => ended.job !== null || isTerminal(state.status));
+    if (!ended.job) {
+      await execSteps.cancelExecJob({ orgId: input.orgId, jobId: started.jobId });
+      await waiting.catch(() => undefined);
+      return { ok: false, result: null, actor: SYSTEM_ACTOR, timedOut: false };
+    }
+    const job = ended.job;
+    const result = {
+      job_id: job.jobId,
+      status: job.status,
+      exit_code: job.exitCode,
+      error: job.error,
+      logs: job.logs,
+    };
+    await exclusive(async () => {
+      if (!isTerminal(state.status))
+        await record({
+          eventType: 'intent.in_progress',
+          status: 'IN_PROGRESS',
+          actor: SYSTEM_ACTOR,
+          details: { step_id: step.id, job: result },
+        });
+    });
+    return {
+      ok: job.status === 'exited' && job.exitCode === 0,
+      result,
+      actor: SYSTEM_ACTOR,
+      timedOut: false,
+    };
   }
 
   const stepRuns = new Map<string, number>();
