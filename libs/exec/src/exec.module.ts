@@ -2,6 +2,8 @@ import { Module } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { EXEC_REDIS, ExecJobService } from './exec-job.service';
 import { ExecSessionService } from './exec-session.service';
+import { ExecToolService } from './tools/exec-tool.service';
+import { McpServerService } from './tools/mcp-server.service';
 
 /** Exec sessions and jobs for the gateway. Needs the global ConfigModule and DataModule. */
 @Module({})
@@ -20,8 +22,10 @@ export class ExecModule {
         },
         ExecSessionService,
         ExecJobService,
+        ExecToolService,
+        McpServerService,
       ],
-      exports: [ExecSessionService, ExecJobService, EXEC_REDIS],
+      exports: [ExecSessionService, ExecJobService, ExecToolService, McpServerService, EXEC_REDIS],
     };
   }
 }
