@@ -45,6 +45,7 @@ import { MeshController } from './mesh/mesh.controller';
 import { ScenariosController } from './scenarios/scenarios.controller';
 import { PoliciesController } from './policies/policies.controller';
 import { SessionsController } from './sessions/sessions.controller';
+import { AxpController } from './exec/axp.controller';
 import {
   ExecJobsController,
   ExecMcpServersController,
@@ -106,6 +107,7 @@ export class GatewayModule {
         ExecJobsController,
         ExecToolsController,
         ExecMcpServersController,
+        AxpController,
       ],
       providers: [
         // Guards run in this order: authenticate, verify X-Axle-Signature (or require it), count

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { Redis } from 'ioredis';
+import { AxpRpcService } from './axp-rpc.service';
 import { EXEC_REDIS, ExecJobService } from './exec-job.service';
 import { ExecSessionService } from './exec-session.service';
 import { ExecToolService } from './tools/exec-tool.service';
@@ -24,8 +25,16 @@ export class ExecModule {
         ExecJobService,
         ExecToolService,
         McpServerService,
+        AxpRpcService,
       ],
-      exports: [ExecSessionService, ExecJobService, ExecToolService, McpServerService, EXEC_REDIS],
+      exports: [
+        ExecSessionService,
+        ExecJobService,
+        ExecToolService,
+        McpServerService,
+        AxpRpcService,
+        EXEC_REDIS,
+      ],
     };
   }
 }

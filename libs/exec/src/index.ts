@@ -1,3 +1,4 @@
+export { AXP_PARSE_ERROR, AxpRpcService, type RpcResponse } from './axp-rpc.service';
 export { hashCapToken, newCapToken } from './cap-token';
 export { type AttachFrame, type AttachSource, EXEC_REDIS, ExecJobService, toFrame } from './exec-job.service';
 export { ExecRunner } from './exec-runner';

@@ -17,8 +17,8 @@ describe('tool catalog', () => {
     assert.equal(descriptionProblem('x', 'Reads a file of the workspace'), null);
     assert.match(descriptionProblem('x', 'short')!, /at least 10/);
     assert.match(descriptionProblem('x', 'é'.repeat(61))!, /at most 120/); // 122 bytes, 61 chars
-    assert.match(descriptionProblem('x', 'two\nlines here'), /single line/);
-    assert.match(descriptionProblem('read_file', 'Read File!!'), /more than the name/);
+    assert.match(descriptionProblem('x', 'two\nlines here') ?? '', /single line/);
+    assert.match(descriptionProblem('read_file', 'Read File!!') ?? '', /more than the name/);
     assert.throws(() => buildCatalog([{ id: 'p', tools: [tool('a', 'bad')] }]), /description/);
   });
 
