@@ -56,6 +56,7 @@ const VICTIM_TABLES = [
   'exec_sessions',
   'exec_tokens',
   'exec_jobs',
+  'mcp_servers',
 ];
 
 type Victim = {
@@ -74,6 +75,8 @@ type Victim = {
   sessionId: string;
   /** An exec session of the victim's sender, its capability token and a job (pending: no runner runs). */
   exec: { sessionId: string; token: string; jobId: string };
+  /** An MCP server registered by the victim's admin. */
+  mcpServerId: string;
   /** Entry ids of the victim's org receive policy, its handler's receive override and send policy. */
   entries: Record<'org' | 'receive-override' | 'policy', string>;
   /** When the victim's setup ended: audit rows after it are the attackers' own requests. */
@@ -90,8 +93,30 @@ type Case = {
   path: (v: Victim) => string;
   probe?: (v: Victim) => string;
   body?: (v: Victim) => unknown;
-  expect: 'same-as-missing' | 'denied' | 'list';
+  /** `rpc-same-as-missing`: the same request about objects that do not exist. */
+  probeBody?: (v: Victim) => unknown;
+  /**
+   * `rpc-same-as-missing`: a JSON-RPC route answering HTTP 200 with UNAUTHORIZED (-32004) in every
+   * response of the body, exactly as for `probeBody`.
+   */
+  expect: 'same-as-missing' | 'denied' | 'list' | 'rpc-same-as-missing';
 };
+
+/** A batch of every AXP method but session.open, aimed at one exec session (the victim's or none). */
+const axpBatch = (sessionId: string, token: string, jobId: string) =>
+  [
+    ['axp.index', {}],
+    ['axp.describe', { name: 'run_command' }],
+    ['job.start', { command: ['true'] }],
+    ['job.status', { job_id: jobId }],
+    ['job.cancel', { job_id: jobId }],
+    ['session.close', {}],
+  ].map(([method, params], i) => ({
+    jsonrpc: '2.0',
+    id: i + 1,
+    method,
+    params: { session_id: sessionId, cap_token: token, ...(params as object) },
+  }));
 
 const missingAddress = () => `agent://${VICTIM}/default/nobody-${randomUUID().slice(0, 6)}`;
 const enc = encodeURIComponent;
@@ -487,6 +512,40 @@ const CASES: Case[] = [
     body: (v) => ({ cap_token: v.exec.token }),
     expect: 'same-as-missing',
   },
+  // Exec tools and MCP servers
+  ...(['index', 'describe/run_command'] as const).map<Case>((suffix) => ({
+    route: `GET /v1/exec/sessions/:id/${suffix === 'index' ? 'index' : 'describe/:name'}`,
+    path: (v) => `/v1/exec/sessions/${v.exec.sessionId}/${suffix}?cap_token=${v.exec.token}`,
+    probe: (v) => `/v1/exec/sessions/${randomUUID()}/${suffix}?cap_token=${v.exec.token}`,
+    expect: 'same-as-missing',
+  })),
+  {
+    route: 'POST /v1/exec/sessions/:id/tools/:name/call',
+    path: (v) => `/v1/exec/sessions/${v.exec.sessionId}/tools/run_command/call`,
+    probe: () => `/v1/exec/sessions/${randomUUID()}/tools/run_command/call`,
+    body: (v) => ({ cap_token: v.exec.token, input: { argv: ['true'] } }),
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'POST /v1/exec/mcp-servers',
+    path: () => '/v1/exec/mcp-servers',
+    body: () => ({ name: `probe-${randomUUID().slice(0, 6)}`, url: 'http://127.0.0.1:9/mcp' }),
+    expect: 'list',
+  },
+  { route: 'GET /v1/exec/mcp-servers', path: () => '/v1/exec/mcp-servers', expect: 'list' },
+  {
+    route: 'DELETE /v1/exec/mcp-servers/:id',
+    path: (v) => `/v1/exec/mcp-servers/${v.mcpServerId}`,
+    probe: () => `/v1/exec/mcp-servers/${randomUUID()}`,
+    expect: 'same-as-missing',
+  },
+  {
+    route: 'POST /axp',
+    path: () => '/axp',
+    body: (v) => axpBatch(v.exec.sessionId, v.exec.token, v.exec.jobId),
+    probeBody: (v) => axpBatch(randomUUID(), v.exec.token, randomUUID()),
+    expect: 'rpc-same-as-missing',
+  },
   // Policies: the org receive policy, and each agent policy under all three address forms
   {
     route: 'GET /v1/organizations/:org/receive-policy',
@@ -747,6 +806,15 @@ describe('tenant isolation matrix', () => {
     });
     assert.equal(execJob.status, 200, execJob.text);
     exec.jobId = execJob.body.job_id as string;
+    const mcp = await asVictimAdmin('POST', '/v1/exec/mcp-servers', {
+      body: {
+        name: 'victim-tools',
+        url: 'http://127.0.0.1:9/mcp',
+        headers: { authorization: 'Bearer victim' },
+      },
+    });
+    assert.equal(mcp.status, 200, mcp.text);
+    const mcpServerId = (mcp.body.mcp_server as { mcp_server_id: string }).mcp_server_id;
 
     // Settle: the completion reached the sender's inbox and the open intent was delivered.
     const deadline = Date.now() + 30_000;
@@ -778,6 +846,7 @@ describe('tenant isolation matrix', () => {
       quotaId: (quota.body.quota as { quota_id: string }).quota_id,
       sessionId,
       exec,
+      mcpServerId,
       entries,
       setupDoneAt: new Date().toISOString(),
     };
@@ -798,6 +867,8 @@ describe('tenant isolation matrix', () => {
       victim.sessionId,
       exec.sessionId,
       exec.jobId,
+      mcpServerId,
+      'victim-tools',
       sender.address,
       handler.address,
     );
@@ -859,6 +930,18 @@ describe('tenant isolation matrix', () => {
         if (leaked.length) failures.push(`${where} leaked ${leaked.join(', ')}`);
         if (c.expect === 'denied' && res.status !== 403 && res.status !== 404)
           failures.push(`${where} → ${res.status}, expected 403/404: ${res.text}`);
+        if (c.expect === 'rpc-same-as-missing') {
+          const answers = ([] as { error?: { code?: number } }[]).concat(
+            res.body as unknown as { error?: { code?: number } },
+          );
+          if (res.status !== 200 || answers.some((a) => a.error?.code !== -32004))
+            failures.push(`${where} → ${res.status}, expected UNAUTHORIZED (-32004) only: ${res.text}`);
+          const probe = await attacker.call(method, path, { body: c.probeBody!(victim) });
+          if (normalized(res, path) !== normalized(probe, path))
+            failures.push(
+              `${where} differs from a missing object:\n  ${normalized(res, path)}\n  ${normalized(probe, path)}`,
+            );
+        }
         if (c.expect === 'same-as-missing') {
           if (res.status !== 403 && res.status !== 404)
             failures.push(`${where} → ${res.status}, expected 403/404: ${res.text}`);

@@ -45,7 +45,13 @@ import { MeshController } from './mesh/mesh.controller';
 import { ScenariosController } from './scenarios/scenarios.controller';
 import { PoliciesController } from './policies/policies.controller';
 import { SessionsController } from './sessions/sessions.controller';
-import { ExecJobsController, ExecSessionsController } from './exec/exec.controller';
+import { AxpController } from './exec/axp.controller';
+import {
+  ExecJobsController,
+  ExecMcpServersController,
+  ExecSessionsController,
+  ExecToolsController,
+} from './exec/exec.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 
 @Injectable()
@@ -99,6 +105,9 @@ export class GatewayModule {
         SessionsController,
         ExecSessionsController,
         ExecJobsController,
+        ExecToolsController,
+        ExecMcpServersController,
+        AxpController,
       ],
       providers: [
         // Guards run in this order: authenticate, verify X-Axle-Signature (or require it), count

@@ -13,6 +13,7 @@ export {
   type ExecJobRecord,
   ExecRepository,
   type ExecSessionRecord,
+  type McpServerRecord,
   type ExecTokenRecord,
   type NewExecJob,
   type NewExecSession,

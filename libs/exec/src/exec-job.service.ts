@@ -2,6 +2,7 @@ import { tenantScopeOf } from '@axle/auth';
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import { AuditRepository, type ExecJobRecord, ExecRepository } from '@axle/data';
 import {
+  type Capability,
   capTokenBodySchema,
   ConflictError,
   createExecJobSchema,
@@ -9,6 +10,7 @@ import {
   execCancelKey,
   type ExecExitFrame,
   type ExecJobData,
+  type ExecLimits,
   type ExecLogFrame,
   ForbiddenError,
   formatCapability,
@@ -17,6 +19,7 @@ import {
   parseOrThrow,
   QUEUES,
   REDIS_CHANNELS,
+  type StalledPolicy,
   TERMINAL_JOB_STATUSES,
   ValidationFailedError,
 } from '@axle/protocol';
@@ -24,7 +27,7 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { clampLimits, codeArgv, type StoredJobSpec, workspaceRelative } from './exec-spec';
-import { type ExecCommand, ExecSessionService } from './exec-session.service';
+import { type AuthorizedSession, type ExecCommand, ExecSessionService } from './exec-session.service';
 import { toExecJobView } from './exec.view';
 import { type ExecLogEntry, ExecLogStore } from './log-store';
 
@@ -94,15 +97,38 @@ export class ExecJobService implements OnModuleDestroy {
       env: body.env,
       cwd,
     };
-    const limits = clampLimits(body.limits, this.config.exec.ceilings, body.timeout_ms);
+    return this.enqueue(command, authorized, {
+      spec: { ...spec, ...(body.code !== undefined ? { language: body.language } : {}) },
+      capabilities: requested,
+      limits: clampLimits(body.limits, this.config.exec.ceilings, body.timeout_ms),
+      stalledPolicy: body.stalled_policy,
+    });
+  }
+
+  /**
+   * Creates the job row and queues it for the runners (the one way a job starts: `POST
+   * /v1/exec/jobs` and tool calls). `capabilities` must already be covered by the token's.
+   */
+  async enqueue(
+    command: ExecCommand,
+    authorized: AuthorizedSession,
+    input: {
+      spec: StoredJobSpec & Record<string, unknown>;
+      capabilities: readonly Capability[];
+      limits: ExecLimits;
+      stalledPolicy: StalledPolicy;
+      audit?: Record<string, unknown>;
+    },
+  ) {
+    const { spec, limits } = input;
     const { session } = authorized;
     const job = await this.exec.createJob(tenantScopeOf(command.principal), session, {
       sessionId: session.id,
       ownerAgent: session.ownerAgent,
-      spec: { ...spec, ...(body.code !== undefined ? { language: body.language } : {}) },
-      capabilities: requested.map(formatCapability),
+      spec,
+      capabilities: input.capabilities.map(formatCapability),
       limits,
-      stalledPolicy: body.stalled_policy,
+      stalledPolicy: input.stalledPolicy,
     });
     try {
       await this.queue.add(
@@ -120,14 +146,16 @@ export class ExecJobService implements OnModuleDestroy {
       throw new DependencyUnavailableError('redis');
     }
     await this.record(command, job, 'exec.job.start', 'success', {
-      argv0: spec.argv[0],
+      argv0: spec.mcp ? null : spec.argv[0],
+      ...(spec.tool ? { tool: spec.tool } : {}),
       capabilities: job.capabilities,
       limits,
       stalled_policy: job.stalledPolicy,
       token_id: authorized.token.id,
+      ...input.audit,
     });
     return {
-      ok: true,
+      ok: true as const,
       job_id: job.id,
       session_id: job.sessionId,
       status: job.status,

@@ -26,8 +26,9 @@ import { chown, mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { exitOf } from './exec-job.service';
-import { sandboxSpecOf, type StoredJobSpec } from './exec-spec';
+import { sandboxSpecOf, type StoredJobSpec, type StoredMcpCall } from './exec-spec';
 import { ExecLogStore } from './log-store';
+import { McpError, withMcpSession } from './tools/mcp-client';
 
 /** How often a running job's last_seq/log_bytes are written to PostgreSQL (they are exact at the end). */
 const PROGRESS_EVERY_MS = 1000;
@@ -203,6 +204,9 @@ export class ExecRunner {
     if (await this.redis.exists(execCancelKey(job.id)))
       return void (await end({ status: 'killed', exitCode: null, signal: null, error: canceled() }));
 
+    const stored = job.spec as StoredJobSpec;
+    if (stored.mcp) return this.runMcp(scope, job, stored.mcp, limits, () => seq, end);
+
     let proc: SandboxProcess;
     try {
       const spec = sandboxSpecOf(
@@ -315,6 +319,88 @@ export class ExecRunner {
         error: { code: 'signaled', message: `the job was terminated by ${exit.signal}` },
       }));
     await end(failure('spawn_failed', 'the job could not be started'));
+  }
+
+  /**
+   * An MCP tool call (docs/exec.md "Tools"): no sandbox, the runner itself makes the `tools/call`
+   * (network egress from Axle, not from a sandbox). The JSON result is the job's stdout; a result
+   * with `isError` exits 1; an unreachable server or a JSON-RPC error fails the job.
+   */
+  private async runMcp(
+    scope: TenantScope,
+    job: ExecJobRecord,
+    call: StoredMcpCall,
+    limits: ExecLimits,
+    lastSeq: () => number,
+    end: (e: ExecJobEnd) => Promise<void>,
+  ): Promise<void> {
+    let seq = lastSeq();
+    let bytes = 0;
+    const finish = (e: ExecJobEnd) => this.finish(scope, job, ['running'], seq, bytes, e);
+    const write = async (stream: 'stdout' | 'stderr', text: string) => {
+      let data = Buffer.from(text, 'utf8');
+      if (bytes + data.length > limits.output_bytes) data = data.subarray(0, limits.output_bytes - bytes);
+      if (data.length === 0) return;
+      bytes += data.length;
+      await this.logs.append(job.id, ++seq, stream, data);
+    };
+    const server = await this.exec.findMcpServer(scope, call.server_id);
+    if (!server || server.name !== call.server)
+      return void (await end(
+        failure('mcp_server_gone', `the MCP server ${call.server} is no longer registered`),
+      ));
+    const abort = new AbortController();
+    let stoppedBy: 'cancel' | 'shutdown' | null = null;
+    this.active.set(job.id, {
+      kill: (reason) => {
+        stoppedBy ??= reason;
+        abort.abort();
+      },
+    });
+    const timer = setTimeout(() => abort.abort(), limits.wall_seconds * 1000);
+    try {
+      const result = await withMcpSession(
+        { url: server.url, headers: server.headers },
+        abort.signal,
+        (session) => session.callTool(call.tool, call.arguments),
+      );
+      const text = `${JSON.stringify(result)}\n`;
+      await write('stdout', text);
+      if (Buffer.byteLength(text) > limits.output_bytes)
+        return void (await finish(
+          failure(
+            'output_limit_exceeded',
+            `the tool result is larger than the output limit of ${limits.output_bytes} bytes`,
+          ),
+        ));
+      await finish({
+        status: 'exited',
+        exitCode: result.isError === true ? 1 : 0,
+        signal: null,
+        error: null,
+      });
+    } catch (err) {
+      if (stoppedBy === 'shutdown' || this.shuttingDown) return;
+      if (stoppedBy === 'cancel')
+        return void (await finish({ status: 'killed', exitCode: null, signal: null, error: canceled() }));
+      if (abort.signal.aborted)
+        return void (await finish({
+          status: 'failed',
+          exitCode: null,
+          signal: null,
+          error: {
+            code: 'time_limit_exceeded',
+            message: `the MCP call ran longer than ${limits.wall_seconds} s`,
+          },
+        }));
+      const code = err instanceof McpError ? err.code : 'mcp_error';
+      const message = err instanceof Error ? err.message : String(err);
+      await write('stderr', `[axle] ${message}\n`);
+      await finish(failure(code, message));
+    } finally {
+      clearTimeout(timer);
+      this.active.delete(job.id);
+    }
   }
 
   /** Ends the job row, then writes the stream's last entry, `exit`, and audits the end. */

@@ -180,7 +180,7 @@ export class ExecSessionService {
     command: ExecCommand,
     authorized: AuthorizedSession,
     requested: readonly Capability[],
-    what: 'attenuate' | 'job',
+    what: 'attenuate' | 'job' | 'tool',
   ): Promise<void> {
     const uncovered = uncoveredCapabilities(authorized.capabilities, requested);
     const outcome = uncovered.length === 0 ? 'success' : 'denied';

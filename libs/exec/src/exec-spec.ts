@@ -10,7 +10,23 @@ import {
 import { join } from 'node:path';
 
 /** What a job row's `spec` holds: the argv, its environment and its cwd relative to the workspace. */
-export type StoredJobSpec = { argv: string[]; env: Record<string, string>; cwd: string };
+export type StoredJobSpec = {
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  /** The tool this job runs for (a tool call), e.g. `read_file` or `github.search`. */
+  tool?: string;
+  /** An MCP tool call: the runner calls the server instead of spawning anything. */
+  mcp?: StoredMcpCall;
+};
+
+/** A job that is an MCP `tools/call`: the server (by id), the server's own tool name and the arguments. */
+export type StoredMcpCall = {
+  server_id: string;
+  server: string;
+  tool: string;
+  arguments: Record<string, unknown>;
+};
 
 const LIMIT_KEYS = ['cpu_seconds', 'memory_bytes', 'wall_seconds', 'output_bytes', 'max_processes'] as const;
 

@@ -1,7 +1,10 @@
 import { Module } from '@nestjs/common';
 import { Redis } from 'ioredis';
+import { AxpRpcService } from './axp-rpc.service';
 import { EXEC_REDIS, ExecJobService } from './exec-job.service';
 import { ExecSessionService } from './exec-session.service';
+import { ExecToolService } from './tools/exec-tool.service';
+import { McpServerService } from './tools/mcp-server.service';
 
 /** Exec sessions and jobs for the gateway. Needs the global ConfigModule and DataModule. */
 @Module({})
@@ -22,8 +25,18 @@ export class ExecModule {
         },
         ExecSessionService,
         ExecJobService,
+        ExecToolService,
+        McpServerService,
+        AxpRpcService,
       ],
-      exports: [ExecSessionService, ExecJobService, EXEC_REDIS],
+      exports: [
+        ExecSessionService,
+        ExecJobService,
+        ExecToolService,
+        McpServerService,
+        AxpRpcService,
+        EXEC_REDIS,
+      ],
     };
   }
 }

@@ -1,3 +1,4 @@
+export { AXP_PARSE_ERROR, AxpRpcService, type RpcResponse } from './axp-rpc.service';
 export { hashCapToken, newCapToken } from './cap-token';
 export { type AttachFrame, type AttachSource, EXEC_REDIS, ExecJobService, toFrame } from './exec-job.service';
 export { ExecRunner } from './exec-runner';
@@ -6,3 +7,16 @@ export { clampLimits, codeArgv, sandboxSpecOf, type StoredJobSpec, workspaceRela
 export { toExecJobView, toExecSessionView } from './exec.view';
 export { ExecModule } from './exec.module';
 export { type ExecLogEntry, ExecLogStore } from './log-store';
+export { BUILTIN_TOOLS, planBuiltin, WRITE_FILE_MAX_BYTES } from './tools/builtins';
+export {
+  buildCatalog,
+  type CatalogEntry,
+  descriptionProblem,
+  oneLineDescription,
+  signatureOf,
+  type ToolDefinition,
+  type ToolProvider,
+} from './tools/catalog';
+export { ExecToolService, toolGranted } from './tools/exec-tool.service';
+export { McpError, McpSession, type McpTool, withMcpSession } from './tools/mcp-client';
+export { McpServerService, toMcpServerView } from './tools/mcp-server.service';

@@ -165,3 +165,40 @@ export type ExecExitFrame = {
   signal: string | null;
   error: { code: string; message: string } | null;
 };
+
+/** `[a-z0-9][a-z0-9_-]*`: the prefix of an MCP server's tools (`<name>.<tool>`), so no dots. */
+export const MCP_SERVER_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$/;
+
+/** `POST /v1/exec/mcp-servers {name, url, headers?}` (operator+). Headers are never returned. */
+export const registerMcpServerSchema = z.strictObject({
+  name: z.string().regex(MCP_SERVER_NAME, 'must be 1-32 of a-z 0-9 _ - (starting with a letter or digit)'),
+  url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).max(2048),
+  headers: z
+    .record(
+      z.string().regex(HEADER_NAME, 'must be an HTTP header name'),
+      z
+        .string()
+        .max(8192)
+        .refine((v) => !/[\r\n\0]/.test(v), 'must not contain CR, LF or NUL'),
+    )
+    .refine((h) => Object.keys(h).length <= 32, 'at most 32 headers')
+    .default({}),
+});
+
+/** `POST /v1/exec/sessions/{id}/tools/{name}/call {input}`: `input` is checked against the tool's schema. */
+export const toolCallSchema = z.object({
+  input: z.record(z.string(), z.unknown()).default({}),
+  cap_token: capTokenField,
+});
+
+/** An entry of `GET /v1/exec/sessions/{id}/index`: the name and one line (10-120 bytes). */
+export type ToolIndexEntry = { name: string; desc: string };
+
+export type McpServerView = {
+  mcp_server_id: string;
+  name: string;
+  url: string;
+  created_by: string;
+  created_at: string;
+};

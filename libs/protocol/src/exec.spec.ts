@@ -26,6 +26,8 @@ describe('capability grammar', () => {
       'net.connect([::1]:8080)',
       'proc.spawn',
       'tool:run-command',
+      'tool:github.getIssue',
+      'tool:mcp-a:search',
     ])
       assert.equal(formatCapability(parseCapability(text)!), text);
     assert.equal(formatCapability(parseCapability('fs.read(/data/./x/../y/)')!), 'fs.read(/data/y)');
@@ -46,7 +48,8 @@ describe('capability grammar', () => {
       'net.connect(a b)',
       'proc.spawn()',
       'tool:',
-      'tool:UPPER',
+      'tool:sp ace',
+      'tool:-dash',
       'fs.read(/a)(/b)',
       'fs.read(/a\0b)',
     ])

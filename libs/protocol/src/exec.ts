@@ -18,7 +18,9 @@ export type Capability =
 
 const PATH_CAP = /^(fs\.read|fs\.write)\((\/[^()\0]*)\)$/;
 const NET_CAP = /^net\.connect\(([A-Za-z0-9.-]{1,253}|\[[0-9a-fA-F:]{2,39}\])(?::(\d{1,5}))?\)$/;
-const TOOL_CAP = /^tool:([a-z0-9][a-z0-9_.-]{0,63})$/;
+// Tool names: built-ins are lower case; MCP tools are `<server>.<tool>` with the server's own (case
+// sensitive) tool name; a name two providers share is qualified `<provider>:<name>`.
+const TOOL_CAP = /^tool:([A-Za-z0-9][A-Za-z0-9_.:-]{0,191})$/;
 
 /** Parses `fs.read(/data)`, `fs.write(/tmp/x)`, `net.connect(host[:port])`, `proc.spawn`, `tool:name`. */
 export function parseCapability(text: string): Capability | null {

@@ -19,3 +19,4 @@ export * from './mesh';
 export * from './scenarios.schema';
 export * from './exec';
 export * from './exec.schema';
+export * from './axp-rpc';

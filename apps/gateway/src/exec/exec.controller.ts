@@ -1,7 +1,26 @@
 import { type Principal } from '@axle/auth';
-import { EXEC_REDIS, type ExecCommand, ExecJobService, ExecSessionService } from '@axle/exec';
+import {
+  EXEC_REDIS,
+  type ExecCommand,
+  ExecJobService,
+  ExecSessionService,
+  ExecToolService,
+  McpServerService,
+} from '@axle/exec';
 import { attachQuerySchema, CAP_TOKEN_HEADER, parseOrThrow } from '@axle/protocol';
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Query,
+  Req,
+  Res,
+} from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import { ShownOnce } from '../http/idempotency.interceptor';
@@ -56,6 +75,75 @@ export class ExecSessionsController {
     @Req() request: FastifyRequest,
   ) {
     return this.sessions.attenuate({ ...command(principal, request, body), sessionId: id, body });
+  }
+}
+
+/** Tools of an exec session (docs/exec.md "Tools"): index, describe, call. */
+@Controller('v1/exec/sessions')
+export class ExecToolsController {
+  constructor(private readonly tools: ExecToolService) {}
+
+  @Get(':id/index')
+  async index(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Query() query: unknown,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.tools.index({ ...command(principal, request, query), sessionId: id });
+  }
+
+  @Get(':id/describe/:name')
+  async describe(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Param('name') name: string,
+    @Query() query: unknown,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.tools.describe({ ...command(principal, request, query), sessionId: id, name });
+  }
+
+  @Post(':id/tools/:name/call')
+  @HttpCode(200)
+  async call(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Param('name') name: string,
+    @Body() body: unknown,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.tools.call({ ...command(principal, request, body), sessionId: id, name, body });
+  }
+}
+
+/** MCP servers an operator registers for the org; their tools mount into exec sessions. */
+@Controller('v1/exec/mcp-servers')
+export class ExecMcpServersController {
+  constructor(private readonly servers: McpServerService) {}
+
+  @Post()
+  @HttpCode(200)
+  async register(
+    @CurrentPrincipal() principal: Principal,
+    @Body() body: unknown,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.servers.register({ principal, requestId: request.id, body });
+  }
+
+  @Get()
+  async list(@CurrentPrincipal() principal: Principal, @Req() request: FastifyRequest) {
+    return this.servers.list({ principal, requestId: request.id });
+  }
+
+  @Delete(':id')
+  async remove(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Req() request: FastifyRequest,
+  ) {
+    return this.servers.remove({ principal, requestId: request.id, id });
   }
 }
 
@@ -116,7 +204,7 @@ export class ExecJobsController {
  * The caller and its capability token: the x-axp-cap-token header, else `cap_token` in the body or
  * the query (EventSource cannot set headers).
  */
-function command(principal: Principal, request: FastifyRequest, carrier: unknown): ExecCommand {
+export function command(principal: Principal, request: FastifyRequest, carrier: unknown): ExecCommand {
   const fromCarrier =
     carrier &&
     typeof carrier === 'object' &&

@@ -5,6 +5,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The body bytes exactly as received (signed requests hash these, not a re-serialization). */
     rawBody?: Buffer;
+    /** `POST /axp` only: the body was not JSON (JSON-RPC answers -32700 in the body, not 400). */
+    jsonParseFailed?: boolean;
   }
 }
 
@@ -28,7 +30,13 @@ export function acceptEmptyJsonBodies(app: NestFastifyApplication): void {
         done(null, undefined);
         return;
       }
-      void parseJson(request, text, done);
+      // The JSON-RPC facade answers a parse error itself, in the body with HTTP 200.
+      if (request.url.split('?')[0] === '/axp')
+        void parseJson(request, text, (err: Error | null, value?: unknown) => {
+          if (err) request.jsonParseFailed = true;
+          done(null, err ? undefined : value);
+        });
+      else void parseJson(request, text, done);
     },
   );
 }

@@ -1,7 +1,7 @@
 import { type ExecJobStatus, type SandboxTier } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { guarded } from '../errors';
+import { createUnlessDuplicate, guarded } from '../errors';
 import { json } from '../json';
 import { PrismaService } from '../prisma.service';
 import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
@@ -82,9 +82,22 @@ export type ExecJobEnd = {
   logBytes?: number;
 };
 
+/** An MCP server an operator registered for its org; its tools mount as `<name>.<tool>`. */
+export type McpServerRecord = {
+  id: string;
+  orgId: string;
+  name: string;
+  url: string;
+  /** Extra request headers for the server; never shown by the API. */
+  headers: Record<string, string>;
+  createdBy: string;
+  createdAt: Date;
+};
+
 type SessionRow = Awaited<ReturnType<PrismaService['client']['execSession']['findFirstOrThrow']>>;
 type TokenRow = Awaited<ReturnType<PrismaService['client']['execToken']['findFirstOrThrow']>>;
 type JobRow = Awaited<ReturnType<PrismaService['client']['execJob']['findFirstOrThrow']>>;
+type McpRow = Awaited<ReturnType<PrismaService['client']['mcpServer']['findFirstOrThrow']>>;
 
 const TERMINAL = ['exited', 'killed', 'failed'];
 
@@ -276,6 +289,59 @@ export class ExecRepository {
     });
   }
 
+  /** Registers an MCP server for the org; null when the org has one of that name already. */
+  async createMcpServer(
+    scope: OrgScope,
+    input: { name: string; url: string; headers: Record<string, string>; createdBy: string },
+  ): Promise<McpServerRecord | null> {
+    const row = await createUnlessDuplicate(() =>
+      this.prisma.client.mcpServer.create({
+        data: {
+          id: randomUUID(),
+          orgId: scope.orgId,
+          name: input.name,
+          url: input.url,
+          headers: input.headers,
+          createdBy: input.createdBy,
+        },
+      }),
+    );
+    return row ? toMcpServer(row) : null;
+  }
+
+  async listMcpServers(scope: TenantScope): Promise<McpServerRecord[]> {
+    return guarded(async () => {
+      const rows = await this.prisma.client.mcpServer.findMany({
+        where: { ...orgFilter(scope) },
+        orderBy: [{ name: 'asc' }, { id: 'asc' }],
+        take: 500,
+      });
+      return rows.map(toMcpServer);
+    });
+  }
+
+  async findMcpServer(scope: TenantScope, id: string): Promise<McpServerRecord | null> {
+    return guarded(async () => {
+      const row = await this.prisma.client.mcpServer.findFirst({ where: { id, ...orgFilter(scope) } });
+      return row ? toMcpServer(row) : null;
+    });
+  }
+
+  async findMcpServerByName(scope: TenantScope, name: string): Promise<McpServerRecord | null> {
+    return guarded(async () => {
+      const row = await this.prisma.client.mcpServer.findFirst({ where: { name, ...orgFilter(scope) } });
+      return row ? toMcpServer(row) : null;
+    });
+  }
+
+  /** Deletes the server; false when the scope has no server with that id. */
+  async deleteMcpServer(scope: TenantScope, id: string): Promise<boolean> {
+    return guarded(async () => {
+      const deleted = await this.prisma.client.mcpServer.deleteMany({ where: { id, ...orgFilter(scope) } });
+      return deleted.count === 1;
+    });
+  }
+
   /** Whether the job has ended (for log readers deciding that no exit entry will come). */
   static isTerminal(status: string): boolean {
     return TERMINAL.includes(status);
@@ -330,6 +396,21 @@ function toJob(row: JobRow): ExecJobRecord {
     logBytes: Number(row.logBytes),
     startedAt: row.startedAt,
     endedAt: row.endedAt,
+    createdAt: row.createdAt,
+  };
+}
+
+function toMcpServer(row: McpRow): McpServerRecord {
+  const headers: Record<string, string> = {};
+  if (row.headers && typeof row.headers === 'object' && !Array.isArray(row.headers))
+    for (const [k, v] of Object.entries(row.headers)) if (typeof v === 'string') headers[k] = v;
+  return {
+    id: row.id,
+    orgId: row.orgId,
+    name: row.name,
+    url: row.url,
+    headers,
+    createdBy: row.createdBy,
     createdAt: row.createdAt,
   };
 }
