@@ -5,9 +5,7 @@
 import { type AttachSource } from '@axle/exec';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type Redis } from 'ioredis';
-import { frame, streamsShutdown } from '../http/sse';
-
-const HEARTBEAT_MS = 15_000;
+import { frame, HEARTBEAT_MS, interruptedFrame, openEventStream, streamsShutdown } from '../http/sse';
 
 export async function serveAttach(
   request: FastifyRequest,
@@ -34,23 +32,7 @@ export async function serveAttach(
     blocking.disconnect();
     throw err;
   }
-  const headers = Object.fromEntries(
-    Object.entries(reply.getHeaders()).filter(
-      (entry): entry is [string, string | number | string[]] => entry[1] !== undefined,
-    ),
-  );
-  reply.hijack();
-  const raw = reply.raw;
-  raw.writeHead(200, {
-    ...headers,
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-    'x-request-id': request.id,
-    ...(request.traceId ? { 'x-trace-id': request.traceId } : {}),
-  });
-  raw.write(': axle attach\n\n');
+  const raw = openEventStream(request, reply, 'axle attach');
   let cursor = since;
   try {
     let batch = first;
@@ -73,17 +55,7 @@ export async function serveAttach(
       if (batch.length === 0) raw.write(': heartbeat\n\n');
     }
   } catch (err) {
-    if (!closed.signal.aborted)
-      raw.write(
-        frame(null, 'stream.error', {
-          ok: false,
-          next_seq: cursor,
-          error: {
-            code: 'stream_interrupted',
-            message: err instanceof Error ? err.message : 'stream failed',
-          },
-        }),
-      );
+    if (!closed.signal.aborted) raw.write(interruptedFrame(cursor, err));
   } finally {
     streamsShutdown.signal.removeEventListener('abort', stop);
     reply.raw.off('close', stop);

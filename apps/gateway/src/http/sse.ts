@@ -2,10 +2,10 @@
 // wait_seconds for a notice; then `stream.timeout {ok, next_seq}` and close. With follow=true the
 // stream stays open with a comment heartbeat every 15 s.
 import { type EventBus, type StreamBatch, type StreamSource } from '@axle/intents';
-import { SSE_EVENTS } from '@axle/protocol';
+import { parseOrThrow, SSE_EVENTS, streamQuerySchema } from '@axle/protocol';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 
-const HEARTBEAT_MS = 15_000;
+export const HEARTBEAT_MS = 15_000;
 
 /** Aborted when the gateway shuts down: open streams end with a resume hint instead of being cut. */
 export const streamsShutdown = new AbortController();
@@ -14,6 +14,52 @@ export type StreamOptions = { since: number; waitSeconds: number; follow: boolea
 
 export function frame(id: number | null, event: string, data: unknown): string {
   return `${id === null ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * Sends the SSE response headers (with the ones set so far: request and trace ids, rate limits) and a
+ * first comment, and hands the raw response over: Fastify no longer answers for this request.
+ */
+export function openEventStream(request: FastifyRequest, reply: FastifyReply, comment: string) {
+  const headers = Object.fromEntries(
+    Object.entries(reply.getHeaders()).filter(
+      (entry): entry is [string, string | number | string[]] => entry[1] !== undefined,
+    ),
+  );
+  reply.hijack();
+  const raw = reply.raw;
+  raw.writeHead(200, {
+    ...headers,
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    'x-request-id': request.id,
+    ...(request.traceId ? { 'x-trace-id': request.traceId } : {}),
+  });
+  raw.write(`: ${comment}\n\n`);
+  return raw;
+}
+
+/** The last frame of a stream that failed after its headers went out: where to resume. */
+export function interruptedFrame(cursor: number, err: unknown): string {
+  return frame(null, 'stream.error', {
+    ok: false,
+    next_seq: cursor,
+    error: { code: 'stream_interrupted', message: err instanceof Error ? err.message : 'stream failed' },
+  });
+}
+
+/** The stream query (`since`, `wait_seconds`, `follow`, `status`) with the cursor a reconnect resumes from. */
+export function streamRequest(
+  request: FastifyRequest,
+  query: unknown,
+): { options: StreamOptions; status: string | undefined } {
+  const q = parseOrThrow(streamQuerySchema, query, 'query');
+  return {
+    options: { since: startCursor(request, q.since), waitSeconds: q.wait_seconds, follow: q.follow },
+    status: q.status,
+  };
 }
 
 /** Cursor from Last-Event-ID (a reconnecting EventSource) or else `?since`. */
@@ -48,24 +94,7 @@ export async function serveStream(
     stopListening();
     throw err;
   }
-  // Headers set so far (request and trace ids, rate limits) go out with the stream's own.
-  const headers = Object.fromEntries(
-    Object.entries(reply.getHeaders()).filter(
-      (entry): entry is [string, string | number | string[]] => entry[1] !== undefined,
-    ),
-  );
-  reply.hijack();
-  const raw = reply.raw;
-  raw.writeHead(200, {
-    ...headers,
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-    'x-request-id': request.id,
-    ...(request.traceId ? { 'x-trace-id': request.traceId } : {}),
-  });
-  raw.write(': axle stream\n\n');
+  const raw = openEventStream(request, reply, 'axle stream');
   let cursor = options.since;
   const deadline = Date.now() + options.waitSeconds * 1000;
   try {
@@ -100,17 +129,7 @@ export async function serveStream(
     if (!closed.signal.aborted) raw.write(frame(null, SSE_EVENTS.timeout, { ok: true, next_seq: cursor }));
   } catch (err) {
     // Headers are sent; tell the client where to resume and close.
-    if (!closed.signal.aborted)
-      raw.write(
-        frame(null, 'stream.error', {
-          ok: false,
-          next_seq: cursor,
-          error: {
-            code: 'stream_interrupted',
-            message: err instanceof Error ? err.message : 'stream failed',
-          },
-        }),
-      );
+    if (!closed.signal.aborted) raw.write(interruptedFrame(cursor, err));
   } finally {
     stopListening();
     raw.end();

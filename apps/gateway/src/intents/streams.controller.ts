@@ -1,10 +1,10 @@
 import { type Principal } from '@axle/auth';
 import { EventStreamService } from '@axle/intents';
-import { agentAddress, parseOrThrow, streamQuerySchema } from '@axle/protocol';
+import { agentAddress } from '@axle/protocol';
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { CurrentPrincipal } from '../http/request-context';
-import { serveStream, startCursor } from '../http/sse';
+import { serveStream, streamRequest } from '../http/sse';
 
 /** Long-poll SSE streams: one intent's events, and an agent's deliveries. */
 @Controller('v1')
@@ -19,13 +19,9 @@ export class StreamsController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ) {
-    const options = parseOrThrow(streamQuerySchema, query, 'query');
+    const { options } = streamRequest(request, query);
     const source = await this.streams.intentEvents(principal, id);
-    await serveStream(request, reply, this.streams.bus, source, {
-      since: startCursor(request, options.since),
-      waitSeconds: options.wait_seconds,
-      follow: options.follow,
-    });
+    await serveStream(request, reply, this.streams.bus, source, options);
   }
 
   @Get('agents/:org/:ws/:name/intents/stream')
@@ -38,12 +34,8 @@ export class StreamsController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ) {
-    const options = parseOrThrow(streamQuerySchema, query, 'query');
-    const source = this.streams.agentStream(principal, agentAddress(org, ws, name), options.status);
-    await serveStream(request, reply, this.streams.bus, source, {
-      since: startCursor(request, options.since),
-      waitSeconds: options.wait_seconds,
-      follow: options.follow,
-    });
+    const { options, status } = streamRequest(request, query);
+    const source = this.streams.agentStream(principal, agentAddress(org, ws, name), status);
+    await serveStream(request, reply, this.streams.bus, source, options);
   }
 }

@@ -1,10 +1,9 @@
 import { type Principal } from '@axle/auth';
-import { parseOrThrow, streamQuerySchema } from '@axle/protocol';
 import { type SessionCommand, SessionService } from '@axle/sessions';
 import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { CurrentPrincipal } from '../http/request-context';
-import { serveStream, startCursor } from '../http/sse';
+import { serveStream, streamRequest } from '../http/sse';
 
 /** REST and long-poll SSE adapter over the session service (reference §1.3 "Sessions", docs/sessions.md). */
 @Controller('v1/sessions')
@@ -78,13 +77,9 @@ export class SessionsController {
     @Req() request: FastifyRequest,
     @Res() reply: FastifyReply,
   ) {
-    const options = parseOrThrow(streamQuerySchema, query, 'query');
+    const { options } = streamRequest(request, query);
     const source = await this.sessions.feedStream(principal, id);
-    await serveStream(request, reply, this.sessions.bus, source, {
-      since: startCursor(request, options.since),
-      waitSeconds: options.wait_seconds,
-      follow: options.follow,
-    });
+    await serveStream(request, reply, this.sessions.bus, source, options);
   }
 
   @Post(':id/complete')
