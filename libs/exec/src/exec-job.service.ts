@@ -1,6 +1,6 @@
 import { tenantScopeOf } from '@axle/auth';
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
-import { AuditRepository, type ExecJobRecord, ExecRepository } from '@axle/data';
+import { AuditRepository, type ExecJobRecord, ExecRepository, type TenantScope } from '@axle/data';
 import {
   type Capability,
   capTokenBodySchema,
@@ -8,6 +8,7 @@ import {
   createExecJobSchema,
   DependencyUnavailableError,
   execCancelKey,
+  type ExecJobStatus,
   type ExecExitFrame,
   type ExecJobData,
   type ExecLimits,
@@ -185,26 +186,32 @@ export class ExecJobService implements OnModuleDestroy {
         status: job.status,
       });
     }
-    await this.redis.set(execCancelKey(job.id), '1', 'EX', CANCEL_KEY_TTL_SECONDS);
-    await this.redis.publish(REDIS_CHANNELS.execCancel, job.id);
-    let status = job.status;
-    if (job.status === 'pending') {
-      await this.queue.remove(job.id).catch(() => 0);
-      const ended = await this.exec.endJob(scope, job.id, ['pending'], {
-        status: 'killed',
-        exitCode: null,
-        signal: null,
-        error: { code: 'canceled', message: 'canceled before it started' },
-      });
-      if (ended) {
-        const seq = (await this.logs.lastSeq(job.id)) + 1;
-        await this.logs.append(job.id, seq, 'exit', Buffer.from(JSON.stringify(exitOf(ended, seq))));
-        await this.logs.expire(job.id, this.config.exec.logTtlSeconds);
-        status = 'killed';
-      }
-    }
+    const status = await this.stop(scope, job);
     await this.record(command, job, 'exec.job.cancel', 'success', { status_before: job.status });
     return { ok: true, job_id: job.id, status, cancel_requested: true };
+  }
+
+  /**
+   * Stops a job that has not ended: the runner running it kills it (Redis notice), a runner picking
+   * it up later refuses it (a key it checks), and a pending one leaves the queue and is killed now.
+   * Answers its status afterwards. Also how an intent's exec_job step cancels its job.
+   */
+  async stop(scope: TenantScope, job: ExecJobRecord): Promise<ExecJobStatus> {
+    await this.redis.set(execCancelKey(job.id), '1', 'EX', CANCEL_KEY_TTL_SECONDS);
+    await this.redis.publish(REDIS_CHANNELS.execCancel, job.id);
+    if (job.status !== 'pending') return job.status;
+    await this.queue.remove(job.id).catch(() => 0);
+    const ended = await this.exec.endJob(scope, job.id, ['pending'], {
+      status: 'killed',
+      exitCode: null,
+      signal: null,
+      error: { code: 'canceled', message: 'canceled before it started' },
+    });
+    if (!ended) return job.status;
+    const seq = (await this.logs.lastSeq(job.id)) + 1;
+    await this.logs.append(job.id, seq, 'exit', Buffer.from(JSON.stringify(exitOf(ended, seq))));
+    await this.logs.expire(job.id, this.config.exec.logTtlSeconds);
+    return 'killed';
   }
 
   /** The source of `GET /v1/exec/jobs/{id}/attach`. */

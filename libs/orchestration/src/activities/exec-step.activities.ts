@@ -1,24 +1,20 @@
 import { type Principal } from '@axle/auth';
 import { ExecRepository, IntentRepository, orgScope, RegistryRepository } from '@axle/data';
-import { EXEC_REDIS, ExecJobService, ExecSessionService } from '@axle/exec';
+import { ExecJobService, ExecSessionService } from '@axle/exec';
 import {
   AxleError,
-  execCancelKey,
   type ExecStepActivities,
   type ExecStepInput,
   type ExecStepJob,
   parseAgentAddress,
-  REDIS_CHANNELS,
   TERMINAL_JOB_STATUSES,
 } from '@axle/protocol';
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { type Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const POLL_MS = 1000;
-const CANCEL_KEY_TTL_SECONDS = 7 * 24 * 3600;
 
 /**
  * The exec_job scenario step (SPEC §7): its job runs for the intent's sender through the same
@@ -28,7 +24,6 @@ const CANCEL_KEY_TTL_SECONDS = 7 * 24 * 3600;
 @Injectable()
 export class ExecStepActivitiesService {
   constructor(
-    @Inject(EXEC_REDIS) private readonly redis: Redis,
     private readonly intents: IntentRepository,
     private readonly registry: RegistryRepository,
     private readonly exec: ExecRepository,
@@ -104,10 +99,11 @@ export class ExecStepActivitiesService {
     }
   }
 
-  /** The same notice the cancel route gives: runners kill it, or refuse it when they pick it up. */
-  async cancelExecJob({ jobId }: { orgId: string; jobId: string }): Promise<void> {
-    await this.redis.set(execCancelKey(jobId), '1', 'EX', CANCEL_KEY_TTL_SECONDS);
-    await this.redis.publish(REDIS_CHANNELS.execCancel, jobId);
+  /** As the cancel route does: running jobs are killed by their runner, pending ones leave the queue. */
+  async cancelExecJob({ orgId, jobId }: { orgId: string; jobId: string }): Promise<void> {
+    const scope = orgScope(orgId);
+    const job = await this.exec.findJob(scope, jobId);
+    if (job && !TERMINAL_JOB_STATUSES.has(job.status)) await this.jobs.stop(scope, job);
   }
 
   /** The object handed to the Temporal Worker: bound methods, named as the workflow calls them. */
