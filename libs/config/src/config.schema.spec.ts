@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
 import { ConfigError, loadConfig } from './config.schema';
 
 const base = {
@@ -274,6 +277,10 @@ describe('exec configuration', () => {
     ['AXLE_RUNNER_LOCK_DURATION_MS', '10'],
     ['AXLE_RUNNER_STALLED_INTERVAL_MS', 'often'],
     ['AXLE_RUNNER_MAX_ATTEMPTS', '0'],
+    ['AXLE_SHUTDOWN_GRACE_SECONDS', '-1'],
+    ['AXLE_TRACING_EXPORTER', 'jaeger'],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'grpc://collector:4317'],
+    ['AXLE_TRACING_SAMPLE_RATIO', '1.5'],
   ] as const) {
     test(`a bad ${key} (${value}) is refused with its name`, () => {
       assert.deepEqual(
@@ -282,4 +289,89 @@ describe('exec configuration', () => {
       );
     });
   }
+
+  test('tracing is off by default; the OTLP endpoint loses its trailing slash', () => {
+    assert.deepEqual(loadConfig(base).tracing, {
+      exporter: 'none',
+      otlpEndpoint: 'http://127.0.0.1:4318',
+      sampleRatio: 1,
+    });
+    const config = loadConfig({
+      ...base,
+      AXLE_TRACING_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/',
+      AXLE_TRACING_SAMPLE_RATIO: '0.25',
+    });
+    assert.deepEqual(config.tracing, {
+      exporter: 'otlp',
+      otlpEndpoint: 'http://collector:4318',
+      sampleRatio: 0.25,
+    });
+  });
+});
+
+describe('layered configuration: defaults < AXLE_CONFIG_FILE < environment', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'axle-config-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+
+  test('a YAML file fills what the environment leaves unset; the environment wins', () => {
+    const path = file(
+      'axle.yaml',
+      'AXLE_PORT: 9000\nLOG_LEVEL: debug\nAXLE_EXEC_ALLOW_NONE: true\nREDIS_URL: redis://file:6379\n',
+    );
+    const config = loadConfig({ ...base, AXLE_CONFIG_FILE: path, LOG_LEVEL: 'warn' });
+    assert.equal(config.http.port, 9000);
+    assert.equal(config.logLevel, 'warn');
+    assert.equal(config.exec.allowNone, true);
+    assert.equal(config.redis.url, 'redis://127.0.0.1:6379');
+    // Keys the file and the environment leave unset keep their defaults.
+    assert.equal(config.rateLimit.perMinute, 120);
+  });
+
+  test('a JSON file works too, and can hold the required keys', () => {
+    const path = file('axle.json', JSON.stringify({ ...base, AXLE_RATE_LIMIT_PER_MINUTE: 7 }));
+    const config = loadConfig({ AXLE_CONFIG_FILE: path });
+    assert.equal(config.database.url, base.DATABASE_URL);
+    assert.equal(config.rateLimit.perMinute, 7);
+  });
+
+  test('a bad value from the file names the key and the file; the same bad value from env names the key', () => {
+    const path = file('bad.yaml', 'AXLE_PORT: 70000\n');
+    const [issue] = issuesOf({ ...base, AXLE_CONFIG_FILE: path });
+    assert.equal(issue?.key, 'AXLE_PORT');
+    assert.match(issue?.message ?? '', new RegExp(`from ${path}`));
+    const [fromEnv] = issuesOf({ ...base, AXLE_CONFIG_FILE: path, AXLE_PORT: '70001' });
+    assert.equal(fromEnv?.key, 'AXLE_PORT');
+    assert.doesNotMatch(fromEnv?.message ?? '', /from /);
+  });
+
+  test('unknown keys, nested values, a list, bad YAML and a missing file are refused by name', () => {
+    assert.deepEqual(
+      issuesOf({ ...base, AXLE_CONFIG_FILE: file('typo.yaml', 'AXLE_PROT: 1\nAXLE_PORT: {a: 1}\n') }).map(
+        (i) => i.key,
+      ),
+      ['AXLE_PROT', 'AXLE_PORT'],
+    );
+    for (const [name, text] of [
+      ['list.yaml', '- AXLE_PORT\n'],
+      ['broken.yaml', 'AXLE_PORT: [unclosed\n'],
+    ] as const)
+      assert.deepEqual(
+        issuesOf({ ...base, AXLE_CONFIG_FILE: file(name, text) }).map((i) => i.key),
+        ['AXLE_CONFIG_FILE'],
+        name,
+      );
+    const [missing] = issuesOf({ ...base, AXLE_CONFIG_FILE: join(dir, 'nope.yaml') });
+    assert.equal(missing?.key, 'AXLE_CONFIG_FILE');
+    assert.match(missing?.message ?? '', /cannot read/);
+  });
+
+  test('an empty file changes nothing', () => {
+    assert.equal(loadConfig({ ...base, AXLE_CONFIG_FILE: file('empty.yaml', '') }).http.port, 8100);
+  });
 });

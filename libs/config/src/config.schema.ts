@@ -1,6 +1,9 @@
-// Axle's configuration (SPEC §1), read from the environment once at boot. A bad value stops start-up
-// with a message that names the key. Nothing else in the code base reads process.env.
+// Axle's configuration (SPEC §1), read once at boot from defaults < AXLE_CONFIG_FILE < environment. A
+// bad value stops start-up with a message that names the key. Nothing else in the code base reads
+// process.env.
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -28,6 +31,8 @@ const url = (protocols: string[]) =>
 
 export const envSchema = z
   .object({
+    /** A YAML or JSON file of these same keys, read before the environment (which wins). */
+    AXLE_CONFIG_FILE: z.string().min(1).optional(),
     NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     AXLE_PORT: port.default(8100),
@@ -114,6 +119,17 @@ export const envSchema = z
     AXLE_RUNNER_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
     /** On SIGTERM a runner takes no new jobs and gives running ones this long to finish. */
     AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
+    /**
+     * On SIGTERM the gateway stops accepting, ends open streams with a resume hint and gives in-flight
+     * requests this long; the worker gives running activities as long. Keep it under the pod's
+     * terminationGracePeriodSeconds.
+     */
+    AXLE_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(20),
+    // OpenTelemetry tracing (docs/operations.md): off unless an exporter is chosen.
+    AXLE_TRACING_EXPORTER: z.enum(['none', 'otlp', 'console']).default('none'),
+    /** OTLP/HTTP base URL (the collector's :4318); traces go to <url>/v1/traces. */
+    OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).default('http://127.0.0.1:4318'),
+    AXLE_TRACING_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
   })
   .superRefine((env, ctx) => {
     // Cross-field rules, checked only when both values are valid on their own (otherwise their own
@@ -210,6 +226,12 @@ export const envSchema = z
       maxAttempts: env.AXLE_RUNNER_MAX_ATTEMPTS,
       shutdownGraceSeconds: env.AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS,
     },
+    shutdownGraceSeconds: env.AXLE_SHUTDOWN_GRACE_SECONDS,
+    tracing: {
+      exporter: env.AXLE_TRACING_EXPORTER,
+      otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, ''),
+      sampleRatio: env.AXLE_TRACING_SAMPLE_RATIO,
+    },
   }));
 
 export type AxleConfig = z.infer<typeof envSchema>;
@@ -221,18 +243,54 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses an environment (process.env by default); throws ConfigError naming every bad key. */
+/**
+ * Layered configuration: the schema's defaults, then the file named by AXLE_CONFIG_FILE (YAML or
+ * JSON, a flat map of the same keys as the environment), then the environment. A bad value names its
+ * key and, when it came from the file, the file. Throws ConfigError listing every bad key.
+ */
 export function loadConfig(env: Record<string, string | undefined> = process.env): AxleConfig {
   // Empty strings mean "unset", as in most shells' `FOO= cmd`.
-  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = envSchema.safeParse(cleaned);
+  const fromEnv = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const file = fromEnv.AXLE_CONFIG_FILE ? readConfigFile(fromEnv.AXLE_CONFIG_FILE) : {};
+  const parsed = envSchema.safeParse({ ...file, ...fromEnv });
   if (parsed.success) return parsed.data;
   throw new ConfigError(
-    parsed.error.issues.map((issue) => ({
-      key: String(issue.path[0] ?? '(environment)'),
-      message: issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message,
-    })),
+    parsed.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? '(environment)');
+      const message =
+        issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+      const source = key in file && !(key in fromEnv) ? ` (from ${fromEnv.AXLE_CONFIG_FILE})` : '';
+      return { key, message: `${message}${source}` };
+    }),
   );
+}
+
+const CONFIG_KEYS = new Set(Object.keys(envSchema.in.shape));
+
+/** Reads AXLE_CONFIG_FILE into string values; an unreadable file or an unknown key is a ConfigError. */
+function readConfigFile(path: string): Record<string, string> {
+  let document: unknown;
+  try {
+    document = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new ConfigError([{ key: 'AXLE_CONFIG_FILE', message: `cannot read ${path}: ${reason}` }]);
+  }
+  if (document === null || document === undefined) return {};
+  if (typeof document !== 'object' || Array.isArray(document))
+    throw new ConfigError([{ key: 'AXLE_CONFIG_FILE', message: `${path} must hold a map of KEY: value` }]);
+  const issues: { key: string; message: string }[] = [];
+  const values: Record<string, string> = {};
+  for (const [key, value] of Object.entries(document)) {
+    if (!CONFIG_KEYS.has(key) || key === 'AXLE_CONFIG_FILE')
+      issues.push({ key, message: `is not a configuration key (in ${path})` });
+    else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean')
+      values[key] = String(value);
+    else if (value !== null)
+      issues.push({ key, message: `must be a string, number or boolean (in ${path})` });
+  }
+  if (issues.length) throw new ConfigError(issues);
+  return values;
 }
 
 /** For an app's main(): a bad configuration prints every bad key and exits 1 before anything starts. */
