@@ -114,7 +114,10 @@ CMD ["node", "dist/apps/runner/src/main.js"]
 FROM ${NODE_IMAGE} AS migrate
 RUN groupadd --system --gid 10001 axle \
   && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home --shell /usr/sbin/nologin axle
+# HOME and jiti's cache off: the CLI writes nothing outside /tmp (k8s runs it read-only).
 ENV NODE_ENV=production \
+  HOME=/tmp \
+  JITI_FS_CACHE=false \
   CHECKPOINT_DISABLE=1 \
   PRISMA_HIDE_UPDATE_MESSAGE=1
 WORKDIR /app
