@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { ROOT, log, run, createTimings, ensureNodeModules, killActiveRuns, npmCommand } from './lib/deps.mjs';
 import { trackChild } from './lib/services.mjs';
 import { AXLE_DIR, ensureStackTools, startStack } from './lib/stack.mjs';
-import { ensureAxmePythonSdk } from './lib/tools.mjs';
+import { ensureAxmePythonSdk, ensureKustomize } from './lib/tools.mjs';
 
 const timings = createTimings();
 const filters = process.argv.slice(2).filter((a) => a.trim() !== '');
@@ -179,6 +179,8 @@ async function main() {
       await ensureStackTools();
       // The official AXME Python SDK, for test/interop (a no-op once installed).
       await ensureAxmePythonSdk();
+      // kustomize, for test/deploy (renders k8s/overlays/*): an argv prefix, as JSON.
+      process.env.AXLE_KUSTOMIZE = JSON.stringify(await ensureKustomize());
     });
     // The build comes first: it generates the Prisma client (libs/data/src/generated/, not in git)
     // that lint and typecheck need on a fresh clone. It does not type-check, so order is no loss.

@@ -4,6 +4,7 @@
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ROOT, log, run, fmtSeconds, withLock } from './deps.mjs';
 
@@ -413,5 +414,72 @@ export async function ensureBubblewrap() {
     if (!bin) throw new Error('apt-get installed bubblewrap, but no working bwrap is on PATH');
     log(`bubblewrap installed in ${fmtSeconds(Date.now() - t0)} (${bin})`);
     return bin;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// kustomize (test/deploy renders k8s/overlays/* with it)
+
+export const KUSTOMIZE_VERSION = 'v5.5.0';
+const KUSTOMIZE_BIN = path.join(ROOT, '.tools', 'kustomize', 'bin', 'kustomize');
+
+/** Renders a tiny kustomization with `argv`; true when it works (kubectl's may be too old or broken). */
+function kustomizeWorks(argv) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'axle-kustomize-probe-'));
+  try {
+    fs.writeFileSync(path.join(dir, 'kustomization.yaml'), 'resources: [cm.yaml]\nnamespace: probe\n');
+    fs.writeFileSync(
+      path.join(dir, 'cm.yaml'),
+      'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: probe}\ndata: {a: b}\n',
+    );
+    const res = spawnSync(argv[0], [...argv.slice(1), dir], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 30_000,
+    });
+    return !res.error && res.status === 0 && /namespace: probe/.test(res.stdout);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The command that renders a kustomization, as an argv prefix to which the directory is appended:
+ * `kubectl kustomize` when kubectl (with kustomize v5) is on PATH, else
+ * `.tools/kustomize/bin/kustomize build`, built on first use with
+ * `go install sigs.k8s.io/kustomize/kustomize/v5@v5.5.0` (about a minute cold; Go from PATH).
+ */
+export async function ensureKustomize() {
+  const kubectl = which('kubectl');
+  if (kubectl) {
+    const version = spawnSync(kubectl, ['version', '--client'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 30_000,
+    });
+    const argv = [kubectl, 'kustomize'];
+    if (/Kustomize Version: v5\./.test(version.stdout ?? '') && kustomizeWorks(argv)) return argv;
+  }
+  const own = [KUSTOMIZE_BIN, 'build'];
+  if (isExecutable(KUSTOMIZE_BIN) && kustomizeWorks(own)) return own;
+  return withLock('kustomize', async () => {
+    if (isExecutable(KUSTOMIZE_BIN) && kustomizeWorks(own)) return own;
+    const go = which('go');
+    if (!go) {
+      throw new Error(
+        'rendering k8s/ needs kustomize: install kubectl (it includes kustomize) or Go (to build kustomize ' +
+          `${KUSTOMIZE_VERSION} into .tools/kustomize/bin)`,
+      );
+    }
+    const t0 = Date.now();
+    log(`building kustomize ${KUSTOMIZE_VERSION} with go install (one-time, .tools/kustomize)…`);
+    await run(go, ['install', `sigs.k8s.io/kustomize/kustomize/v5@${KUSTOMIZE_VERSION}`], {
+      capture: true,
+      timeoutMs: 15 * 60_000,
+      env: { ...process.env, GOBIN: path.dirname(KUSTOMIZE_BIN), GOFLAGS: '-buildvcs=false' },
+    });
+    if (!kustomizeWorks(own)) throw new Error(`go install built ${KUSTOMIZE_BIN}, but it does not render`);
+    log(`kustomize built in ${fmtSeconds(Date.now() - t0)}`);
+    return own;
   });
 }
