@@ -1,9 +1,11 @@
 import 'reflect-metadata';
 import { loadConfigOrExit } from '@axle/config';
 import { AuditRepository, ExecRepository, PrismaService } from '@axle/data';
-import { ExecRunner } from '@axle/exec';
+import { ExecRunner, RUNNER_REPORT_INTERVAL_MS, RunnerRegistry } from '@axle/exec';
 import { createLogger, startHealthServer } from '@axle/observability';
 import { QUEUES } from '@axle/protocol';
+import { availableTiers } from '@axle/sandbox';
+import { Redis } from 'ioredis';
 
 /**
  * The job runner: a BullMQ worker on the exec-jobs queue running each job in its sandbox
@@ -16,8 +18,19 @@ async function main(): Promise<void> {
   const prisma = new PrismaService(config.database.url);
   const runner = new ExecRunner(config, new ExecRepository(prisma), new AuditRepository(prisma), logger);
   await runner.start();
+  // The gateway offers the sandbox tiers that live runners enforce (RunnerRegistry): say which.
+  const tiers = availableTiers({ allowNone: config.exec.allowNone });
+  const registryRedis = new Redis(config.redis.url, { maxRetriesPerRequest: 1 });
+  registryRedis.on('error', () => undefined);
+  const registry = new RunnerRegistry(registryRedis);
+  const report = () =>
+    registry
+      .report(runner.runnerId, tiers)
+      .catch((err: unknown) => logger.warn({ err: String(err) }, 'could not report the runner tiers'));
+  await report();
+  const reporting = setInterval(() => void report(), RUNNER_REPORT_INTERVAL_MS);
   logger.info(
-    { queue: QUEUES.execJobs, runner_id: runner.runnerId, concurrency: config.runner.concurrency },
+    { queue: QUEUES.execJobs, runner_id: runner.runnerId, concurrency: config.runner.concurrency, tiers },
     'runner ready',
   );
 
@@ -40,6 +53,9 @@ async function main(): Promise<void> {
 
   const stop = async (signal: string) => {
     logger.info({ signal, grace_seconds: config.runner.shutdownGraceSeconds }, 'runner draining');
+    clearInterval(reporting);
+    await registry.withdraw(runner.runnerId).catch(() => undefined);
+    registryRedis.disconnect();
     const result = await runner.shutdown(config.runner.shutdownGraceSeconds * 1000);
     logger.info({ result }, 'runner stopped');
     health.close();

@@ -21,14 +21,16 @@ import {
   uncoveredCapabilities,
   ValidationFailedError,
 } from '@axle/protocol';
-import { availableTiers } from '@axle/sandbox';
 import { Inject, Injectable } from '@nestjs/common';
+import { type Redis } from 'ioredis';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hashCapToken, isCapTokenShaped, newCapToken } from './cap-token';
+import { EXEC_REDIS } from './exec-job.service';
 import { parseCapabilities } from './exec-spec';
 import { toExecSessionView } from './exec.view';
+import { RunnerRegistry } from './runner-registry';
 
 /** What every exec route gets from the gateway: the caller, and the capability token it presented. */
 export type ExecCommand = { principal: Principal; requestId: string; capToken: string | undefined };
@@ -47,17 +49,22 @@ export type AuthorizedSession = {
  */
 @Injectable()
 export class ExecSessionService {
+  private readonly runners: RunnerRegistry;
+
   constructor(
     @Inject(AXLE_CONFIG) private readonly config: AxleConfig,
     private readonly exec: ExecRepository,
     private readonly audit: AuditRepository,
-  ) {}
+    @Inject(EXEC_REDIS) redis: Redis,
+  ) {
+    this.runners = new RunnerRegistry(redis);
+  }
 
   /** `POST /v1/exec/sessions {workspace?, sandbox_tier, capabilities[]}`. */
   async open(command: ExecCommand & { body: unknown }) {
     const { principal } = command;
     const body = parseOrThrow(openExecSessionSchema, command.body ?? {});
-    const tiers = availableTiers({ allowNone: this.config.exec.allowNone });
+    const tiers = await this.runners.offeredTiers(this.config.exec.allowNone);
     if (!tiers.includes(body.sandbox_tier)) {
       await this.record(command, principal.orgId, null, 'exec.session.open', 'failure', {
         reason: 'tier_unavailable',
@@ -69,7 +76,7 @@ export class ExecSessionService {
           {
             path: 'sandbox_tier',
             loc: ['body', 'sandbox_tier'],
-            message: `tier ${body.sandbox_tier} is not available on this host (available: ${tiers.join(', ') || 'none'})`,
+            message: `tier ${body.sandbox_tier} is not enforced by any runner (available: ${tiers.join(', ') || 'none'})`,
             type: 'tier_unavailable',
           },
         ],

@@ -7,6 +7,7 @@ export { clampLimits, codeArgv, sandboxSpecOf, type StoredJobSpec, workspaceRela
 export { toExecJobView, toExecSessionView } from './exec.view';
 export { ExecModule } from './exec.module';
 export { type ExecLogEntry, ExecLogStore } from './log-store';
+export { RUNNER_REPORT_INTERVAL_MS, RunnerRegistry } from './runner-registry';
 export { BUILTIN_TOOLS, planBuiltin, WRITE_FILE_MAX_BYTES } from './tools/builtins';
 export {
   buildCatalog,

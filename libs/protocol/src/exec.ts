@@ -115,6 +115,12 @@ export type ExecJobData = { jobId: string; orgId: string };
 export const execLogStreamKey = (jobId: string) => `axle:exec:log:${jobId}`;
 /** Set (with a TTL) when a job's cancel was asked, so a runner that picks it up later still kills it. */
 export const execCancelKey = (jobId: string) => `axle:exec:cancel:${jobId}`;
+/**
+ * Hash of live runners: field = runner id, value = {@link RunnerReport} as JSON. Runners refresh
+ * theirs; the gateway offers the tiers some live runner enforces.
+ */
+export const EXEC_RUNNERS_KEY = 'axle:exec:runners';
+export type RunnerReport = { tiers: SandboxTier[]; reported_at: number };
 
 /**
  * What the runner asks @axle/sandbox to run. Paths are host paths; `cwd` is inside the session's
