@@ -68,7 +68,11 @@ class OtlpSink {
   }
 
   /** Waits until a span matching `match` arrived (spans are batched every OTEL_BSP_SCHEDULE_DELAY). */
-  async waitFor(what: string, match: (s: ReceivedSpan) => boolean, timeoutMs = 30_000): Promise<ReceivedSpan> {
+  async waitFor(
+    what: string,
+    match: (s: ReceivedSpan) => boolean,
+    timeoutMs = 30_000,
+  ): Promise<ReceivedSpan> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.spans.find(match);
@@ -86,7 +90,10 @@ class OtlpSink {
   }
 }
 
-function valueOf(attributes: OtlpAttribute[] | undefined, key: string): string | number | boolean | undefined {
+function valueOf(
+  attributes: OtlpAttribute[] | undefined,
+  key: string,
+): string | number | boolean | undefined {
   const value = attributes?.find((a) => a.key === key)?.value;
   if (!value) return undefined;
   if (value.stringValue !== undefined) return value.stringValue;
@@ -194,22 +201,37 @@ describe('tracing end to end (exporter otlp)', () => {
     const intentId = await completeIntent(api, headers);
 
     // Gateway: a server span per request, named by route pattern, child of the caller's span.
-    const create = await sink.waitFor('gateway POST /v1/intents', (s) => inTrace(s) && s.name === 'POST /v1/intents');
+    const create = await sink.waitFor(
+      'gateway POST /v1/intents',
+      (s) => inTrace(s) && s.name === 'POST /v1/intents',
+    );
     assert.equal(create.service, 'axle-gateway');
     assert.equal(create.kind, 2); // SERVER
     assert.equal(create.parentSpanId, callerSpan);
     assert.equal(create.attrs['http.route'], '/v1/intents');
-    const resume = await sink.waitFor('gateway resume', (s) => inTrace(s) && s.name === 'POST /v1/intents/:id/resume');
+    const resume = await sink.waitFor(
+      'gateway resume',
+      (s) => inTrace(s) && s.name === 'POST /v1/intents/:id/resume',
+    );
     assert.equal(resume.attrs['http.route'], '/v1/intents/:id/resume');
     assert.doesNotMatch(String(resume.attrs['http.target']), /owner_agent/, 'query strings are not recorded');
 
     // Temporal client (in the gateway, inside the request's span), then the worker.
-    const start = await sink.waitFor('StartWorkflow', (s) => inTrace(s) && s.name === 'StartWorkflow:intentWorkflow');
+    const start = await sink.waitFor(
+      'StartWorkflow',
+      (s) => inTrace(s) && s.name === 'StartWorkflow:intentWorkflow',
+    );
     assert.equal(start.service, 'axle-gateway');
     await sink.waitFor('StartWorkflowUpdate', (s) => inTrace(s) && s.name.startsWith('StartWorkflowUpdate:'));
-    const run = await sink.waitFor('RunWorkflow', (s) => inTrace(s) && s.name === 'RunWorkflow:intentWorkflow');
+    const run = await sink.waitFor(
+      'RunWorkflow',
+      (s) => inTrace(s) && s.name === 'RunWorkflow:intentWorkflow',
+    );
     assert.equal(run.service, 'axle-worker');
-    const activity = await sink.waitFor('RunActivity', (s) => inTrace(s) && s.name === 'RunActivity:recordEvent');
+    const activity = await sink.waitFor(
+      'RunActivity',
+      (s) => inTrace(s) && s.name === 'RunActivity:recordEvent',
+    );
     assert.equal(activity.service, 'axle-worker');
     assert.equal(activity.attrs.temporalWorkflowId, intentId);
 
@@ -228,7 +250,10 @@ describe('tracing end to end (exporter otlp)', () => {
     });
     assert.equal(job.status, 200, job.text);
     const jobId = job.body.job_id as string;
-    const submit = await sink.waitFor('gateway POST /v1/exec/jobs', (s) => inTrace(s) && s.name === 'POST /v1/exec/jobs');
+    const submit = await sink.waitFor(
+      'gateway POST /v1/exec/jobs',
+      (s) => inTrace(s) && s.name === 'POST /v1/exec/jobs',
+    );
     const execJob = await sink.waitFor('exec.job', (s) => inTrace(s) && s.name === 'exec.job');
     assert.equal(execJob.service, 'axle-runner');
     assert.equal(execJob.parentSpanId, submit.spanId, 'exec.job is a child of the request that queued it');
@@ -238,8 +263,12 @@ describe('tracing end to end (exporter otlp)', () => {
     assert.equal(execJob.attrs['axle.job.exit_code'], 0);
 
     // Probes are not traced; the exporter posts JSON to /v1/traces.
-    assert.ok(!sink.spans.some((s) => /\/(ready|health)$/.test(s.name) || s.attrs['http.target'] === '/ready'));
-    assert.ok(sink.requests.every((r) => r.path === '/v1/traces' && r.contentType.startsWith('application/json')));
+    assert.ok(
+      !sink.spans.some((s) => /\/(ready|health)$/.test(s.name) || s.attrs['http.target'] === '/ready'),
+    );
+    assert.ok(
+      sink.requests.every((r) => r.path === '/v1/traces' && r.contentType.startsWith('application/json')),
+    );
 
     // Logs: worker activity lines carry the intent id and the caller's X-Trace-Id; runner lines the job id.
     const workerLines = logLines(axle.output('worker'));
@@ -248,7 +277,9 @@ describe('tracing end to end (exporter otlp)', () => {
     assert.equal(activityLine.trace_id, xTraceId);
     assert.match(String(activityLine.otel_trace_id), /^[0-9a-f]{32}$/);
     assert.match(String(activityLine.span_id), /^[0-9a-f]{16}$/);
-    const runnerLine = logLines(axle.output('runner')).find((l) => l.job_id === jobId && l.msg === 'exec job ended');
+    const runnerLine = logLines(axle.output('runner')).find(
+      (l) => l.job_id === jobId && l.msg === 'exec job ended',
+    );
     assert.ok(runnerLine, `no runner log line with job_id ${jobId}`);
     assert.equal(runnerLine.trace_id, xTraceId);
     assert.equal(runnerLine.otel_trace_id, traceId);
@@ -266,7 +297,10 @@ describe('tracing end to end (exporter otlp)', () => {
     assert.equal(create.parentSpanId ?? '', '');
     await sink.waitFor(
       'the worker in the new trace',
-      (s) => s.traceId === create.traceId && s.service === 'axle-worker' && s.attrs.temporalWorkflowId === intentId,
+      (s) =>
+        s.traceId === create.traceId &&
+        s.service === 'axle-worker' &&
+        s.attrs.temporalWorkflowId === intentId,
     );
   });
 });

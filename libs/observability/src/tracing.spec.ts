@@ -52,7 +52,11 @@ describe('startTracing', () => {
     const tracing = startTracing({ ...base, sampleRatio: 0, spanExporter: exporter, instrumentHttp: true });
     try {
       assert.equal(tracing.enabled, true);
-      assert.notEqual(emitOf(requireHttp()), emit, 'instrumentation-http patches node:http when tracing is on');
+      assert.notEqual(
+        emitOf(requireHttp()),
+        emit,
+        'instrumentation-http patches node:http when tracing is on',
+      );
       await inSpan('dropped', {}, () => Promise.resolve());
       const caller = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
       await inSpan('kept', { parent: contextOf({ traceparent: caller }) }, () => Promise.resolve());

@@ -52,7 +52,9 @@ export class IntentWorkerRunner {
         : { workflowsPath: this.options.workflows.workflowsPath }),
       interceptors: {
         activity: tracing.activityInterceptors,
-        ...('bundlePath' in this.options.workflows ? {} : { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES] }),
+        ...('bundlePath' in this.options.workflows
+          ? {}
+          : { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES] }),
       },
       sinks: tracing.sinks,
     });

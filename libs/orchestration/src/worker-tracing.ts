@@ -37,14 +37,22 @@ export class CorrelationActivityInterceptor implements ActivityInboundCallsInter
     };
     return runWithCorrelation(correlation, async () => {
       const started = Date.now();
-      const fields = { activity: info.activityType, attempt: info.attempt, workflow_id: info.workflowExecution?.workflowId };
+      const fields = {
+        activity: info.activityType,
+        attempt: info.attempt,
+        workflow_id: info.workflowExecution?.workflowId,
+      };
       try {
         const result = await next(input);
         this.logger.debug({ ...fields, duration_ms: Date.now() - started }, 'activity completed');
         return result;
       } catch (err) {
         this.logger.info(
-          { ...fields, duration_ms: Date.now() - started, err: err instanceof Error ? err.message : String(err) },
+          {
+            ...fields,
+            duration_ms: Date.now() - started,
+            err: err instanceof Error ? err.message : String(err),
+          },
           'activity failed',
         );
         throw err;
