@@ -65,8 +65,13 @@ async function compile() {
 async function bundleWorkflows() {
   const { bundleWorkflowCode } = require('@temporalio/worker');
   const workflowsPath = join(root, 'dist/libs/orchestration/src/workflows/index.js');
+  // The same interceptor modules a worker that bundles at start uses (libs/orchestration).
+  const { WORKFLOW_INTERCEPTOR_MODULES } = require(
+    join(root, 'dist/libs/orchestration/src/workflow-interceptors.js'),
+  );
   const { code } = await bundleWorkflowCode({
     workflowsPath,
+    workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES],
     logger: { info() {}, warn: console.warn, error: console.error, debug() {}, trace() {}, log() {} },
   });
   writeFileSync(join(root, 'dist/workflow-bundle.js'), code);

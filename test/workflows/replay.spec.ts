@@ -1,6 +1,15 @@
 // Every recorded history in test/histories/ must replay against today's workflow code: a change
-// that breaks determinism for intents already running fails here, not in production.
-import { WORKFLOWS_PATH } from '@axle/orchestration';
+// that breaks determinism for intents already running fails here, not in production. Each is
+// replayed twice: against the workflows module, and against the prebuilt dist/workflow-bundle.js
+// the worker runs, which also carries the workflow interceptor modules (OpenTelemetry spans, the
+// trace-id header for activities) and gets the worker's tracing sink with tracing off.
+import { createLogger } from '@axle/observability';
+import {
+  WORKFLOW_BUNDLE_PATH,
+  WORKFLOW_INTERCEPTOR_MODULES,
+  WORKFLOWS_PATH,
+  workerTracingOptions,
+} from '@axle/orchestration';
 import { Worker } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
 import assert from 'node:assert/strict';
@@ -10,6 +19,10 @@ import { describe, test } from 'node:test';
 
 const dir = join('test', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+const production = {
+  workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH },
+  sinks: workerTracingOptions(undefined, createLogger({ level: 'silent', app: 'test' })).sinks,
+};
 
 describe('workflow replay', () => {
   test('there are recorded histories to replay', () =>
@@ -31,6 +44,31 @@ describe('workflow replay', () => {
     test(`replays ${file}`, async () => {
       const history: unknown = JSON.parse(readFileSync(join(dir, file), 'utf8'));
       await Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, history, file);
+    });
+  }
+
+  test('the prebuilt bundle carries the workflow interceptor modules', () => {
+    const bundle = readFileSync(WORKFLOW_BUNDLE_PATH, 'utf8');
+    assert.equal(WORKFLOW_INTERCEPTOR_MODULES.length, 2);
+    assert.match(bundle, /OpenTelemetryInboundInterceptor/);
+    assert.match(bundle, /axle-trace-id/);
+  });
+
+  test('a tampered history is caught by the prebuilt bundle too', async () => {
+    const tampered = readFileSync(join(dir, files[0]!), 'utf8').replaceAll(
+      '"recordEvent"',
+      '"recordSomethingElse"',
+    );
+    await assert.rejects(
+      Worker.runReplayHistory(production, JSON.parse(tampered), 'tampered-bundle'),
+      DeterminismViolationError,
+    );
+  });
+
+  for (const file of files) {
+    test(`replays ${file} with the prebuilt bundle and its interceptors`, async () => {
+      const history: unknown = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+      await Worker.runReplayHistory(production, history, `${file}-bundle`);
     });
   }
 });

@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+// First: tracing starts before the modules it instruments are loaded.
+import './instrument';
 import { BootstrapService } from '@axle/auth';
 import { type AxleConfig, loadConfigOrExit } from '@axle/config';
 import { AuditRepository } from '@axle/data';
@@ -10,6 +12,7 @@ import { installAuditTrail } from './http/audit-trail';
 import { acceptEmptyJsonBodies, acceptFormBodies } from './http/json-body';
 import { installIdempotencyHooks } from './http/idempotency.interceptor';
 import { generateRequestId, installRequestContext } from './http/request-context';
+import { installHttpTracing } from './http/tracing';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
@@ -30,6 +33,7 @@ async function main(): Promise<void> {
   );
   const fastify = app.getHttpAdapter().getInstance();
   installRequestContext(fastify, logger);
+  installHttpTracing(fastify);
   acceptEmptyJsonBodies(app);
   acceptFormBodies(app);
   installIdempotencyHooks(fastify, logger);

@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+// First: tracing starts before the modules it instruments are loaded.
+import './instrument';
 import { loadConfigOrExit } from '@axle/config';
 import { AuditRepository, ExecRepository, PrismaService } from '@axle/data';
 import { ExecRunner, RUNNER_REPORT_INTERVAL_MS, RunnerRegistry } from '@axle/exec';

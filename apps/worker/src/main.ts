@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+// First: tracing starts before the modules it instruments are loaded.
+import { tracing } from './instrument';
 import { loadConfigOrExit } from '@axle/config';
 import { PrismaService } from '@axle/data';
 import { createLogger, PinoNestLogger, startHealthServer } from '@axle/observability';
@@ -26,6 +28,7 @@ async function main(): Promise<void> {
       address: config.temporal.address,
       namespace: config.temporal.namespace,
       workflows: { bundlePath: WORKFLOW_BUNDLE_PATH },
+      tracing,
     },
     [
       app.get(IntentActivitiesService),

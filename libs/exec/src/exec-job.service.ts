@@ -24,6 +24,7 @@ import {
   TERMINAL_JOB_STATUSES,
   ValidationFailedError,
 } from '@axle/protocol';
+import { carriedTrace } from '@axle/observability';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -134,7 +135,7 @@ export class ExecJobService implements OnModuleDestroy {
     try {
       await this.queue.add(
         'run',
-        { jobId: job.id, orgId: job.orgId },
+        { jobId: job.id, orgId: job.orgId, ...carriedTrace() },
         { jobId: job.id, attempts: 1, removeOnComplete: true, removeOnFail: { age: 7 * 24 * 3600 } },
       );
     } catch {

@@ -7,7 +7,7 @@ import {
   orgScope,
   type TenantScope,
 } from '@axle/data';
-import { type Logger } from '@axle/observability';
+import { activeSpan, contextOf, inSpan, type Logger, runWithCorrelation } from '@axle/observability';
 import {
   execCancelKey,
   type ExecJobData,
@@ -73,7 +73,7 @@ export class ExecRunner {
     const { runner } = this.config;
     this.worker = new Worker<ExecJobData>(
       QUEUES.execJobs,
-      (job: Job<ExecJobData>) => this.process(job.data),
+      (job: Job<ExecJobData>) => this.traced(job.data),
       {
         connection: { url: this.config.redis.url, maxRetriesPerRequest: null },
         concurrency: runner.concurrency,
@@ -123,6 +123,21 @@ export class ExecRunner {
     this.subscriber.disconnect();
     this.redis.disconnect();
     return result;
+  }
+
+  /**
+   * One delivery of a job inside a span `exec.job`, a child of the span that queued it (the
+   * gateway request or the worker's exec_job activity) when its trace travelled with it, and with
+   * `job_id` and the submitter's `trace_id` on every log line.
+   */
+  private traced(data: ExecJobData): Promise<void> {
+    return runWithCorrelation({ jobId: data.jobId, traceId: data.traceId ?? null }, () =>
+      inSpan(
+        'exec.job',
+        { parent: contextOf(data), kind: 'consumer', attributes: { 'axle.job.id': data.jobId } },
+        () => this.process(data),
+      ),
+    );
   }
 
   /** One delivery of a job. Job-level failures end the job; only infrastructure errors throw. */
@@ -205,6 +220,7 @@ export class ExecRunner {
       return void (await end({ status: 'killed', exitCode: null, signal: null, error: canceled() }));
 
     const stored = job.spec as StoredJobSpec;
+    activeSpan()?.setAttribute('axle.job.tier', stored.mcp ? 'mcp' : session.grantedTier);
     if (stored.mcp) return this.runMcp(scope, job, stored.mcp, limits, () => seq, end);
 
     let proc: SandboxProcess;
@@ -414,6 +430,11 @@ export class ExecRunner {
   ): Promise<void> {
     const ended = await this.exec.endJob(scope, job.id, from, { ...end, lastSeq: seq, logBytes: bytes });
     if (!ended) return;
+    activeSpan()?.setAttributes({
+      'axle.job.status': ended.status,
+      ...(ended.exitCode !== null ? { 'axle.job.exit_code': ended.exitCode } : {}),
+      ...(ended.error ? { 'axle.job.error': ended.error.code } : {}),
+    });
     await this.logs.append(job.id, seq + 1, 'exit', Buffer.from(JSON.stringify(exitOf(ended, seq + 1))));
     await this.logs.expire(job.id, this.config.exec.logTtlSeconds);
     await this.audit.record({

@@ -1,3 +1,4 @@
+import { temporalClientInterceptors } from '@axle/observability';
 import {
   ConflictError,
   DependencyUnavailableError,
@@ -57,7 +58,11 @@ export class IntentWorkflowClient implements OnModuleDestroy {
         makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 4, maxIntervalMs: () => 1_000 })),
       ],
     });
-    this.client = new Client({ connection: this.connection, namespace: options.namespace });
+    this.client = new Client({
+      connection: this.connection,
+      namespace: options.namespace,
+      interceptors: temporalClientInterceptors(),
+    });
   }
 
   /** Starts the workflow whose id is the intent id; starting it again is a no-op. */

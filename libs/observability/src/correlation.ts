@@ -3,7 +3,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 export type CorrelationContext = {
-  requestId: string;
+  /** The HTTP request's id (absent in a worker activity or a runner job). */
+  requestId?: string | null;
   traceId?: string | null;
   intentId?: string | null;
   jobId?: string | null;

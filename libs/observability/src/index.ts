@@ -3,3 +3,20 @@ export { createLogger, PinoNestLogger } from './logger';
 export { AXLE_LOGGER, ObservabilityModule } from './observability.module';
 export type { Logger } from 'pino';
 export { type HealthCheck, startHealthServer } from './health-server';
+export {
+  activeSpan,
+  activeSpanIds,
+  type CarriedTrace,
+  carriedTrace,
+  contextOf,
+  inSpan,
+  runInContext,
+  savedContext,
+  startTracing,
+  type TracedService,
+  type Tracing,
+  type TracingExporter,
+  type TracingOptions,
+} from './tracing';
+export { temporalClientInterceptors } from './temporal-tracing';
+export { axleVersion } from './version';

@@ -29,6 +29,17 @@ describe('logger redaction', () => {
     assert.equal(text().match(/\[redacted\]/g)?.length, 12);
   });
 
+  test('exec cap tokens and cookies are redacted in headers, cap_token fields too', () => {
+    const { logger, text } = capture();
+    const headers = { 'x-axp-cap-token': SECRET, cookie: `axle_session=${SECRET}`, 'x-trace-id': 'visible' };
+    logger.info({ req: { headers } }, 'a');
+    logger.info({ headers }, 'b');
+    logger.info({ cap_token: SECRET, session: { capToken: SECRET } }, 'c');
+    assert.doesNotMatch(text(), new RegExp(SECRET));
+    assert.match(text(), /visible/);
+    assert.equal(text().match(/\[redacted\]/g)?.length, 6);
+  });
+
   test('secret-named fields are redacted at the top level and one level down', () => {
     const { logger, text } = capture();
     for (const key of [
@@ -52,6 +63,14 @@ describe('logger redaction', () => {
     runWithCorrelation({ requestId: 'req-1', traceId: 'trace-1' }, () => logger.info('inside'));
     assert.match(text(), /"request_id":"req-1"/);
     assert.match(text(), /"trace_id":"trace-1"/);
+  });
+
+  test('a job or activity context (no request) carries intent_id and job_id only', () => {
+    const { logger, text } = capture();
+    runWithCorrelation({ intentId: 'int-1', jobId: 'job-1' }, () => logger.info('inside'));
+    assert.match(text(), /"intent_id":"int-1"/);
+    assert.match(text(), /"job_id":"job-1"/);
+    assert.doesNotMatch(text(), /request_id/);
   });
 });
 

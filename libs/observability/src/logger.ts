@@ -1,8 +1,20 @@
 import { type LoggerService } from '@nestjs/common';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { CAP_TOKEN_HEADER, SIGNATURE_HEADER, WEBHOOK_HEADERS } from '@axle/protocol';
 import { currentCorrelation } from './correlation';
+import { activeSpanIds } from './tracing';
 
-const SECRET_HEADERS = ['authorization', '["x-api-key"]', '["x-axle-signature"]', '["x-axme-signature"]'];
+/** Headers carrying a credential: API keys and JWTs, signatures, exec cap tokens, session cookies. */
+export const SECRET_HEADER_NAMES = [
+  'authorization',
+  'x-api-key',
+  SIGNATURE_HEADER,
+  WEBHOOK_HEADERS.signature.toLowerCase(),
+  CAP_TOKEN_HEADER,
+  'cookie',
+  'set-cookie',
+];
+const SECRET_HEADERS = SECRET_HEADER_NAMES.map((h) => (/^[a-z]+$/.test(h) ? h : `["${h}"]`));
 const SECRET_KEYS = [
   'apiKey',
   'api_key',
@@ -11,6 +23,8 @@ const SECRET_KEYS = [
   'webhook_secret',
   'password',
   'token',
+  'cap_token',
+  'capToken',
   'authorization',
   'signature',
 ];
@@ -41,12 +55,14 @@ export function createLogger(
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     mixin() {
       const ctx = currentCorrelation();
-      if (!ctx) return {};
+      const span = activeSpanIds();
+      if (!ctx) return span ?? {};
       return {
-        request_id: ctx.requestId,
+        ...(ctx.requestId ? { request_id: ctx.requestId } : {}),
         ...(ctx.traceId ? { trace_id: ctx.traceId } : {}),
         ...(ctx.intentId ? { intent_id: ctx.intentId } : {}),
         ...(ctx.jobId ? { job_id: ctx.jobId } : {}),
+        ...span,
       };
     },
   } satisfies pino.LoggerOptions;

@@ -12,6 +12,8 @@ export {
   type WorkerState,
 } from './intent-worker.service';
 export { OrchestrationModule } from './orchestration.module';
+export { WORKFLOW_INTERCEPTOR_MODULES } from './workflow-interceptors';
+export { workerTracingOptions } from './worker-tracing';
 
 /** The workflows module, for bundling at start (tests) and for replaying histories. */
 export const WORKFLOWS_PATH = join(__dirname, 'workflows');

@@ -1,6 +1,8 @@
-import { type Logger } from '@axle/observability';
+import { type Logger, type Tracing } from '@axle/observability';
 import { TASK_QUEUES } from '@axle/protocol';
 import { NativeConnection, Worker } from '@temporalio/worker';
+import { WORKFLOW_INTERCEPTOR_MODULES } from './workflow-interceptors';
+import { workerTracingOptions } from './worker-tracing';
 
 export type IntentWorkerOptions = {
   address: string;
@@ -9,6 +11,8 @@ export type IntentWorkerOptions = {
   workflows: { bundlePath: string } | { workflowsPath: string };
   /** Stop trying to reach Temporal at start after this long (0 = keep trying). */
   connectTimeoutMs?: number;
+  /** The process's tracing (startTracing): workflow spans go to its processor. Absent = off. */
+  tracing?: Tracing;
 };
 
 /** A provider of activities (IntentActivitiesService, WebhookActivitiesService, …). */
@@ -36,14 +40,23 @@ export class IntentWorkerRunner {
 
   async start(): Promise<void> {
     this.connection = await this.connect();
+    const tracing = workerTracingOptions(this.options.tracing, this.logger);
     this.worker = await Worker.create({
       connection: this.connection,
       namespace: this.options.namespace,
       taskQueue: TASK_QUEUES.intents,
       activities: mergeActivities(this.activities),
+      // A prebuilt bundle has the workflow interceptor modules in it (scripts/build.mjs).
       ...('bundlePath' in this.options.workflows
         ? { workflowBundle: { codePath: this.options.workflows.bundlePath } }
         : { workflowsPath: this.options.workflows.workflowsPath }),
+      interceptors: {
+        activity: tracing.activityInterceptors,
+        ...('bundlePath' in this.options.workflows
+          ? {}
+          : { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES] }),
+      },
+      sinks: tracing.sinks,
     });
     this.running = this.worker.run().then(
       () => {

@@ -108,8 +108,18 @@ export type ExecLimits = {
   max_processes: number;
 };
 
-/** What the gateway puts on the BullMQ queue: the job's row holds everything else. */
-export type ExecJobData = { jobId: string; orgId: string };
+/**
+ * What the gateway (or the worker's exec_job step) puts on the BullMQ queue: the job's row holds
+ * everything else. The submitter's trace travels with it (docs/tracing.md): W3C `traceparent` /
+ * `tracestate` of the span that queued it (absent when tracing is off) and its X-Trace-Id.
+ */
+export type ExecJobData = {
+  jobId: string;
+  orgId: string;
+  traceparent?: string;
+  tracestate?: string;
+  traceId?: string;
+};
 
 /** The Redis stream of a job's output: entries `{seq, stream: stdout|stderr|exit, data_b64}`. */
 export const execLogStreamKey = (jobId: string) => `axle:exec:log:${jobId}`;

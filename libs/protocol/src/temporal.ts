@@ -11,6 +11,12 @@ export const WORKFLOW_TYPES = {
   notification: 'notificationWorkflow',
 } as const;
 
+/**
+ * Temporal headers Axle adds itself (besides OpenTelemetry's `_tracer-data`): a workflow puts its
+ * trace id (the X-Trace-Id in its memo) on every activity it schedules, so activity log lines carry it.
+ */
+export const CORRELATION_HEADERS = { traceId: 'axle-trace-id' } as const;
+
 /** The Temporal Schedule that starts workflows for intents whose start was interrupted. */
 export const RECONCILE_SCHEDULE_ID = 'axle-intent-reconciler';
 

@@ -1,4 +1,5 @@
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
+import { temporalClientInterceptors } from '@axle/observability';
 import {
   DependencyUnavailableError,
   WEBHOOK_WORKFLOW,
@@ -16,7 +17,11 @@ export class WebhookWorkflowClient implements OnModuleDestroy {
   constructor(@Inject(AXLE_CONFIG) config: AxleConfig) {
     // Lazy: no connection until the first delivery, and none at all in a process that never starts one.
     this.connection = Connection.lazy({ address: config.temporal.address });
-    this.client = new Client({ connection: this.connection, namespace: config.temporal.namespace });
+    this.client = new Client({
+      connection: this.connection,
+      namespace: config.temporal.namespace,
+      interceptors: temporalClientInterceptors(),
+    });
   }
 
   /**
