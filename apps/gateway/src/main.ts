@@ -2,12 +2,13 @@ import 'reflect-metadata';
 import { BootstrapService } from '@axle/auth';
 import { type AxleConfig, loadConfigOrExit } from '@axle/config';
 import { AuditRepository } from '@axle/data';
-import { createLogger, type Logger, PinoNestLogger } from '@axle/observability';
+import { createLogger, initMetrics, type Logger, PinoNestLogger } from '@axle/observability';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayModule } from './gateway.module';
 import { installAuditTrail } from './http/audit-trail';
 import { acceptEmptyJsonBodies, acceptFormBodies } from './http/json-body';
+import { installHttpMetrics } from './http/http-metrics';
 import { installIdempotencyHooks } from './http/idempotency.interceptor';
 import { generateRequestId, installRequestContext } from './http/request-context';
 
@@ -30,6 +31,8 @@ async function main(): Promise<void> {
   );
   const fastify = app.getHttpAdapter().getInstance();
   installRequestContext(fastify, logger);
+  initMetrics('gateway');
+  installHttpMetrics(fastify);
   acceptEmptyJsonBodies(app);
   acceptFormBodies(app);
   installIdempotencyHooks(fastify, logger);

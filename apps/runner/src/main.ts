@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { loadConfigOrExit } from '@axle/config';
 import { AuditRepository, ExecRepository, PrismaService } from '@axle/data';
 import { ExecRunner } from '@axle/exec';
-import { createLogger, startHealthServer } from '@axle/observability';
+import { createLogger, initMetrics, startHealthServer } from '@axle/observability';
 import { QUEUES } from '@axle/protocol';
 
 /**
@@ -21,9 +21,11 @@ async function main(): Promise<void> {
     'runner ready',
   );
 
+  initMetrics('runner');
   const health = await startHealthServer({
     host: config.http.host,
     port: config.health.runnerPort,
+    metrics: true,
     ready: async () => {
       const redis = (await runner.ping()) ? 'up' : 'down';
       const postgres = await prisma.ping().then(

@@ -7,7 +7,7 @@ import {
   orgScope,
   type TenantScope,
 } from '@axle/data';
-import { type Logger } from '@axle/observability';
+import { axleMetrics, type Logger, secondsSince } from '@axle/observability';
 import {
   execCancelKey,
   type ExecJobData,
@@ -414,6 +414,12 @@ export class ExecRunner {
   ): Promise<void> {
     const ended = await this.exec.endJob(scope, job.id, from, { ...end, lastSeq: seq, logBytes: bytes });
     if (!ended) return;
+    // Once per job: endJob moves it out of pending/running only once, whichever runner gets there.
+    axleMetrics.execJobs.inc({ status: ended.status });
+    axleMetrics.execJobDuration.observe(
+      { status: ended.status },
+      secondsSince(ended.startedAt ?? ended.createdAt, (ended.endedAt ?? new Date()).getTime()),
+    );
     await this.logs.append(job.id, seq + 1, 'exit', Buffer.from(JSON.stringify(exitOf(ended, seq + 1))));
     await this.logs.expire(job.id, this.config.exec.logTtlSeconds);
     await this.audit.record({

@@ -3,3 +3,26 @@ export { createLogger, PinoNestLogger } from './logger';
 export { AXLE_LOGGER, ObservabilityModule } from './observability.module';
 export type { Logger } from 'pino';
 export { type HealthCheck, startHealthServer } from './health-server';
+export {
+  type AxleMetricKey,
+  axleMetrics,
+  type AxleMetrics,
+  type AxleProcess,
+  axleVersion,
+  BoundedLabelValues,
+  boundedLabel,
+  DELIVERY_FAILURE_REASONS,
+  type DeliveryFailureReason,
+  initMetrics,
+  LABEL_VALUE_LIMIT,
+  METRICS_BY_PROCESS,
+  OTHER_LABEL_VALUE,
+  QUEUE_JOB_STATES,
+  type QueueJobState,
+  type ScrapeSources,
+  scrapeMetrics,
+  secondsSince,
+  setScrapeSources,
+  SSE_STREAM_KINDS,
+  type SseStreamKind,
+} from './metrics';
