@@ -658,7 +658,7 @@ async function gatewayRoutes(): Promise<string[]> {
           routes.push(`${method} /${[base, path].filter((p) => p && p !== '/').join('/')}`);
     }
   }
-  return routes.filter((r) => !/ \/(health|v1\/health|ready)$/.test(r));
+  return routes.filter((r) => !/ \/(health|v1\/health|ready|metrics)$/.test(r));
 }
 
 async function victimSnapshot(orgId: string): Promise<Record<string, string>> {

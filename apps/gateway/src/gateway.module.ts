@@ -22,6 +22,7 @@ import { WebhooksModule } from '@axle/webhooks';
 import { type BeforeApplicationShutdown, Injectable, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { HealthController } from './health/health.controller';
+import { MetricsController } from './health/metrics.controller';
 import { AllExceptionsFilter } from './http/all-exceptions.filter';
 import { AuthGuard } from './http/auth.guard';
 import { IdempotencySweeper } from './http/idempotency-sweeper';
@@ -85,6 +86,7 @@ export class GatewayModule {
       ],
       controllers: [
         HealthController,
+        MetricsController,
         IntentsController,
         CapabilitiesController,
         StreamsController,

@@ -4,7 +4,7 @@ import './instrument';
 import { loadConfigOrExit } from '@axle/config';
 import { AuditRepository, ExecRepository, PrismaService } from '@axle/data';
 import { ExecRunner, RUNNER_REPORT_INTERVAL_MS, RunnerRegistry } from '@axle/exec';
-import { createLogger, startHealthServer } from '@axle/observability';
+import { createLogger, initMetrics, startHealthServer } from '@axle/observability';
 import { QUEUES } from '@axle/protocol';
 import { availableTiers } from '@axle/sandbox';
 import { Redis } from 'ioredis';
@@ -36,9 +36,11 @@ async function main(): Promise<void> {
     'runner ready',
   );
 
+  initMetrics('runner');
   const health = await startHealthServer({
     host: config.http.host,
     port: config.health.runnerPort,
+    metrics: true,
     ready: async () => {
       const redis = (await runner.ping()) ? 'up' : 'down';
       const postgres = await prisma.ping().then(

@@ -3,7 +3,7 @@ import 'reflect-metadata';
 import { tracing } from './instrument';
 import { loadConfigOrExit } from '@axle/config';
 import { PrismaService } from '@axle/data';
-import { createLogger, PinoNestLogger, startHealthServer } from '@axle/observability';
+import { createLogger, initMetrics, PinoNestLogger, startHealthServer } from '@axle/observability';
 import {
   ExecStepActivitiesService,
   IntentActivitiesService,
@@ -40,9 +40,11 @@ async function main(): Promise<void> {
     logger,
   );
   const prisma = app.get(PrismaService);
+  initMetrics('worker');
   const health = await startHealthServer({
     host: config.http.host,
     port: config.health.workerPort,
+    metrics: true,
     ready: async () => {
       const postgres = await prisma.ping().then(
         () => 'up',

@@ -276,6 +276,17 @@ export class ExecJobService implements OnModuleDestroy {
     });
   }
 
+  /** Jobs of the exec-jobs queue by state (axle_queue_jobs, read per scrape; throws while Redis is down). */
+  async queueCounts(): Promise<Record<'waiting' | 'active' | 'delayed' | 'failed', number>> {
+    const counts = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed');
+    return {
+      waiting: counts.waiting ?? 0,
+      active: counts.active ?? 0,
+      delayed: counts.delayed ?? 0,
+      failed: counts.failed ?? 0,
+    };
+  }
+
   async onModuleDestroy(): Promise<void> {
     await this.queue.close().catch(() => undefined);
   }

@@ -7,7 +7,15 @@ import {
   orgScope,
   type TenantScope,
 } from '@axle/data';
-import { activeSpan, contextOf, inSpan, type Logger, runWithCorrelation } from '@axle/observability';
+import {
+  activeSpan,
+  axleMetrics,
+  contextOf,
+  inSpan,
+  type Logger,
+  runWithCorrelation,
+  secondsSince,
+} from '@axle/observability';
 import {
   execCancelKey,
   type ExecJobData,
@@ -71,19 +79,15 @@ export class ExecRunner {
     );
     await this.subscriber.subscribe(REDIS_CHANNELS.execCancel);
     const { runner } = this.config;
-    this.worker = new Worker<ExecJobData>(
-      QUEUES.execJobs,
-      (job: Job<ExecJobData>) => this.traced(job.data),
-      {
-        connection: { url: this.config.redis.url, maxRetriesPerRequest: null },
-        concurrency: runner.concurrency,
-        lockDuration: runner.lockDurationMs,
-        stalledInterval: runner.stalledIntervalMs,
-        // Our own attempts count (the job row) decides; BullMQ only has to hand a stalled job back.
-        maxStalledCount: runner.maxAttempts + 1,
-        autorun: true,
-      },
-    );
+    this.worker = new Worker<ExecJobData>(QUEUES.execJobs, (job: Job<ExecJobData>) => this.traced(job.data), {
+      connection: { url: this.config.redis.url, maxRetriesPerRequest: null },
+      concurrency: runner.concurrency,
+      lockDuration: runner.lockDurationMs,
+      stalledInterval: runner.stalledIntervalMs,
+      // Our own attempts count (the job row) decides; BullMQ only has to hand a stalled job back.
+      maxStalledCount: runner.maxAttempts + 1,
+      autorun: true,
+    });
     this.worker.on('error', (err) => this.logger.warn({ err: String(err) }, 'runner queue connection error'));
     this.worker.on('stalled', (jobId) =>
       this.logger.warn({ job_id: jobId }, 'exec job stalled: its runner is gone'),
@@ -435,6 +439,12 @@ export class ExecRunner {
       ...(ended.exitCode !== null ? { 'axle.job.exit_code': ended.exitCode } : {}),
       ...(ended.error ? { 'axle.job.error': ended.error.code } : {}),
     });
+    // Once per job: endJob moves it out of pending/running only once, whichever runner gets there.
+    axleMetrics.execJobs.inc({ status: ended.status });
+    axleMetrics.execJobDuration.observe(
+      { status: ended.status },
+      secondsSince(ended.startedAt ?? ended.createdAt, (ended.endedAt ?? new Date()).getTime()),
+    );
     await this.logs.append(job.id, seq + 1, 'exit', Buffer.from(JSON.stringify(exitOf(ended, seq + 1))));
     await this.logs.expire(job.id, this.config.exec.logTtlSeconds);
     await this.audit.record({

@@ -15,7 +15,8 @@ import { EventBus } from './event-bus.service';
 import { IntentQueries } from './intent-queries.service';
 import { toEventView, toIntentView } from './intent.view';
 
-export type StreamFrame = { id: number; event: string; data: Record<string, unknown> };
+/** One SSE frame; `at` is when its event was recorded (axle_event_delivery_lag_seconds). */
+export type StreamFrame = { id: number; event: string; data: Record<string, unknown>; at?: Date };
 
 /** What a stream source gives back for one read: frames to send and the cursor after them. */
 export type StreamBatch = { frames: StreamFrame[]; cursor: number; finished: boolean };
@@ -47,7 +48,12 @@ export class EventStreamService {
         const events = await this.intents.listEvents(scope, intentId, cursor, 500);
         const last = events[events.length - 1];
         return {
-          frames: events.map((e) => ({ id: e.seq, event: e.eventType, data: { ...toEventView(e) } })),
+          frames: events.map((e) => ({
+            id: e.seq,
+            event: e.eventType,
+            data: { ...toEventView(e) },
+            at: e.at,
+          })),
           cursor: last?.seq ?? cursor,
           finished: last ? TERMINAL_STATUSES.has(last.status) : false,
         };
@@ -92,6 +98,7 @@ export class EventStreamService {
               event_seq: item.eventSeq,
               event_type: item.eventType,
             },
+            at: item.at,
           })),
           cursor: scannedTo,
           finished: false,

@@ -19,6 +19,7 @@ import {
   type ScenarioPlan,
   ValidationFailedError,
 } from '@axle/protocol';
+import { axleMetrics, boundedLabel } from '@axle/observability';
 import { PolicyService } from '@axle/policies';
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
@@ -178,6 +179,7 @@ export class SubmitIntentUseCase {
       }
       throw err;
     }
+    axleMetrics.intentsCreated.inc({ intent_type: boundedLabel('intent_type', intent.intentType) });
     await this.startWorkflow(intent);
     await this.audit.record({
       orgId: intent.orgId,

@@ -20,3 +20,25 @@ export {
 } from './tracing';
 export { temporalClientInterceptors } from './temporal-tracing';
 export { axleVersion } from './version';
+export {
+  type AxleMetricKey,
+  axleMetrics,
+  type AxleMetrics,
+  type AxleProcess,
+  BoundedLabelValues,
+  boundedLabel,
+  DELIVERY_FAILURE_REASONS,
+  type DeliveryFailureReason,
+  initMetrics,
+  LABEL_VALUE_LIMIT,
+  METRICS_BY_PROCESS,
+  OTHER_LABEL_VALUE,
+  QUEUE_JOB_STATES,
+  type QueueJobState,
+  type ScrapeSources,
+  scrapeMetrics,
+  secondsSince,
+  setScrapeSources,
+  SSE_STREAM_KINDS,
+  type SseStreamKind,
+} from './metrics';

@@ -181,6 +181,7 @@ export class SessionService {
             id: e.seq,
             event: e.eventType,
             data: { ...toSessionFeedEntryView(e) },
+            at: e.createdAt,
           })),
           cursor: last?.seq ?? cursor,
           finished: last?.eventType === 'session.completed',

@@ -32,7 +32,7 @@ export async function serveAttach(
     blocking.disconnect();
     throw err;
   }
-  const raw = openEventStream(request, reply, 'axle attach');
+  const raw = openEventStream(request, reply, 'axle attach', 'exec_attach');
   let cursor = since;
   try {
     let batch = first;

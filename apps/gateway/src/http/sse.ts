@@ -2,6 +2,7 @@
 // wait_seconds for a notice; then `stream.timeout {ok, next_seq}` and close. With follow=true the
 // stream stays open with a comment heartbeat every 15 s.
 import { type EventBus, type StreamBatch, type StreamSource } from '@axle/intents';
+import { axleMetrics, secondsSince, type SseStreamKind } from '@axle/observability';
 import { parseOrThrow, SSE_EVENTS, streamQuerySchema } from '@axle/protocol';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 
@@ -16,11 +17,25 @@ export function frame(id: number | null, event: string, data: unknown): string {
   return `${id === null ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
+const eventStreams = new WeakSet<FastifyRequest>();
+
+/** True for a request answered as an SSE stream (left out of the HTTP latency histogram). */
+export function isEventStream(request: FastifyRequest): boolean {
+  return eventStreams.has(request);
+}
+
 /**
  * Sends the SSE response headers (with the ones set so far: request and trace ids, rate limits) and a
  * first comment, and hands the raw response over: Fastify no longer answers for this request.
+ * axle_sse_streams_open{stream} counts the stream until its response closes (end, client
+ * disconnect or error alike).
  */
-export function openEventStream(request: FastifyRequest, reply: FastifyReply, comment: string) {
+export function openEventStream(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  comment: string,
+  stream: SseStreamKind,
+) {
   const headers = Object.fromEntries(
     Object.entries(reply.getHeaders()).filter(
       (entry): entry is [string, string | number | string[]] => entry[1] !== undefined,
@@ -28,6 +43,11 @@ export function openEventStream(request: FastifyRequest, reply: FastifyReply, co
   );
   reply.hijack();
   const raw = reply.raw;
+  eventStreams.add(request);
+  if (!raw.closed && !raw.destroyed) {
+    axleMetrics.sseStreamsOpen.inc({ stream });
+    raw.once('close', () => axleMetrics.sseStreamsOpen.dec({ stream }));
+  }
   raw.writeHead(200, {
     ...headers,
     'content-type': 'text/event-stream; charset=utf-8',
@@ -70,12 +90,24 @@ export function startCursor(request: FastifyRequest, since: number | undefined):
   return since ?? 0;
 }
 
+/** Writes one event frame; axle_event_delivery_lag_seconds gets the time since the event was recorded. */
+export function writeEventFrame(
+  raw: FastifyReply['raw'],
+  stream: SseStreamKind,
+  f: { id: number; event: string; data: unknown; at?: Date | undefined },
+): boolean {
+  const ok = raw.write(frame(f.id, f.event, f.data));
+  if (f.at) axleMetrics.eventDeliveryLag.observe({ stream }, secondsSince(f.at));
+  return ok;
+}
+
 export async function serveStream(
   request: FastifyRequest,
   reply: FastifyReply,
   bus: EventBus,
   source: StreamSource,
   options: StreamOptions,
+  stream: Exclude<SseStreamKind, 'exec_attach'>,
 ): Promise<void> {
   const closed = new AbortController();
   request.raw.on('close', () => closed.abort());
@@ -94,7 +126,7 @@ export async function serveStream(
     stopListening();
     throw err;
   }
-  const raw = openEventStream(request, reply, 'axle stream');
+  const raw = openEventStream(request, reply, 'axle stream', stream);
   let cursor = options.since;
   const deadline = Date.now() + options.waitSeconds * 1000;
   try {
@@ -103,7 +135,7 @@ export async function serveStream(
       if (!pending) dirty = false;
       const batch: StreamBatch = pending ?? (await source.read(cursor));
       pending = null;
-      for (const f of batch.frames) raw.write(frame(f.id, f.event, f.data));
+      for (const f of batch.frames) writeEventFrame(raw, stream, f);
       cursor = batch.cursor;
       if (batch.finished || (!options.follow && batch.frames.length > 0)) break;
       const waitMs = options.follow ? HEARTBEAT_MS : deadline - Date.now();

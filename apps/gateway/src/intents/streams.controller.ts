@@ -21,7 +21,7 @@ export class StreamsController {
   ) {
     const { options } = streamRequest(request, query);
     const source = await this.streams.intentEvents(principal, id);
-    await serveStream(request, reply, this.streams.bus, source, options);
+    await serveStream(request, reply, this.streams.bus, source, options, 'intent_events');
   }
 
   @Get('agents/:org/:ws/:name/intents/stream')
@@ -36,6 +36,6 @@ export class StreamsController {
   ) {
     const { options, status } = streamRequest(request, query);
     const source = this.streams.agentStream(principal, agentAddress(org, ws, name), status);
-    await serveStream(request, reply, this.streams.bus, source, options);
+    await serveStream(request, reply, this.streams.bus, source, options, 'agent');
   }
 }

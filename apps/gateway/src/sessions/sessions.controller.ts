@@ -79,7 +79,7 @@ export class SessionsController {
   ) {
     const { options } = streamRequest(request, query);
     const source = await this.sessions.feedStream(principal, id);
-    await serveStream(request, reply, this.sessions.bus, source, options);
+    await serveStream(request, reply, this.sessions.bus, source, options, 'session_feed');
   }
 
   @Post(':id/complete')

@@ -229,6 +229,13 @@ export class HumanTaskRepository {
     });
   }
 
+  /** Open (undecided) tasks in the scope: the axle_human_tasks_waiting gauge reads it per scrape. */
+  async countOpen(scope: TenantScope): Promise<number> {
+    return guarded(() =>
+      this.prisma.client.humanTask.count({ where: { status: 'open', ...orgFilter(scope) } }),
+    );
+  }
+
   // ----- magic links ----------------------------------------------------------------------------
 
   async createMagicLink(

@@ -137,7 +137,14 @@ export type AppendEventResult = {
   agentSeq: number | null;
 };
 
-export type AgentStreamItem = { agentSeq: number; eventSeq: number; eventType: string; intent: IntentRecord };
+export type AgentStreamItem = {
+  agentSeq: number;
+  eventSeq: number;
+  eventType: string;
+  intent: IntentRecord;
+  /** When the delivery entered the agent's stream. */
+  at: Date;
+};
 
 type Tx = Prisma.TransactionClient;
 type IntentRow = Awaited<ReturnType<PrismaService['client']['intent']['findFirstOrThrow']>>;
@@ -505,7 +512,13 @@ export class IntentRepository {
       for (const entry of entries) {
         const intent = byId.get(entry.intentId);
         if (intent)
-          items.push({ agentSeq: entry.seq, eventSeq: entry.eventSeq, eventType: entry.eventType, intent });
+          items.push({
+            agentSeq: entry.seq,
+            eventSeq: entry.eventSeq,
+            eventType: entry.eventType,
+            intent,
+            at: entry.at,
+          });
       }
       return { items, scannedTo: entries[entries.length - 1]!.seq };
     });

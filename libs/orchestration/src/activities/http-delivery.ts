@@ -1,4 +1,5 @@
 import { type IntentRecord } from '@axle/data';
+import { axleMetrics, type DeliveryFailureReason } from '@axle/observability';
 import { DELIVERY_HEADERS, type HttpDeliveryResult } from '@axle/protocol';
 import { signBody } from '@axle/webhooks';
 import { type CircuitBreaker } from './circuit-breaker';
@@ -22,15 +23,40 @@ export function deliveryBody(intent: IntentRecord, attempt: number): Record<stri
   };
 }
 
-/** One POST; never throws for the endpoint's failures, which the workflow retries with backoff. */
-export async function postDelivery(options: {
+/**
+ * One POST; never throws for the endpoint's failures, which the workflow retries with backoff.
+ * Each call counts in axle_delivery_attempts_total{binding="http"}, and a failed one in
+ * axle_delivery_failures_total with its reason (an open circuit counts as a failed attempt).
+ */
+export async function postDelivery(
+  options: Parameters<typeof attemptDelivery>[0],
+): Promise<HttpDeliveryResult> {
+  axleMetrics.deliveryAttempts.inc({ binding: 'http' });
+  const result = await attemptDelivery(options);
+  if (result.ok) return result;
+  const { reason, ...failed } = result;
+  axleMetrics.deliveryFailures.inc({ binding: 'http', reason });
+  return failed;
+}
+
+type Attempt =
+  | Extract<HttpDeliveryResult, { ok: true }>
+  | (Extract<HttpDeliveryResult, { ok: false }> & { reason: DeliveryFailureReason });
+
+function statusReason(status: number): DeliveryFailureReason {
+  if (status >= 500 && status < 600) return 'http_5xx';
+  if (status >= 400 && status < 500) return 'http_4xx';
+  return 'http_other';
+}
+
+async function attemptDelivery(options: {
   intent: IntentRecord;
   callbackUrl: string;
   attempt: number;
   secret: string | null;
   timeoutMs: number;
   breaker: CircuitBreaker;
-}): Promise<HttpDeliveryResult> {
+}): Promise<Attempt> {
   const endpoint = new URL(options.callbackUrl).origin;
   const decision = await options.breaker.check(endpoint);
   if (!decision.allowed)
@@ -39,6 +65,7 @@ export async function postDelivery(options: {
       error: `circuit open for ${endpoint}`,
       counted: false,
       retryAfterMs: decision.retryAfterMs,
+      reason: 'circuit_open',
     };
   const raw = JSON.stringify(deliveryBody(options.intent, options.attempt));
   const headers: Record<string, string> = {
@@ -68,14 +95,20 @@ export async function postDelivery(options: {
       ok: false,
       error: `callback answered HTTP ${res.status}`,
       counted: true,
+      reason: statusReason(res.status),
       ...(Number.isFinite(retryAfter) && retryAfter > 0
         ? { retryAfterMs: Math.min(retryAfter, 3600) * 1000 }
         : {}),
     };
   } catch (err) {
     await options.breaker.failed(endpoint);
-    const reason =
-      err instanceof Error ? (err.name === 'TimeoutError' ? 'timed out' : err.message) : String(err);
-    return { ok: false, error: `callback unreachable: ${reason}`, counted: true };
+    const timedOut = err instanceof Error && err.name === 'TimeoutError';
+    const reason = err instanceof Error ? (timedOut ? 'timed out' : err.message) : String(err);
+    return {
+      ok: false,
+      error: `callback unreachable: ${reason}`,
+      counted: true,
+      reason: timedOut ? 'timeout' : 'unreachable',
+    };
   }
 }

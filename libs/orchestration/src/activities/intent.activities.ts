@@ -9,6 +9,7 @@ import {
 import { HumanTaskService } from '@axle/humans';
 import { InboxDeliveryService } from '@axle/inbox';
 import { IntentEventsService } from '@axle/intents';
+import { axleMetrics, boundedLabel } from '@axle/observability';
 import {
   AxleError,
   type CloseHumanTasksInput,
@@ -95,10 +96,34 @@ export class IntentActivitiesService implements OnModuleDestroy {
     return { mode: mode as DeliveryBinding['mode'], callbackUrl: agent?.callbackUrl ?? null };
   }
 
+  /**
+   * Metrics (docs/metrics.md): a terminal status counts in axle_intents_terminal_total when its event
+   * is written, which happens once per intent (events are deduped per workflow step, and nothing is
+   * appended after a terminal one), so an activity retry never counts twice. A delivery to a
+   * stream/poll/inbox/internal agent is this event reaching the agent's stream; http deliveries
+   * count in postDelivery, where the POST happens.
+   */
   async recordEvent(input: RecordEventInput): Promise<RecordEventResult> {
     const { intentId, orgId, ...event } = input;
+    const binding = streamDelivery(input);
     return this.businessErrors(async () => {
-      const { event: recorded, intent } = await this.events.record(orgScope(orgId), intentId, event);
+      let outcome;
+      try {
+        outcome = await this.events.record(orgScope(orgId), intentId, event);
+      } catch (err) {
+        if (binding && !(err instanceof AxleError && err.kind !== 'unavailable')) {
+          axleMetrics.deliveryAttempts.inc({ binding });
+          axleMetrics.deliveryFailures.inc({ binding, reason: 'store_error' });
+        }
+        throw err;
+      }
+      const { event: recorded, intent, created } = outcome;
+      if (created && binding) axleMetrics.deliveryAttempts.inc({ binding });
+      if (created && isTerminal(intent.status))
+        axleMetrics.intentsTerminal.inc({
+          status: intent.status,
+          intent_type: boundedLabel('intent_type', intent.intentType),
+        });
       return { seq: recorded.seq, status: intent.status };
     });
   }
@@ -253,6 +278,16 @@ export class IntentActivitiesService implements OnModuleDestroy {
       throw err;
     }
   }
+}
+
+/** The binding of an `intent.delivered` event that itself is the delivery (not an http POST), else null. */
+function streamDelivery(input: RecordEventInput): DeliveryBinding['mode'] | null {
+  if (input.eventType !== 'intent.delivered' || !input.deliverTo) return null;
+  const binding = input.details?.binding;
+  const mode = BINDINGS.has(binding as DeliveryBinding['mode'])
+    ? (binding as DeliveryBinding['mode'])
+    : 'stream';
+  return mode === 'http' ? null : mode;
 }
 
 /** 1 s, 2 s, 4 s … up to the configured ceiling: quick after a short kill, cheap during a long one. */
