@@ -10,9 +10,9 @@ import { parseAllDocuments } from 'yaml';
 export const ROOT = process.cwd();
 
 /**
- * The metric names of issue #7 (the metrics work defines them in code; until the lead wires that
- * module in here, this list is the contract): the alerts may use only these, their histogram series
- * (_bucket, _count, _sum), prom-client's default process_/nodejs_ metrics, and EXTERNAL_METRICS.
+ * Axle's metrics (a test holds this list equal to the catalog in @axle/observability's metrics.ts):
+ * the alerts may use only these, their histogram series (_bucket, _count, _sum), prom-client's
+ * default process_/nodejs_ metrics, and EXTERNAL_METRICS.
  */
 export const AXLE_METRICS: Readonly<Record<string, 'counter' | 'gauge' | 'histogram'>> = {
   axle_http_request_duration_seconds: 'histogram',

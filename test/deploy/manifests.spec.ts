@@ -4,7 +4,7 @@
 // objects resolve, images are Dockerfile targets, alerts read only the issue #7 metrics. The last
 // block breaks copies on purpose to prove each checker catches its mistake.
 import { loadConfig, type AxleConfig } from '@axle/config';
-import { startHealthServer } from '@axle/observability';
+import { axleMetrics, startHealthServer } from '@axle/observability';
 import { freePort } from '@axle/testing';
 import { RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
@@ -13,7 +13,9 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
+import { Registry } from 'prom-client';
 import {
+  AXLE_METRICS,
   type AppExpectation,
   allContainers,
   checkAlertMetrics,
@@ -660,5 +662,16 @@ describe('the checkers catch mistakes', () => {
       'Dockerfile runner: runs as root',
       'Dockerfile: no stage named migrate',
     ]);
+  });
+});
+
+describe('alert metrics', () => {
+  test('AXLE_METRICS (what alerts may use) is exactly the catalog the apps register', async () => {
+    const registry = new Registry();
+    for (const metric of Object.values(axleMetrics)) registry.registerMetric<string>(metric);
+    const exported = Object.fromEntries(
+      (await registry.getMetricsAsJSON()).map((m) => [m.name, String(m.type)]),
+    );
+    assert.deepEqual(exported, { ...AXLE_METRICS });
   });
 });
