@@ -7,6 +7,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayModule } from './gateway.module';
 import { installAuditTrail } from './http/audit-trail';
+import { gatewayDrain } from './http/drain';
 import { acceptEmptyJsonBodies, acceptFormBodies } from './http/json-body';
 import { installIdempotencyHooks } from './http/idempotency.interceptor';
 import { generateRequestId, installRequestContext } from './http/request-context';
@@ -34,7 +35,26 @@ async function main(): Promise<void> {
   acceptFormBodies(app);
   installIdempotencyHooks(fastify, logger);
   installAuditTrail(fastify, app.get(AuditRepository), logger);
-  app.enableShutdownHooks();
+  gatewayDrain.install(fastify);
+  // SIGTERM/SIGINT drain the gateway (http/drain.ts) instead of Nest's shutdown hooks, which would
+  // close Prisma and Redis before in-flight requests and open streams are done. A second signal
+  // during the drain exits at once.
+  const drain = (signal: NodeJS.Signals) => {
+    if (gatewayDrain.draining) {
+      logger.warn({ signal }, 'second signal during the drain; exiting now');
+      process.exit(1);
+    }
+    void gatewayDrain.drain({
+      server: fastify.server,
+      graceMs: config.shutdownGraceSeconds * 1000,
+      closeApp: () => app.close(),
+      exit: (code) => process.exit(code),
+      logger,
+      reason: signal,
+    });
+  };
+  process.on('SIGTERM', drain);
+  process.on('SIGINT', drain);
   await app.init();
 
   await app.listen({ port: config.http.port, host: config.http.host });

@@ -8,7 +8,7 @@ import { QUEUES } from '@axle/protocol';
 /**
  * The job runner: a BullMQ worker on the exec-jobs queue running each job in its sandbox
  * (ExecRunner in @axle/exec, docs/exec.md). SIGTERM stops taking jobs and gives running ones
- * AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS to finish.
+ * AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS to finish; the ones still running then are handed back.
  */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
@@ -21,9 +21,11 @@ async function main(): Promise<void> {
     'runner ready',
   );
 
+  let stopping = false;
   const health = await startHealthServer({
     host: config.http.host,
     port: config.health.runnerPort,
+    draining: () => stopping,
     ready: async () => {
       const redis = (await runner.ping()) ? 'up' : 'down';
       const postgres = await prisma.ping().then(
@@ -38,7 +40,11 @@ async function main(): Promise<void> {
     },
   });
 
+  // SIGTERM/SIGINT (docs/lifecycle.md): /ready turns 503, no new jobs; running ones get the grace,
+  // then are killed and handed back to the queue for another runner.
   const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     logger.info({ signal, grace_seconds: config.runner.shutdownGraceSeconds }, 'runner draining');
     const result = await runner.shutdown(config.runner.shutdownGraceSeconds * 1000);
     logger.info({ result }, 'runner stopped');

@@ -9,6 +9,11 @@ export type IntentWorkerOptions = {
   workflows: { bundlePath: string } | { workflowsPath: string };
   /** Stop trying to reach Temporal at start after this long (0 = keep trying). */
   connectTimeoutMs?: number;
+  /**
+   * How long running activities may still finish after stop() (AXLE_SHUTDOWN_GRACE_SECONDS); then
+   * they are canceled, and their attempt fails so Temporal retries it on another worker.
+   */
+  shutdownGraceMs?: number;
 };
 
 /** A provider of activities (IntentActivitiesService, WebhookActivitiesService, …). */
@@ -41,6 +46,7 @@ export class IntentWorkerRunner {
       namespace: this.options.namespace,
       taskQueue: TASK_QUEUES.intents,
       activities: mergeActivities(this.activities),
+      shutdownGraceTime: this.options.shutdownGraceMs ?? 0,
       ...('bundlePath' in this.options.workflows
         ? { workflowBundle: { codePath: this.options.workflows.bundlePath } }
         : { workflowsPath: this.options.workflows.workflowsPath }),
@@ -67,6 +73,7 @@ export class IntentWorkerRunner {
     await this.running;
   }
 
+  /** Stops polling; resolves once running activities finished or were canceled after the grace. */
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.worker && this.state === 'running') {

@@ -30,6 +30,8 @@ export async function postDelivery(options: {
   secret: string | null;
   timeoutMs: number;
   breaker: CircuitBreaker;
+  /** The activity's cancellation: the POST is abandoned and the attempt fails (not counted). */
+  cancellation?: AbortSignal;
 }): Promise<HttpDeliveryResult> {
   const endpoint = new URL(options.callbackUrl).origin;
   const decision = await options.breaker.check(endpoint);
@@ -55,7 +57,9 @@ export async function postDelivery(options: {
       headers,
       body: raw,
       redirect: 'manual',
-      signal: AbortSignal.timeout(options.timeoutMs),
+      signal: options.cancellation
+        ? AbortSignal.any([AbortSignal.timeout(options.timeoutMs), options.cancellation])
+        : AbortSignal.timeout(options.timeoutMs),
     });
     await res.body?.cancel().catch(() => undefined);
     if (res.status >= 200 && res.status < 300) {
@@ -73,6 +77,8 @@ export async function postDelivery(options: {
         : {}),
     };
   } catch (err) {
+    // Canceled (the worker shuts down): not the endpoint's fault; Temporal retries the activity.
+    if (options.cancellation?.aborted) throw options.cancellation.reason ?? err;
     await options.breaker.failed(endpoint);
     const reason =
       err instanceof Error ? (err.name === 'TimeoutError' ? 'timed out' : err.message) : String(err);
