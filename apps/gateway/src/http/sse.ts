@@ -151,7 +151,9 @@ export async function serveStream(
       }
     }
     if (!closed.signal.aborted)
-      raw.write(drained ? drainFrame(cursor) : frame(null, SSE_EVENTS.timeout, { ok: true, next_seq: cursor }));
+      raw.write(
+        drained ? drainFrame(cursor) : frame(null, SSE_EVENTS.timeout, { ok: true, next_seq: cursor }),
+      );
   } catch (err) {
     // Headers are sent; tell the client where to resume and close.
     if (!closed.signal.aborted) raw.write(interruptedFrame(cursor, err));
