@@ -19,7 +19,7 @@ import { RegistryModule } from '@axle/registry';
 import { PoliciesModule } from '@axle/policies';
 import { SessionsModule } from '@axle/sessions';
 import { WebhooksModule } from '@axle/webhooks';
-import { type BeforeApplicationShutdown, Injectable, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { HealthController } from './health/health.controller';
 import { MetricsController } from './health/metrics.controller';
@@ -30,7 +30,6 @@ import { IdempotencyInterceptor } from './http/idempotency.interceptor';
 import { QuotaGuard } from './http/quota.guard';
 import { RateLimitGuard } from './http/rate-limit.guard';
 import { SignatureGuard } from './http/signature.guard';
-import { streamsShutdown } from './http/sse';
 import { AuditController, QuotasController } from './governance/governance.controller';
 import { MagicLinkController, MeController } from './humans/humans.controller';
 import { ApprovalsController, InboxController } from './inbox/inbox.controller';
@@ -54,13 +53,6 @@ import {
   ExecToolsController,
 } from './exec/exec.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
-
-@Injectable()
-class StreamsDrain implements BeforeApplicationShutdown {
-  beforeApplicationShutdown() {
-    streamsShutdown.abort();
-  }
-}
 
 @Module({})
 export class GatewayModule {
@@ -137,7 +129,6 @@ export class GatewayModule {
         RequestSignatureVerifier,
         SigningKeyService,
         IdempotencySweeper,
-        StreamsDrain,
       ],
     };
   }

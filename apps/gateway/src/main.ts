@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 // First: tracing starts before the modules it instruments are loaded.
-import './instrument';
+import { tracing } from './instrument';
 import { BootstrapService } from '@axle/auth';
 import { type AxleConfig, loadConfigOrExit } from '@axle/config';
 import { AuditRepository } from '@axle/data';
@@ -9,6 +9,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayModule } from './gateway.module';
 import { installAuditTrail } from './http/audit-trail';
+import { gatewayDrain } from './http/drain';
 import { acceptEmptyJsonBodies, acceptFormBodies } from './http/json-body';
 import { installHttpMetrics } from './http/http-metrics';
 import { installIdempotencyHooks } from './http/idempotency.interceptor';
@@ -41,7 +42,27 @@ async function main(): Promise<void> {
   acceptFormBodies(app);
   installIdempotencyHooks(fastify, logger);
   installAuditTrail(fastify, app.get(AuditRepository), logger);
-  app.enableShutdownHooks();
+  gatewayDrain.install(fastify);
+  // SIGTERM/SIGINT drain the gateway (http/drain.ts) instead of Nest's shutdown hooks, which would
+  // close Prisma and Redis before in-flight requests and open streams are done. A second signal
+  // during the drain exits at once.
+  const drain = (signal: NodeJS.Signals) => {
+    if (gatewayDrain.draining) {
+      logger.warn({ signal }, 'second signal during the drain; exiting now');
+      process.exit(1);
+    }
+    void gatewayDrain.drain({
+      server: fastify.server,
+      graceMs: config.shutdownGraceSeconds * 1000,
+      // Buffered spans are exported before the process exits.
+      closeApp: () => app.close().finally(() => tracing.shutdown()),
+      exit: (code) => process.exit(code),
+      logger,
+      reason: signal,
+    });
+  };
+  process.on('SIGTERM', drain);
+  process.on('SIGINT', drain);
   await app.init();
 
   await app.listen({ port: config.http.port, host: config.http.host });

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 // First: tracing starts before the modules it instruments are loaded.
-import './instrument';
+import { tracing } from './instrument';
 import { loadConfigOrExit } from '@axle/config';
 import { AuditRepository, ExecRepository, PrismaService } from '@axle/data';
 import { ExecRunner, RUNNER_REPORT_INTERVAL_MS, RunnerRegistry } from '@axle/exec';
@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 /**
  * The job runner: a BullMQ worker on the exec-jobs queue running each job in its sandbox
  * (ExecRunner in @axle/exec, docs/exec.md). SIGTERM stops taking jobs and gives running ones
- * AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS to finish.
+ * AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS to finish; the ones still running then are handed back.
  */
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
@@ -36,11 +36,13 @@ async function main(): Promise<void> {
     'runner ready',
   );
 
+  let stopping = false;
   initMetrics('runner');
   const health = await startHealthServer({
     host: config.http.host,
     port: config.health.runnerPort,
     metrics: true,
+    draining: () => stopping,
     ready: async () => {
       const redis = (await runner.ping()) ? 'up' : 'down';
       const postgres = await prisma.ping().then(
@@ -55,7 +57,11 @@ async function main(): Promise<void> {
     },
   });
 
+  // SIGTERM/SIGINT (docs/lifecycle.md): /ready turns 503, no new jobs; running ones get the grace,
+  // then are killed and handed back to the queue for another runner.
   const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     logger.info({ signal, grace_seconds: config.runner.shutdownGraceSeconds }, 'runner draining');
     clearInterval(reporting);
     await registry.withdraw(runner.runnerId).catch(() => undefined);
@@ -64,6 +70,7 @@ async function main(): Promise<void> {
     logger.info({ result }, 'runner stopped');
     health.close();
     await prisma.onModuleDestroy().catch(() => undefined);
+    await tracing.shutdown();
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));

@@ -17,6 +17,9 @@ import { IntentWorkflowClient } from '@axle/intents';
 import { NestFactory } from '@nestjs/core';
 import { WorkerModule } from './worker.module';
 
+/** After the grace, canceled activities get this long to confirm before the process exits anyway. */
+const FORCE_EXIT_MARGIN_MS = 5_000;
+
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger({ level: config.logLevel, app: 'worker' });
@@ -29,6 +32,7 @@ async function main(): Promise<void> {
       namespace: config.temporal.namespace,
       workflows: { bundlePath: WORKFLOW_BUNDLE_PATH },
       tracing,
+      shutdownGraceMs: config.shutdownGraceSeconds * 1000,
     },
     [
       app.get(IntentActivitiesService),
@@ -40,11 +44,13 @@ async function main(): Promise<void> {
     logger,
   );
   const prisma = app.get(PrismaService);
+  let stopping = false;
   initMetrics('worker');
   const health = await startHealthServer({
     host: config.http.host,
     port: config.health.workerPort,
     metrics: true,
+    draining: () => stopping,
     ready: async () => {
       const postgres = await prisma.ping().then(
         () => 'up',
@@ -55,14 +61,24 @@ async function main(): Promise<void> {
     },
   });
 
-  let stopping = false;
+  // SIGTERM/SIGINT (docs/lifecycle.md): /ready turns 503, the Temporal worker stops polling and gives
+  // running activities AXLE_SHUTDOWN_GRACE_SECONDS, then cancels them (Temporal retries them on
+  // another worker); then the app closes and the process exits 0. Stuck past the grace plus a
+  // margin: exit 1.
+  const graceMs = config.shutdownGraceSeconds * 1000;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, 'worker draining');
+    logger.info({ signal, grace_seconds: config.shutdownGraceSeconds }, 'worker draining');
+    setTimeout(() => {
+      logger.error({ grace_seconds: config.shutdownGraceSeconds }, 'worker did not stop in time; exiting');
+      process.exit(1);
+    }, graceMs + FORCE_EXIT_MARGIN_MS);
     await runner.stop();
     health.close();
     await app.close();
+    await tracing.shutdown();
+    logger.info({ signal }, 'worker stopped');
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));

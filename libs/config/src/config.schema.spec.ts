@@ -128,6 +128,19 @@ describe('configuration', () => {
     });
   }
 
+  test('a missing key is "required"; a key with a bad value is not, and its value is not echoed', () => {
+    const { DATABASE_URL: _omitted, ...rest } = base;
+    const issues = issuesOf({ ...rest, AXLE_PORT: 'abc' });
+    assert.deepEqual(
+      issues.map((i) => [i.key, /is required/.test(i.message)]),
+      [
+        ['AXLE_PORT', false],
+        ['DATABASE_URL', true],
+      ],
+    );
+    assert.doesNotMatch(issues[0]!.message, /abc/);
+  });
+
   test('the error message lists every bad key', () => {
     assert.throws(
       () => loadConfig({ ...base, AXLE_PORT: 'x', LOG_LEVEL: 'y' }),

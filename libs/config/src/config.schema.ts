@@ -252,13 +252,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   // Empty strings mean "unset", as in most shells' `FOO= cmd`.
   const fromEnv = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const file = fromEnv.AXLE_CONFIG_FILE ? readConfigFile(fromEnv.AXLE_CONFIG_FILE) : {};
-  const parsed = envSchema.safeParse({ ...file, ...fromEnv });
+  const merged: Record<string, string | undefined> = { ...file, ...fromEnv };
+  const parsed = envSchema.safeParse(merged);
   if (parsed.success) return parsed.data;
   throw new ConfigError(
     parsed.error.issues.map((issue) => {
       const key = String(issue.path[0] ?? '(environment)');
+      // zod does not report the input; a set key with a bad value (AXLE_PORT=abc) is not "required".
+      // The value itself is not echoed: it may be a secret (a URL with a password).
       const message =
-        issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
+        issue.code === 'invalid_type' && merged[key] === undefined ? 'is required' : issue.message;
       const source = key in file && !(key in fromEnv) ? ` (from ${fromEnv.AXLE_CONFIG_FILE})` : '';
       return { key, message: `${message}${source}` };
     }),

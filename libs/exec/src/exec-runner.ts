@@ -27,7 +27,7 @@ import {
   TERMINAL_JOB_STATUSES,
 } from '@axle/protocol';
 import { type SandboxProcess, sandboxOwner, spawnSandboxed, TierUnavailableError } from '@axle/sandbox';
-import { type Job, Worker } from 'bullmq';
+import { type Job, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { chown, mkdir, stat } from 'node:fs/promises';
@@ -40,6 +40,8 @@ import { McpError, withMcpSession } from './tools/mcp-client';
 
 /** How often a running job's last_seq/log_bytes are written to PostgreSQL (they are exact at the end). */
 const PROGRESS_EVERY_MS = 1000;
+/** After the shutdown grace: how long the killed jobs get to be handed back before the runner exits. */
+const HAND_BACK_MS = 5_000;
 
 type Active = { kill(reason: 'cancel' | 'shutdown'): void };
 
@@ -79,15 +81,19 @@ export class ExecRunner {
     );
     await this.subscriber.subscribe(REDIS_CHANNELS.execCancel);
     const { runner } = this.config;
-    this.worker = new Worker<ExecJobData>(QUEUES.execJobs, (job: Job<ExecJobData>) => this.traced(job.data), {
-      connection: { url: this.config.redis.url, maxRetriesPerRequest: null },
-      concurrency: runner.concurrency,
-      lockDuration: runner.lockDurationMs,
-      stalledInterval: runner.stalledIntervalMs,
-      // Our own attempts count (the job row) decides; BullMQ only has to hand a stalled job back.
-      maxStalledCount: runner.maxAttempts + 1,
-      autorun: true,
-    });
+    this.worker = new Worker<ExecJobData>(
+      QUEUES.execJobs,
+      (job: Job<ExecJobData>, token?: string) => this.deliver(job, token),
+      {
+        connection: { url: this.config.redis.url, maxRetriesPerRequest: null },
+        concurrency: runner.concurrency,
+        lockDuration: runner.lockDurationMs,
+        stalledInterval: runner.stalledIntervalMs,
+        // Our own attempts count (the job row) decides; BullMQ only has to hand a stalled job back.
+        maxStalledCount: runner.maxAttempts + 1,
+        autorun: true,
+      },
+    );
     this.worker.on('error', (err) => this.logger.warn({ err: String(err) }, 'runner queue connection error'));
     this.worker.on('stalled', (jobId) =>
       this.logger.warn({ job_id: jobId }, 'exec job stalled: its runner is gone'),
@@ -109,8 +115,10 @@ export class ExecRunner {
 
   /**
    * SIGTERM: take no new jobs and let running ones finish within the grace period. After it, their
-   * processes are killed and the runner exits without ending them: the stalled-job check hands
-   * them to another runner, which applies each job's stalled_policy.
+   * processes are killed and the jobs handed back to the queue unfinished (deliver()), so another
+   * runner takes them up at once and applies each job's stalled_policy: retry runs it again, fail
+   * ends it runner_lost. If handing back fails, the stalled-job check hands them over after the lock
+   * expires (AXLE_RUNNER_LOCK_DURATION_MS), as for a runner that died.
    */
   async shutdown(graceMs: number): Promise<'drained' | 'abandoned'> {
     const worker = this.worker;
@@ -123,6 +131,10 @@ export class ExecRunner {
     if (result === 'abandoned') {
       this.shuttingDown = true;
       for (const job of this.active.values()) job.kill('shutdown');
+      await Promise.race([
+        closing,
+        new Promise<void>((resolve) => setTimeout(resolve, HAND_BACK_MS).unref()),
+      ]);
     }
     this.subscriber.disconnect();
     this.redis.disconnect();
@@ -142,6 +154,29 @@ export class ExecRunner {
         () => this.process(data),
       ),
     );
+  }
+
+  /**
+   * One delivery from the queue. Once the shutdown grace is over, the job goes back to the queue
+   * instead of being completed in it (WaitingError tells BullMQ it was moved): its row is still
+   * `running`, which is how the next runner knows it was interrupted. A job that ended meanwhile is
+   * skipped by the next runner.
+   */
+  private async deliver(job: Job<ExecJobData>, token: string | undefined): Promise<void> {
+    await this.traced(job.data);
+    if (!this.shuttingDown) return;
+    try {
+      await job.moveToWait(token);
+    } catch (err) {
+      this.logger.warn(
+        { job_id: job.data.jobId, err: String(err) },
+        'could not hand the job back; the stalled-job check will',
+      );
+      // Never settle: BullMQ must not complete the job; the process exits with it still active.
+      await new Promise<never>(() => undefined);
+    }
+    this.logger.info({ job_id: job.data.jobId }, 'exec job handed back to the queue');
+    throw new WaitingError();
   }
 
   /** One delivery of a job. Job-level failures end the job; only infrastructure errors throw. */
@@ -283,7 +318,11 @@ export class ExecRunner {
     const exit = await proc.exited;
     this.active.delete(job.id);
     await chain;
-    if (stoppedBy === 'shutdown' || this.shuttingDown) return; // left for the stalled-job check
+    if (stoppedBy === 'shutdown' || this.shuttingDown) {
+      // Handed back (deliver()): the next runner continues the log after this seq and these bytes.
+      await this.exec.recordProgress(scope, job.id, seq, bytes).catch(() => undefined);
+      return;
+    }
     if (stoppedBy === 'output') {
       await this.logs.append(
         job.id,

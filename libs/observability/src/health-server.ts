@@ -7,12 +7,14 @@ export type HealthCheck = () => Promise<{ ok: boolean; checks: Record<string, st
  * A minimal HTTP server for processes without an API (worker, runner): `/health` answers while the
  * process lives, `/ready` runs the check (200 or 503), and with `metrics: true` `/metrics` serves
  * the process's Prometheus registry (initMetrics). Used by `npm start`, Kubernetes probes and scrapes.
+ * Once `draining()` is true (SIGTERM, docs/lifecycle.md), `/ready` answers 503 `checks.draining`.
  */
 export async function startHealthServer(options: {
   host: string;
   port: number;
   ready: HealthCheck;
   metrics?: boolean;
+  draining?: () => boolean;
 }): Promise<Server> {
   const server = createServer((req, res) => {
     const send = (status: number, body: unknown) => {
@@ -21,6 +23,10 @@ export async function startHealthServer(options: {
     };
     if (req.url === '/health') return send(200, { ok: true });
     if (options.metrics && req.url?.split('?')[0] === '/metrics') return serveMetrics(req.method, res, send);
+    if (req.url === '/ready' && options.draining?.()) {
+      res.setHeader('retry-after', '1');
+      return send(503, { ok: false, checks: { draining: 'true' } });
+    }
     if (req.url === '/ready') {
       options.ready().then(
         (result) => send(result.ok ? 200 : 503, result),

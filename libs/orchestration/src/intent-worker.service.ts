@@ -13,6 +13,11 @@ export type IntentWorkerOptions = {
   connectTimeoutMs?: number;
   /** The process's tracing (startTracing): workflow spans go to its processor. Absent = off. */
   tracing?: Tracing;
+  /**
+   * How long running activities may still finish after stop() (AXLE_SHUTDOWN_GRACE_SECONDS); then
+   * they are canceled, and their attempt fails so Temporal retries it on another worker.
+   */
+  shutdownGraceMs?: number;
 };
 
 /** A provider of activities (IntentActivitiesService, WebhookActivitiesService, …). */
@@ -47,6 +52,7 @@ export class IntentWorkerRunner {
       taskQueue: TASK_QUEUES.intents,
       activities: mergeActivities(this.activities),
       // A prebuilt bundle has the workflow interceptor modules in it (scripts/build.mjs).
+      shutdownGraceTime: this.options.shutdownGraceMs ?? 0,
       ...('bundlePath' in this.options.workflows
         ? { workflowBundle: { codePath: this.options.workflows.bundlePath } }
         : { workflowsPath: this.options.workflows.workflowsPath }),
@@ -80,6 +86,7 @@ export class IntentWorkerRunner {
     await this.running;
   }
 
+  /** Stops polling; resolves once running activities finished or were canceled after the grace. */
   async stop(): Promise<void> {
     this.stopping = true;
     if (this.worker && this.state === 'running') {

@@ -162,6 +162,15 @@ export class DependencyUnavailableError extends AxleError {
   }
 }
 
+/** A gateway replica that is draining (SIGTERM, docs/lifecycle.md): retry, another replica answers. */
+export class ShuttingDownError extends AxleError {
+  constructor(readonly retryAfterSeconds = 1) {
+    super('unavailable', 'shutting_down', 'this gateway is shutting down; retry the request', {
+      retry_after_seconds: retryAfterSeconds,
+    });
+  }
+}
+
 /** Why an exec capability token was refused (docs/exec.md): 401 when missing, else 403. */
 export class CapTokenError extends AxleError {
   constructor(

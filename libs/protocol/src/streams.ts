@@ -11,7 +11,11 @@ export const REDIS_CHANNELS = {
   execCancel: 'axle:exec:cancel',
 } as const;
 
-export const SSE_EVENTS = { timeout: 'stream.timeout' } as const;
+export const SSE_EVENTS = {
+  timeout: 'stream.timeout',
+  /** The last frame of a stream a draining gateway ends: `{ok:false, next_seq, retry_after_ms}`. */
+  interrupted: 'stream.interrupted',
+} as const;
 
 /** The wire shape of one intent event (reference §1.4 "Events list"). */
 export type IntentEventView = {

@@ -5,7 +5,14 @@
 import { type AttachSource } from '@axle/exec';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type Redis } from 'ioredis';
-import { frame, HEARTBEAT_MS, interruptedFrame, openEventStream, streamsShutdown } from '../http/sse';
+import {
+  drainFrame,
+  frame,
+  HEARTBEAT_MS,
+  interruptedFrame,
+  openEventStream,
+  streamsShutdown,
+} from '../http/sse';
 
 export async function serveAttach(
   request: FastifyRequest,
@@ -16,24 +23,33 @@ export async function serveAttach(
 ): Promise<void> {
   const blocking = redis.duplicate({ maxRetriesPerRequest: 1, enableOfflineQueue: true });
   blocking.on('error', () => undefined);
+  // Aborted when the client leaves or the gateway drains; only a drain gets a last frame.
   const closed = new AbortController();
+  let draining = false;
   const stop = () => {
     closed.abort();
     blocking.disconnect();
   };
+  const drain = () => {
+    draining = true;
+    stop();
+  };
   reply.raw.on('close', stop);
-  streamsShutdown.signal.addEventListener('abort', stop, { once: true });
+  streamsShutdown.signal.addEventListener('abort', drain, { once: true });
   // The first read happens before the headers, so a Redis that is down is still an error answer.
   let first;
   try {
     first = await source.next(blocking, since, 0);
   } catch (err) {
-    streamsShutdown.signal.removeEventListener('abort', stop);
+    streamsShutdown.signal.removeEventListener('abort', drain);
     blocking.disconnect();
     throw err;
   }
   const raw = openEventStream(request, reply, 'axle attach', 'exec_attach');
   let cursor = since;
+  let exited = false;
+  // Opened while the gateway drains: the replay goes out, then the resume frame.
+  if (streamsShutdown.signal.aborted && !draining) drain();
   try {
     let batch = first;
     for (;;) {
@@ -49,6 +65,7 @@ export async function serveAttach(
           });
         if (ended) break;
       }
+      exited = ended;
       if (ended || closed.signal.aborted) break;
       batch = await source.next(blocking, cursor, HEARTBEAT_MS);
       if (closed.signal.aborted) break;
@@ -57,7 +74,8 @@ export async function serveAttach(
   } catch (err) {
     if (!closed.signal.aborted) raw.write(interruptedFrame(cursor, err));
   } finally {
-    streamsShutdown.signal.removeEventListener('abort', stop);
+    if (draining && !exited && !raw.writableEnded && !raw.destroyed) raw.write(drainFrame(cursor));
+    streamsShutdown.signal.removeEventListener('abort', drain);
     reply.raw.off('close', stop);
     blocking.disconnect();
     raw.end();

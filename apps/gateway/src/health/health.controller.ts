@@ -3,6 +3,7 @@ import { PrismaService } from '@axle/data';
 import { EventBus, IntentWorkflowClient } from '@axle/intents';
 import { Controller, Get, Res } from '@nestjs/common';
 import { type FastifyReply } from 'fastify';
+import { gatewayDrain } from '../http/drain';
 import { Public } from '../http/request-context';
 
 @Public()
@@ -22,10 +23,16 @@ export class HealthController {
 
   /**
    * Ready when Postgres, Redis and Temporal all answer and first-boot tenancy exists (so the admin key
-   * works as soon as /ready says so); 503 with Retry-After otherwise.
+   * works as soon as /ready says so); 503 with Retry-After otherwise. A draining gateway (SIGTERM,
+   * http/drain.ts) answers 503 `checks.draining` at once.
    */
   @Get('ready')
   async ready(@Res() reply: FastifyReply) {
+    if (gatewayDrain.draining)
+      return reply
+        .status(503)
+        .header('retry-after', '1')
+        .send({ ok: false, checks: { draining: 'true' } });
     const probe = async (name: string, check: () => Promise<void>): Promise<[string, string]> => {
       try {
         await withTimeout(check(), 2_000);

@@ -70,6 +70,24 @@ export function interruptedFrame(cursor: number, err: unknown): string {
   });
 }
 
+/** How soon a client should reconnect after a draining gateway ended its stream (SSE `retry:`). */
+export const RECONNECT_AFTER_MS = 1_000;
+
+/**
+ * The last frame of a stream that a draining gateway ends (docs/lifecycle.md): an SSE `retry:` hint
+ * and `stream.interrupted {ok:false, next_seq, retry_after_ms}`. EventSource reconnects on its own
+ * with Last-Event-ID; the SDKs ignore events that are not `intent.*` and, on the clean end, poll or
+ * reconnect from their cursor, which `next_seq` equals.
+ */
+export function drainFrame(cursor: number): string {
+  return `retry: ${RECONNECT_AFTER_MS}\n${frame(null, SSE_EVENTS.interrupted, {
+    ok: false,
+    next_seq: cursor,
+    retry_after_ms: RECONNECT_AFTER_MS,
+    error: { code: 'shutting_down', message: 'this gateway is shutting down; reconnect to resume' },
+  })}`;
+}
+
 /** The stream query (`since`, `wait_seconds`, `follow`, `status`) with the cursor a reconnect resumes from. */
 export function streamRequest(
   request: FastifyRequest,
@@ -129,9 +147,15 @@ export async function serveStream(
   const raw = openEventStream(request, reply, 'axle stream', stream);
   let cursor = options.since;
   const deadline = Date.now() + options.waitSeconds * 1000;
+  let drained = false;
   try {
     let pending: StreamBatch | null = first;
-    while (!closed.signal.aborted && !streamsShutdown.signal.aborted) {
+    for (;;) {
+      if (closed.signal.aborted) break;
+      if (streamsShutdown.signal.aborted) {
+        drained = true;
+        break;
+      }
       if (!pending) dirty = false;
       const batch: StreamBatch = pending ?? (await source.read(cursor));
       pending = null;
@@ -158,7 +182,10 @@ export async function serveStream(
         if (options.follow && !dirty && !closed.signal.aborted) raw.write(': heartbeat\n\n');
       }
     }
-    if (!closed.signal.aborted) raw.write(frame(null, SSE_EVENTS.timeout, { ok: true, next_seq: cursor }));
+    if (!closed.signal.aborted)
+      raw.write(
+        drained ? drainFrame(cursor) : frame(null, SSE_EVENTS.timeout, { ok: true, next_seq: cursor }),
+      );
   } catch (err) {
     // Headers are sent; tell the client where to resume and close.
     if (!closed.signal.aborted) raw.write(interruptedFrame(cursor, err));

@@ -31,8 +31,8 @@ export function deliveryBody(intent: IntentRecord, attempt: number): Record<stri
 export async function postDelivery(
   options: Parameters<typeof attemptDelivery>[0],
 ): Promise<HttpDeliveryResult> {
-  axleMetrics.deliveryAttempts.inc({ binding: 'http' });
   const result = await attemptDelivery(options);
+  axleMetrics.deliveryAttempts.inc({ binding: 'http' });
   if (result.ok) return result;
   const { reason, ...failed } = result;
   axleMetrics.deliveryFailures.inc({ binding: 'http', reason });
@@ -56,6 +56,8 @@ async function attemptDelivery(options: {
   secret: string | null;
   timeoutMs: number;
   breaker: CircuitBreaker;
+  /** The activity's cancellation: the POST is abandoned and the attempt fails (not counted). */
+  cancellation?: AbortSignal;
 }): Promise<Attempt> {
   const endpoint = new URL(options.callbackUrl).origin;
   const decision = await options.breaker.check(endpoint);
@@ -82,7 +84,9 @@ async function attemptDelivery(options: {
       headers,
       body: raw,
       redirect: 'manual',
-      signal: AbortSignal.timeout(options.timeoutMs),
+      signal: options.cancellation
+        ? AbortSignal.any([AbortSignal.timeout(options.timeoutMs), options.cancellation])
+        : AbortSignal.timeout(options.timeoutMs),
     });
     await res.body?.cancel().catch(() => undefined);
     if (res.status >= 200 && res.status < 300) {
@@ -101,6 +105,8 @@ async function attemptDelivery(options: {
         : {}),
     };
   } catch (err) {
+    // Canceled (the worker shuts down): not the endpoint's fault; Temporal retries the activity.
+    if (options.cancellation?.aborted) throw options.cancellation.reason ?? err;
     await options.breaker.failed(endpoint);
     const timedOut = err instanceof Error && err.name === 'TimeoutError';
     const reason = err instanceof Error ? (timedOut ? 'timed out' : err.message) : String(err);

@@ -139,6 +139,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
       secret: await this.registry.findWebhookSecret(scope, input.address),
       timeoutMs: this.config.delivery.timeoutMs,
       breaker: this.breaker,
+      cancellation: currentCancellation(),
     });
     if (result.ok || result.counted)
       await this.intents.setDeliveryAttempt(scope, input.intentId, input.attempt);
@@ -293,6 +294,18 @@ function streamDelivery(input: RecordEventInput): DeliveryBinding['mode'] | null
 /** 1 s, 2 s, 4 s … up to the configured ceiling: quick after a short kill, cheap during a long one. */
 export function killedRecheckDelayMs(attempt: number, maxSeconds: number): number {
   return Math.min(maxSeconds, 2 ** Math.min(30, Math.max(0, attempt - 1))) * 1000;
+}
+
+/**
+ * The running activity's cancellation (a worker shutting down cancels it after its grace, so the
+ * attempt fails and Temporal retries it on another worker), or none outside an activity.
+ */
+function currentCancellation(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The running activity's attempt (1 on the first), or 1 outside an activity. */
