@@ -31,9 +31,8 @@ import { Redis } from 'ioredis';
 import { clampLimits, codeArgv, type StoredJobSpec, workspaceRelative } from './exec-spec';
 import { type AuthorizedSession, type ExecCommand, ExecSessionService } from './exec-session.service';
 import { toExecJobView } from './exec.view';
+import { EXEC_REDIS } from './exec-redis';
 import { type ExecLogEntry, ExecLogStore } from './log-store';
-
-export const EXEC_REDIS = Symbol('EXEC_REDIS');
 
 /** Entries read per Redis call while replaying or following a job's log. */
 const READ_BATCH = 64;
