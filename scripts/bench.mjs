@@ -17,6 +17,8 @@ import { BENCHMARKS, renderSection, renderTable, replaceSection } from '../bench
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const cpuProf = args.includes('--cpu-prof');
+// --hold: start everything, print the gateway's URL, key and pids, and wait for Ctrl-C (to poke at it by hand).
+const hold = args.includes('--hold');
 const names = args.filter((a) => !a.startsWith('--'));
 const unknown = names.filter((n) => !BENCHMARKS.some((b) => b.name === n));
 if (unknown.length) {
@@ -188,6 +190,11 @@ async function main() {
   });
   log(`gateway ${baseUrl}, worker and runner ready`);
 
+  if (hold) {
+    const pids = Object.fromEntries([...apps].map(([app, child]) => [app, child.pid]));
+    console.log(JSON.stringify({ baseUrl, key: ADMIN_KEY, pids, ...stack.env }));
+    await new Promise(() => {});
+  }
   const info = machine(tools, pgVersion);
   const results = [];
   for (const bench of selected) {
