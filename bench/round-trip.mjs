@@ -16,6 +16,7 @@ const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELED', 'TIMED_OUT']);
 // The agent: follows its delivery stream and resumes every intent it is handed.
 const delivered = new Map(); // intent id → ms (hrtime) when the agent saw it
 const resumed = new Map();
+const resumes = new Map(); // intent id → the resume request (awaited before the sample is taken)
 const listen = await openSse(
   `${ctx.baseUrl}/v1/agents/default/default/${name}/intents/stream?since=0&follow=true`,
   headers,
@@ -23,13 +24,14 @@ const listen = await openSse(
     if (f.event !== 'intent.delivered') return;
     const id = JSON.parse(f.data).intent_id;
     delivered.set(id, process.hrtime.bigint());
-    void api(ctx.baseUrl, ctx.key, 'POST', `/v1/intents/${id}/resume?owner_agent=${encodeURIComponent(agent)}`, {
+    const answered = api(ctx.baseUrl, ctx.key, 'POST', `/v1/intents/${id}/resume?owner_agent=${encodeURIComponent(agent)}`, {
       action: 'complete',
       result: { ok: true },
     }).then((res) => {
       resumed.set(id, process.hrtime.bigint());
       if (res.status !== 200) console.error(`resume ${id} → ${res.status} ${res.text.slice(0, 200)}`);
     });
+    resumes.set(id, answered);
   },
 );
 
@@ -44,6 +46,7 @@ async function roundTrip() {
   });
   await wait.done;
   const total = msSince(t0);
+  await resumes.get(id);
   if (status !== 'COMPLETED') throw new Error(`intent ${id} ended ${status}`);
   const toMs = (t) => (t ? Number(t - t0) / 1e6 : null);
   return { total, sent, delivered: toMs(delivered.get(id)), resumed: toMs(resumed.get(id)) };
