@@ -7,7 +7,16 @@ import { Client, Connection } from '@temporalio/client';
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { api, api200, benchContext, emitResult, ensureAgent, intentBody, openSse, summarize } from './lib/common.mjs';
+import {
+  api,
+  api200,
+  benchContext,
+  emitResult,
+  ensureAgent,
+  intentBody,
+  openSse,
+  summarize,
+} from './lib/common.mjs';
 import { row } from './lib/report.mjs';
 
 const ctx = benchContext();
@@ -39,10 +48,16 @@ const agent = await ensureAgent(ctx, name);
 const waiting = new Map(); // intent id → resolve(status)
 const early = new Map();
 const resumeOf = async (id) => {
-  const res = await api(ctx.baseUrl, ctx.key, 'POST', `/v1/intents/${id}/resume?owner_agent=${encodeURIComponent(agent)}`, {
-    action: 'complete',
-    result: { ok: true },
-  });
+  const res = await api(
+    ctx.baseUrl,
+    ctx.key,
+    'POST',
+    `/v1/intents/${id}/resume?owner_agent=${encodeURIComponent(agent)}`,
+    {
+      action: 'complete',
+      result: { ok: true },
+    },
+  );
   return res.status === 200 ? res.body.status : `http ${res.status}`;
 };
 const listen = await openSse(
@@ -74,14 +89,23 @@ console.log(`e2e axle: ${axle.per_second} intents/s (p50 ${axle.latency_ms.p50} 
 const taskQueue = `bench-bare-${process.pid}`;
 const worker = spawn(
   process.execPath,
-  [new URL('./anchors/temporal/worker.mjs', import.meta.url).pathname, ctx.temporalAddress, ctx.temporalNamespace, taskQueue],
+  [
+    new URL('./anchors/temporal/worker.mjs', import.meta.url).pathname,
+    ctx.temporalAddress,
+    ctx.temporalNamespace,
+    taskQueue,
+  ],
   { stdio: ['ignore', 'pipe', 'inherit'] },
 );
 await once(worker.stdout, 'data');
 const connection = await Connection.connect({ address: ctx.temporalAddress });
 const client = new Client({ connection, namespace: ctx.temporalNamespace });
 async function bareOnce() {
-  const handle = await client.workflow.start('bareIntent', { taskQueue, workflowId: `bare-${randomUUID()}`, args: [] });
+  const handle = await client.workflow.start('bareIntent', {
+    taskQueue,
+    workflowId: `bare-${randomUUID()}`,
+    args: [],
+  });
   await handle.executeUpdate('resume', { args: [{ ok: true }] });
   await handle.result();
 }

@@ -63,13 +63,25 @@ const streaming = firstByte ? Number(end - firstByte) / 1e9 : null;
 const mbps = Math.round((bytes / 2 ** 20 / total) * 10) / 10;
 const mbpsStreaming = streaming ? Math.round((bytes / 2 ** 20 / streaming) * 10) / 10 : null;
 const intact = bytes === BYTES && hash.digest('hex') === expectedHash();
-console.log(`logs: ${bytes} of ${BYTES} bytes in ${frames} frames, ${mbps} MB/s (${mbpsStreaming} from the first byte), intact ${intact}, exit ${JSON.stringify(exit)}`);
+console.log(
+  `logs: ${bytes} of ${BYTES} bytes in ${frames} frames, ${mbps} MB/s (${mbpsStreaming} from the first byte), intact ${intact}, exit ${JSON.stringify(exit)}`,
+);
 emitResult({
   rows: [
     row(`relay MiB/s (${BYTES / 2 ** 20} MiB, create → exit)`, mbps, 'MiB/s', 50, '>='),
     row('relay MiB/s (first byte → exit)', mbpsStreaming, 'MiB/s'),
     row('bytes lost or changed', intact ? 0 : BYTES - bytes || 1, '', 0, '<='),
   ],
-  raw: { bytes_expected: BYTES, bytes, frames, seconds_total: total, seconds_streaming: streaming, intact, exit },
-  notes: [`${frames} log frames (≈${Math.round(bytes / Math.max(frames, 1))} B each); job ${exit?.status ?? 'no exit frame'}`],
+  raw: {
+    bytes_expected: BYTES,
+    bytes,
+    frames,
+    seconds_total: total,
+    seconds_streaming: streaming,
+    intact,
+    exit,
+  },
+  notes: [
+    `${frames} log frames (≈${Math.round(bytes / Math.max(frames, 1))} B each); job ${exit?.status ?? 'no exit frame'}`,
+  ],
 });

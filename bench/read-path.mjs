@@ -38,5 +38,7 @@ emitResult({
     row('ratio', ratio, '×', 0.35, '>='),
   ],
   raw: { connections: CONNECTIONS, seconds: SECONDS, axle, fastify, ratio },
-  notes: [`GET intent p50 ${axle.latency_ms.p50} ms / p99 ${axle.latency_ms.p99} ms at ${CONNECTIONS} connections; hello-world p50 ${fastify.latency_ms.p50} ms`],
+  notes: [
+    `GET intent p50 ${axle.latency_ms.p50} ms / p99 ${axle.latency_ms.p99} ms at ${CONNECTIONS} connections; hello-world p50 ${fastify.latency_ms.p50} ms`,
+  ],
 });

@@ -2,7 +2,17 @@
 // (POST /v1/intents) and waits for it (its event stream, follow=true, until a terminal event, as
 // the SDKs' wait_for does); an agent listening on its delivery stream (follow=true) resumes it with
 // `complete` as soon as it arrives. Time from send to the client seeing COMPLETED. Goal: p50 ≤ 60 ms.
-import { api, api200, benchContext, emitResult, ensureAgent, intentBody, msSince, openSse, summarize } from './lib/common.mjs';
+import {
+  api,
+  api200,
+  benchContext,
+  emitResult,
+  ensureAgent,
+  intentBody,
+  msSince,
+  openSse,
+  summarize,
+} from './lib/common.mjs';
 import { row } from './lib/report.mjs';
 
 const ctx = benchContext();
@@ -24,10 +34,16 @@ const listen = await openSse(
     if (f.event !== 'intent.delivered') return;
     const id = JSON.parse(f.data).intent_id;
     delivered.set(id, process.hrtime.bigint());
-    const answered = api(ctx.baseUrl, ctx.key, 'POST', `/v1/intents/${id}/resume?owner_agent=${encodeURIComponent(agent)}`, {
-      action: 'complete',
-      result: { ok: true },
-    }).then((res) => {
+    const answered = api(
+      ctx.baseUrl,
+      ctx.key,
+      'POST',
+      `/v1/intents/${id}/resume?owner_agent=${encodeURIComponent(agent)}`,
+      {
+        action: 'complete',
+        result: { ok: true },
+      },
+    ).then((res) => {
       resumed.set(id, process.hrtime.bigint());
       if (res.status !== 200) console.error(`resume ${id} → ${res.status} ${res.text.slice(0, 200)}`);
     });
@@ -40,10 +56,14 @@ async function roundTrip() {
   const { intent_id: id } = await api200(ctx.baseUrl, ctx.key, 'POST', '/v1/intents', intentBody(agent));
   const sent = msSince(t0);
   let status = null;
-  const wait = await openSse(`${ctx.baseUrl}/v1/intents/${id}/events/stream?since=0&follow=true`, headers, (f) => {
-    const s = JSON.parse(f.data).status;
-    if (TERMINAL.has(s)) status = s;
-  });
+  const wait = await openSse(
+    `${ctx.baseUrl}/v1/intents/${id}/events/stream?since=0&follow=true`,
+    headers,
+    (f) => {
+      const s = JSON.parse(f.data).status;
+      if (TERMINAL.has(s)) status = s;
+    },
+  );
   await wait.done;
   const total = msSince(t0);
   await resumes.get(id);

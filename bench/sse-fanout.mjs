@@ -30,7 +30,14 @@ function ask(child, type, awaited) {
 
 async function fanOut({ url, headers, prefix, produce }) {
   const child = fork(subscriberScript, [], {
-    env: { ...process.env, URL: url, COUNT: String(S), HEADERS: JSON.stringify(headers), EVENT_PREFIX: prefix, OPEN_CONCURRENCY: '100' },
+    env: {
+      ...process.env,
+      URL: url,
+      COUNT: String(S),
+      HEADERS: JSON.stringify(headers),
+      EVENT_PREFIX: prefix,
+      OPEN_CONCURRENCY: '100',
+    },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const open = await ask(child, null, 'open');
@@ -92,7 +99,9 @@ const axle = await fanOut({
     ),
 });
 const rssAfter = rssMiB(ctx.gatewayPid);
-console.log(`  axle: p99 ${axle.latency_ms.p99} ms, ${axle.deliveries_per_second} deliveries/s, lost ${axle.lost}`);
+console.log(
+  `  axle: p99 ${axle.latency_ms.p99} ms, ${axle.deliveries_per_second} deliveries/s, lost ${axle.lost}`,
+);
 
 // --- bare node:http SSE server
 const server = spawn(process.execPath, [new URL('./anchors/sse-server.mjs', import.meta.url).pathname], {
@@ -109,7 +118,10 @@ const bare = await fanOut({
 server.kill();
 console.log(`  bare: p99 ${bare.latency_ms.p99} ms, ${bare.deliveries_per_second} deliveries/s`);
 
-const ratio = axle.deliveries_per_second && bare.deliveries_per_second ? Math.round((axle.deliveries_per_second / bare.deliveries_per_second) * 1000) / 1000 : null;
+const ratio =
+  axle.deliveries_per_second && bare.deliveries_per_second
+    ? Math.round((axle.deliveries_per_second / bare.deliveries_per_second) * 1000) / 1000
+    : null;
 emitResult({
   rows: [
     row(`delivery p99 (${axle.opened} streams)`, axle.latency_ms.p99, 'ms', 250, '<='),
@@ -121,7 +133,16 @@ emitResult({
     row('gateway RSS idle', rssIdle, 'MiB'),
     row(`gateway RSS with ${axle.opened} streams`, axle.rss_open_mib, 'MiB'),
   ],
-  raw: { subscribers: S, events: E, axle, bare, ratio, rss_idle_mib: rssIdle, rss_open_mib: axle.rss_open_mib, rss_after_mib: rssAfter },
+  raw: {
+    subscribers: S,
+    events: E,
+    axle,
+    bare,
+    ratio,
+    rss_idle_mib: rssIdle,
+    rss_open_mib: axle.rss_open_mib,
+    rss_after_mib: rssAfter,
+  },
   notes: [
     `opening ${axle.opened} Axle streams took ${axle.open_ms} ms (${axle.failed} refused); bare server p99 ${bare.latency_ms.p99} ms`,
   ],

@@ -22,7 +22,9 @@ const hold = args.includes('--hold');
 const names = args.filter((a) => !a.startsWith('--'));
 const unknown = names.filter((n) => !BENCHMARKS.some((b) => b.name === n));
 if (unknown.length) {
-  console.error(`unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
+  console.error(
+    `unknown benchmark ${unknown.join(', ')}; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`,
+  );
   process.exit(2);
 }
 const selected = names.length ? BENCHMARKS.filter((b) => names.includes(b.name)) : BENCHMARKS;
@@ -117,13 +119,15 @@ async function waitReady(urls, timeoutMs = 90_000) {
   for (const [app, url] of Object.entries(urls)) {
     const child = apps.get(app);
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`${app} exited with ${child.exitCode}:\n${child.output()}`);
+      if (child.exitCode !== null)
+        throw new Error(`${app} exited with ${child.exitCode}:\n${child.output()}`);
       const ok = await fetch(url).then(
         (r) => r.status === 200,
         () => false,
       );
       if (ok) break;
-      if (Date.now() > deadline) throw new Error(`${app} not ready after ${timeoutMs} ms:\n${child.output()}`);
+      if (Date.now() > deadline)
+        throw new Error(`${app} not ready after ${timeoutMs} ms:\n${child.output()}`);
       await new Promise((r) => setTimeout(r, 250));
     }
   }
@@ -214,9 +218,13 @@ async function main() {
       name: bench.name,
       date: new Date().toISOString(),
       quick,
-      load_avg_1m: load1, seconds: Math.round((Date.now() - started) / 1000), ...result });
+      load_avg_1m: load1,
+      seconds: Math.round((Date.now() - started) / 1000),
+      ...result,
+    });
     if (result.error) log(`${bench.name} failed: ${result.error}`);
-    if (apps.get('gateway').exitCode !== null) throw new Error(`the gateway died:\n${apps.get('gateway').output()}`);
+    if (apps.get('gateway').exitCode !== null)
+      throw new Error(`the gateway died:\n${apps.get('gateway').output()}`);
   }
   await shutdown();
 
@@ -242,7 +250,13 @@ async function main() {
   console.log(`\n${renderTable(results)}\n`);
   const doc = path.join(ROOT, 'docs', 'benchmarks.md');
   fs.writeFileSync(doc, replaceSection(fs.readFileSync(doc, 'utf8'), renderSection(report)));
-  log(`wrote ${path.relative(ROOT, file)} and docs/benchmarks.md in ${Math.round((Date.now() - t0) / 1000)} s`);
+  // Keep the generated files in the repository's format (Prettier aligns the tables).
+  const prettier = path.join(ROOT, 'node_modules', '.bin', 'prettier');
+  if (fs.existsSync(prettier))
+    await run(prettier, ['--write', '--log-level', 'warn', doc, file], { check: false });
+  log(
+    `wrote ${path.relative(ROOT, file)} and docs/benchmarks.md in ${Math.round((Date.now() - t0) / 1000)} s`,
+  );
 }
 
 main().then(

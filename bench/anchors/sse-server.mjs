@@ -7,7 +7,11 @@ const streams = new Set();
 let seq = 0;
 const server = http.createServer((req, res) => {
   if (req.method === 'GET' && req.url.startsWith('/stream')) {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+    });
     res.write(': open\n\n');
     streams.add(res);
     req.on('close', () => streams.delete(res));
