@@ -69,10 +69,10 @@ function machine(tools, pgVersion) {
     node: process.version,
     date: new Date().toISOString(),
     git_commit: version('git', ['rev-parse', '--short', 'HEAD']),
-    git_dirty: version('git', ['status', '--porcelain']) !== '',
+    git_dirty: version('git', ['status', '--porcelain', '--untracked-files=no']) !== '',
     temporal_cli: version(tools.temporal, ['--version']),
     postgres: pgVersion,
-    redis: version(tools.redis, ['--version']),
+    redis: version(tools.redis, ['--version']).replace(/^Redis server v=(\S+).*/, 'Redis $1'),
     nofile: Number(version('sh', ['-c', 'ulimit -n'])) || null,
   };
 }

@@ -40,6 +40,7 @@ export function row(metric, value, unit, goal = null, cmp = null) {
 function fmt(v) {
   if (v === null || v === undefined) return '–';
   if (typeof v !== 'number') return String(v);
+  if (Number.isInteger(v)) return v.toLocaleString('en-US');
   if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US');
   if (Math.abs(v) >= 100) return v.toFixed(0);
   if (Math.abs(v) >= 10) return v.toFixed(1);
