@@ -14,6 +14,7 @@ import { Injectable } from '@nestjs/common';
 import { EventBus } from './event-bus.service';
 import { IntentQueries } from './intent-queries.service';
 import { toEventView, toIntentView } from './intent.view';
+import { ReadCoalescer } from './read-coalescer';
 
 /** One SSE frame; `at` is when its event was recorded (axle_event_delivery_lag_seconds). */
 export type StreamFrame = { id: number; event: string; data: Record<string, unknown>; at?: Date };
@@ -32,6 +33,9 @@ export type StreamSource = {
  */
 @Injectable()
 export class EventStreamService {
+  /** Streams following one intent that are woken together read its new events once (SSE fan-out). */
+  private readonly eventReads = new ReadCoalescer<StreamBatch>();
+
   constructor(
     private readonly queries: IntentQueries,
     private readonly intents: IntentRepository,
@@ -44,20 +48,24 @@ export class EventStreamService {
     const scope = tenantScopeOf(principal);
     return {
       channel: REDIS_CHANNELS.intentEvents(intentId),
-      read: async (cursor) => {
-        const events = await this.intents.listEvents(scope, intentId, cursor, 500);
-        const last = events[events.length - 1];
-        return {
-          frames: events.map((e) => ({
-            id: e.seq,
-            event: e.eventType,
-            data: { ...toEventView(e) },
-            at: e.at,
-          })),
-          cursor: last?.seq ?? cursor,
-          finished: last ? TERMINAL_STATUSES.has(last.status) : false,
-        };
-      },
+      read: (cursor) =>
+        this.eventReads.read(
+          `${scope.kind === 'org' ? scope.orgId : '*'}|${intentId}|${cursor}`,
+          async () => {
+            const events = await this.intents.listEvents(scope, intentId, cursor, 500);
+            const last = events[events.length - 1];
+            return {
+              frames: events.map((e) => ({
+                id: e.seq,
+                event: e.eventType,
+                data: { ...toEventView(e) },
+                at: e.at,
+              })),
+              cursor: last?.seq ?? cursor,
+              finished: last ? TERMINAL_STATUSES.has(last.status) : false,
+            };
+          },
+        ),
     };
   }
 

@@ -1,0 +1,200 @@
+// Helpers shared by the benchmark scripts (bench/*.mjs): percentiles, the context the orchestrator
+// (scripts/bench.mjs) hands each benchmark, a small JSON API client and an SSE frame splitter.
+import fs from 'node:fs';
+import http from 'node:http';
+import crypto from 'node:crypto';
+import os from 'node:os';
+
+/** Nearest-rank percentile of an ascending array (q in 0..1); null when empty. */
+export function percentile(sorted, q) {
+  if (!sorted.length) return null;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/** {n, min, p50, p90, p99, max, mean} of samples (ms), rounded to 0.01. */
+export function summarize(samples) {
+  const s = [...samples].sort((a, b) => a - b);
+  const r = (v) => (v === null || v === undefined ? null : Math.round(v * 100) / 100);
+  const mean = s.length ? s.reduce((a, b) => a + b, 0) / s.length : null;
+  return {
+    n: s.length,
+    min: r(s[0]),
+    p50: r(percentile(s, 0.5)),
+    p90: r(percentile(s, 0.9)),
+    p99: r(percentile(s, 0.99)),
+    max: r(s[s.length - 1]),
+    mean: r(mean),
+  };
+}
+
+/** Milliseconds since an hrtime.bigint() mark. */
+export function msSince(t0) {
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The context scripts/bench.mjs passes in BENCH_CONTEXT (JSON). */
+export function benchContext() {
+  const raw = process.env.BENCH_CONTEXT;
+  if (!raw) throw new Error('BENCH_CONTEXT is not set: run benchmarks with `npm run bench`');
+  return JSON.parse(raw);
+}
+
+/** Writes a benchmark's result where the orchestrator reads it (BENCH_OUT). */
+export function emitResult(result) {
+  fs.writeFileSync(process.env.BENCH_OUT, JSON.stringify(result, null, 2));
+}
+
+/** Reads VmRSS of a process in MiB (Linux), or null. */
+export function rssMiB(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : null;
+  } catch {
+    return null;
+  }
+}
+
+export function loadAvg1() {
+  return Math.round(os.loadavg()[0] * 100) / 100;
+}
+
+const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+/** JSON request over a keep-alive agent → {status, body, text}. */
+export function api(baseUrl, key, method, path, body, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      `${baseUrl}${path}`,
+      {
+        method,
+        agent: keepAlive,
+        headers: {
+          'x-api-key': key,
+          ...(data !== undefined
+            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }
+            : {}),
+          ...headers,
+        },
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          let parsed = null;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            // not JSON
+          }
+          resolve({ status: res.statusCode, body: parsed, text });
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (data !== undefined) req.write(data);
+    req.end();
+  });
+}
+
+/** Like api() but throws unless the status is 200. */
+export async function api200(baseUrl, key, method, path, body, headers) {
+  const res = await api(baseUrl, key, method, path, body, headers);
+  if (res.status !== 200) throw new Error(`${method} ${path} → ${res.status} ${res.text.slice(0, 500)}`);
+  return res.body;
+}
+
+/**
+ * Splits an SSE byte stream into frames {id, event, data(string)}; comments are skipped. Feed it
+ * chunks with push(); onFrame is called for every complete frame.
+ */
+export function sseParser(onFrame) {
+  let buf = '';
+  return {
+    push(chunk) {
+      buf += chunk;
+      let end;
+      while ((end = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, end);
+        buf = buf.slice(end + 2);
+        let id = null;
+        let event = 'message';
+        let data = '';
+        for (const line of block.split('\n')) {
+          if (line === '' || line.startsWith(':')) continue;
+          const i = line.indexOf(':');
+          const field = i < 0 ? line : line.slice(0, i);
+          const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+          if (field === 'id') id = value;
+          else if (field === 'event') event = value;
+          else if (field === 'data') data = data ? `${data}\n${value}` : value;
+        }
+        if (data) onFrame({ id, event, data });
+      }
+    },
+  };
+}
+
+/**
+ * Opens an SSE stream (GET) and calls onFrame for each frame; resolves {close, done} once the
+ * headers arrived with 200. done resolves when the server ends the stream.
+ */
+export function openSse(url, headers, onFrame, agent = false) {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { headers: { accept: 'text/event-stream', ...headers }, agent }, (res) => {
+      if (res.statusCode !== 200) {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => reject(new Error(`GET ${url} → ${res.statusCode} ${text.slice(0, 300)}`)));
+        return;
+      }
+      res.setEncoding('utf8');
+      const parser = sseParser(onFrame);
+      const done = new Promise((r) => {
+        res.on('end', r);
+        res.on('close', r);
+        res.on('error', r);
+      });
+      res.on('data', (c) => parser.push(c));
+      resolve({ close: () => req.destroy(), done });
+    });
+    req.on('error', reject);
+  });
+}
+
+/**
+ * Runs autocannon in this process (the benchmark child, not the server) → its result, plus
+ * `latencyMs` (summarize() of every response time, sub-millisecond, from autocannon's 'response'
+ * events; its own histogram rounds to whole milliseconds).
+ */
+export async function cannon(options) {
+  const { default: autocannon } = await import('autocannon');
+  const times = [];
+  const result = await new Promise((resolve, reject) => {
+    const instance = autocannon(options, (err, res) => (err ? reject(err) : resolve(res)));
+    instance.on('response', (_client, _status, _bytes, responseTime) => times.push(responseTime));
+  });
+  return { ...result, latencyMs: summarize(times) };
+}
+
+/** Registers a stream agent in org `default` (a 409 for an existing one is fine) → its address. */
+export async function ensureAgent(ctx, name) {
+  const res = await api(ctx.baseUrl, ctx.key, 'POST', '/v1/service-accounts', {
+    org_id: 'default',
+    name,
+    delivery_mode: 'stream',
+    role: 'member',
+  });
+  if (res.status !== 200 && res.status !== 409)
+    throw new Error(`registering ${name} → ${res.status} ${res.text.slice(0, 300)}`);
+  return `agent://default/default/${name}`;
+}
+
+/** A create-intent body for `toAgent` with a fresh correlation id. */
+export function intentBody(toAgent, payload = { bench: true }) {
+  return { intent_type: 'bench.noop.v1', correlation_id: crypto.randomUUID(), to_agent: toAgent, payload };
+}
