@@ -28,12 +28,11 @@ import { carriedTrace } from '@axle/observability';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { EXEC_REDIS } from './exec-redis';
 import { clampLimits, codeArgv, type StoredJobSpec, workspaceRelative } from './exec-spec';
 import { type AuthorizedSession, type ExecCommand, ExecSessionService } from './exec-session.service';
 import { toExecJobView } from './exec.view';
 import { type ExecLogEntry, ExecLogStore } from './log-store';
-
-export const EXEC_REDIS = Symbol('EXEC_REDIS');
 
 /** Entries read per Redis call while replaying or following a job's log. */
 const READ_BATCH = 64;

@@ -27,7 +27,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { hashCapToken, isCapTokenShaped, newCapToken } from './cap-token';
-import { EXEC_REDIS } from './exec-job.service';
+import { EXEC_REDIS } from './exec-redis';
 import { parseCapabilities } from './exec-spec';
 import { toExecSessionView } from './exec.view';
 import { RunnerRegistry } from './runner-registry';

@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { AxpRpcService } from './axp-rpc.service';
-import { EXEC_REDIS, ExecJobService } from './exec-job.service';
+import { ExecJobService } from './exec-job.service';
+import { EXEC_REDIS } from './exec-redis';
 import { ExecSessionService } from './exec-session.service';
 import { ExecToolService } from './tools/exec-tool.service';
 import { McpServerService } from './tools/mcp-server.service';

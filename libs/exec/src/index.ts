@@ -1,6 +1,7 @@
 export { AXP_PARSE_ERROR, AxpRpcService, type RpcResponse } from './axp-rpc.service';
 export { hashCapToken, newCapToken } from './cap-token';
-export { type AttachFrame, type AttachSource, EXEC_REDIS, ExecJobService, toFrame } from './exec-job.service';
+export { type AttachFrame, type AttachSource, ExecJobService, toFrame } from './exec-job.service';
+export { EXEC_REDIS } from './exec-redis';
 export { ExecRunner } from './exec-runner';
 export { type AuthorizedSession, type ExecCommand, ExecSessionService } from './exec-session.service';
 export { clampLimits, codeArgv, sandboxSpecOf, type StoredJobSpec, workspaceRelative } from './exec-spec';
