@@ -27,6 +27,8 @@ export type CredentialHeaders = { apiKey?: string | undefined; authorization?: s
 @Injectable()
 export class AuthService {
   private readonly matchedKeys = new Map<string, string>();
+  /** Matches in progress, by key fingerprint (see verifyKey). */
+  private readonly matching = new Map<string, Promise<string | null>>();
   private readonly jwt: JwtVerifier;
 
   constructor(
@@ -88,12 +90,15 @@ export class AuthService {
     let matched = remembered ? credential.keys.find((k) => k.id === remembered) : undefined;
     if (!matched) {
       this.matchedKeys.delete(id);
-      for (const stored of credential.keys) {
-        if (await verifySecret(parsed.secret, stored.secretHash)) {
-          matched = stored;
-          break;
-        }
+      // Concurrent first requests with one key share one scrypt run: a burst of 1,000 requests
+      // with a key not yet matched otherwise costs 1,000 × ~40 ms of CPU and starves the process.
+      let running = this.matching.get(id);
+      if (!running) {
+        running = this.matchSecret(parsed.secret, credential.keys).finally(() => this.matching.delete(id));
+        this.matching.set(id, running);
       }
+      const matchedId = await running;
+      matched = matchedId ? credential.keys.find((k) => k.id === matchedId) : undefined;
       if (!matched) return null;
       if (this.matchedKeys.size >= MATCH_CACHE_MAX) this.matchedKeys.clear();
       this.matchedKeys.set(id, matched.id);
@@ -112,6 +117,15 @@ export class AuthService {
       signer: signing,
       agentRateLimitPerMinute: agent.rateLimitPerMinute,
     };
+  }
+
+  /** The id of the stored key whose hash the secret matches, or null. */
+  private async matchSecret(
+    secret: string,
+    keys: { id: string; secretHash: string }[],
+  ): Promise<string | null> {
+    for (const stored of keys) if (await verifySecret(secret, stored.secretHash)) return stored.id;
+    return null;
   }
 
   private async verifyUser(token: string, requestId?: string): Promise<Principal> {

@@ -28,6 +28,14 @@ export function toDatabaseError(err: unknown): unknown {
   if (!(err instanceof Error)) return err;
   const kind = adapterErrorKind(err);
   if (kind && UNAVAILABLE_KINDS.has(kind)) return new DependencyUnavailableError('postgres');
+  // P2028 "Unable to start a transaction in the given time": no pooled connection came free in
+  // time (overload or an outage). A retry later may succeed, so 503, not 500.
+  if (
+    err instanceof Prisma.PrismaClientKnownRequestError &&
+    err.code === 'P2028' &&
+    /start a transaction/i.test(err.message)
+  )
+    return new DependencyUnavailableError('postgres');
   const code = 'code' in err && typeof err.code === 'string' ? err.code : '';
   const text = `${err.name} ${err.message} ${code}`;
   if (
