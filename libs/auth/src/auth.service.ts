@@ -27,6 +27,8 @@ export type CredentialHeaders = { apiKey?: string | undefined; authorization?: s
 @Injectable()
 export class AuthService {
   private readonly matchedKeys = new Map<string, string>();
+  /** Credential reads in progress, by service account id (see verifyKey). */
+  private readonly reading = new Map<string, ReturnType<RegistryRepository['findCredential']>>();
   /** Matches in progress, by key fingerprint (see verifyKey). */
   private readonly matching = new Map<string, Promise<string | null>>();
   private readonly jwt: JwtVerifier;
@@ -83,7 +85,16 @@ export class AuthService {
   private async verifyKey(key: string): Promise<Principal | null> {
     const parsed = parseApiKey(key);
     if (!parsed) return null;
-    const credential = await this.registry.findCredential(parsed.serviceAccountId);
+    // Requests with one key at the same moment share one read: still read per request (a revoked
+    // key is refused at once), but a burst costs one query, not one pooled connection each.
+    let reading = this.reading.get(parsed.serviceAccountId);
+    if (!reading) {
+      reading = this.registry
+        .findCredential(parsed.serviceAccountId)
+        .finally(() => this.reading.delete(parsed.serviceAccountId));
+      this.reading.set(parsed.serviceAccountId, reading);
+    }
+    const credential = await reading;
     if (!credential || credential.agent.status !== 'active') return null;
     const id = fingerprint(key);
     const remembered = this.matchedKeys.get(id);
