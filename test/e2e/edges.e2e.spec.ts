@@ -445,6 +445,15 @@ describe('request edges end to end', () => {
     });
   });
 
+  describe('path parameters no row can have', () => {
+    test('an organization or workspace key with a NUL character → 404, not 500 (chaos fuzz)', async () => {
+      const org = await api('GET', '/v1/organizations/%00');
+      assertErrorShape(org, 404, 'organization_not_found');
+      const ws = await api('GET', '/v1/organizations/default/workspaces/a%00b');
+      assertErrorShape(ws, 404, 'workspace_not_found');
+    });
+  });
+
   describe('body size and malformed bodies', () => {
     test('a 2 MiB body → 413 payload_too_large in the standard error shape on every POST route', async () => {
       const id = await createIntent();
