@@ -322,6 +322,33 @@ describe('request edges end to end', () => {
       assert.equal(types.filter((t) => t === 'intent.completed').length, 1);
     });
 
+    test('200 concurrent creates with one key and a key never used before: one intent, 200 identical 200s', async () => {
+      // Found by `npm run chaos` (idempotency-storm): a burst like this answered 500 (P2028, no
+      // pooled connection for the transaction in time) and 503s, as every request ran scrypt for
+      // the unmatched key and the whole create; now they wait for the first and replay its answer.
+      const org = await newOrg();
+      const call = apiClient(axle.baseUrl, await org.register());
+      const key = randomUUID();
+      const body = intentBody({ to_agent: org.address });
+      const results = await Promise.all(
+        Array.from({ length: 200 }, () =>
+          call('POST', '/v1/intents', { body, headers: { 'idempotency-key': key } }),
+        ),
+      );
+      assert.deepEqual(
+        results.map((r) => r.status),
+        Array(200).fill(200),
+        results.find((r) => r.status !== 200)?.text,
+      );
+      for (const r of results) assert.deepEqual(r.body, results[0]!.body);
+      assert.equal(results.filter((r) => r.headers.get('idempotent-replayed') === 'true').length, 199);
+      const { rows } = await db.query<{ n: string }>(
+        'SELECT count(*) AS n FROM intents WHERE correlation_id = $1::uuid',
+        [body.correlation_id],
+      );
+      assert.equal(rows[0]?.n, '1');
+    });
+
     test('an expired key is accepted as new (create and resume)', async () => {
       const key = randomUUID();
       const first = await api('POST', '/v1/intents', {
@@ -415,6 +442,15 @@ describe('request edges end to end', () => {
         headers: { 'idempotency-key': randomUUID() },
       });
       assertErrorShape(res, 401, 'missing_platform_api_key');
+    });
+  });
+
+  describe('path parameters no row can have', () => {
+    test('an organization or workspace key with a NUL character → 404, not 500 (chaos fuzz)', async () => {
+      const org = await api('GET', '/v1/organizations/%00');
+      assertErrorShape(org, 404, 'organization_not_found');
+      const ws = await api('GET', '/v1/organizations/default/workspaces/a%00b');
+      assertErrorShape(ws, 404, 'workspace_not_found');
     });
   });
 

@@ -27,6 +27,10 @@ export type CredentialHeaders = { apiKey?: string | undefined; authorization?: s
 @Injectable()
 export class AuthService {
   private readonly matchedKeys = new Map<string, string>();
+  /** Credential reads in progress, by service account id (see verifyKey). */
+  private readonly reading = new Map<string, ReturnType<RegistryRepository['findCredential']>>();
+  /** Matches in progress, by key fingerprint (see verifyKey). */
+  private readonly matching = new Map<string, Promise<string | null>>();
   private readonly jwt: JwtVerifier;
 
   constructor(
@@ -81,19 +85,31 @@ export class AuthService {
   private async verifyKey(key: string): Promise<Principal | null> {
     const parsed = parseApiKey(key);
     if (!parsed) return null;
-    const credential = await this.registry.findCredential(parsed.serviceAccountId);
+    // Requests with one key at the same moment share one read: still read per request (a revoked
+    // key is refused at once), but a burst costs one query, not one pooled connection each.
+    let reading = this.reading.get(parsed.serviceAccountId);
+    if (!reading) {
+      reading = this.registry
+        .findCredential(parsed.serviceAccountId)
+        .finally(() => this.reading.delete(parsed.serviceAccountId));
+      this.reading.set(parsed.serviceAccountId, reading);
+    }
+    const credential = await reading;
     if (!credential || credential.agent.status !== 'active') return null;
     const id = fingerprint(key);
     const remembered = this.matchedKeys.get(id);
     let matched = remembered ? credential.keys.find((k) => k.id === remembered) : undefined;
     if (!matched) {
       this.matchedKeys.delete(id);
-      for (const stored of credential.keys) {
-        if (await verifySecret(parsed.secret, stored.secretHash)) {
-          matched = stored;
-          break;
-        }
+      // Concurrent first requests with one key share one scrypt run: a burst of 1,000 requests
+      // with a key not yet matched otherwise costs 1,000 × ~40 ms of CPU and starves the process.
+      let running = this.matching.get(id);
+      if (!running) {
+        running = this.matchSecret(parsed.secret, credential.keys).finally(() => this.matching.delete(id));
+        this.matching.set(id, running);
       }
+      const matchedId = await running;
+      matched = matchedId ? credential.keys.find((k) => k.id === matchedId) : undefined;
       if (!matched) return null;
       if (this.matchedKeys.size >= MATCH_CACHE_MAX) this.matchedKeys.clear();
       this.matchedKeys.set(id, matched.id);
@@ -112,6 +128,15 @@ export class AuthService {
       signer: signing,
       agentRateLimitPerMinute: agent.rateLimitPerMinute,
     };
+  }
+
+  /** The id of the stored key whose hash the secret matches, or null. */
+  private async matchSecret(
+    secret: string,
+    keys: { id: string; secretHash: string }[],
+  ): Promise<string | null> {
+    for (const stored of keys) if (await verifySecret(secret, stored.secretHash)) return stored.id;
+    return null;
   }
 
   private async verifyUser(token: string, requestId?: string): Promise<Principal> {

@@ -29,6 +29,20 @@ describe('toDatabaseError', () => {
     }
   });
 
+  test('no pooled connection for a transaction in time (P2028) is a 503, not a 500', () => {
+    const busy = prismaError('Transaction API error: Unable to start a transaction in the given time.', {
+      code: 'P2028',
+      meta: {},
+    });
+    const mapped = toDatabaseError(busy);
+    assert.ok(mapped instanceof DependencyUnavailableError);
+    assert.equal(mapped.dependency, 'postgres');
+    const expired = prismaError('Transaction API error: Transaction already closed: timeout', {
+      code: 'P2028',
+    });
+    assert.equal(toDatabaseError(expired), expired, 'a transaction past its own timeout is no outage');
+  });
+
   test('query errors stay what they are', () => {
     const unique = prismaError('Unique constraint failed', {
       code: 'P2002',

@@ -30,6 +30,11 @@ export function toDatabaseError(err: unknown): unknown {
   if (kind && UNAVAILABLE_KINDS.has(kind)) return new DependencyUnavailableError('postgres');
   const code = 'code' in err && typeof err.code === 'string' ? err.code : '';
   const text = `${err.name} ${err.message} ${code}`;
+  // P2028 "Unable to start a transaction in the given time": no pooled connection came free in
+  // time (overload or an outage). A retry later may succeed, so 503, not 500. (Other P2028s, e.g.
+  // a transaction that ran past its timeout, stay errors.)
+  if (code === 'P2028' && /unable to start a transaction/i.test(err.message))
+    return new DependencyUnavailableError('postgres');
   if (
     /ECONNREFUSED|ECONNRESET|ETIMEDOUT|timeout exceeded when trying to connect|Connection terminated|DatabaseNotReachable|Can't reach database server|P1001|P1017|57P01|57P03|the database system is (starting up|shutting down)/i.test(
       text,

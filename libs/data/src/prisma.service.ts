@@ -4,6 +4,9 @@ import { PrismaClient } from './generated/prisma/client';
 
 export const DATABASE_URL = Symbol('DATABASE_URL');
 
+/** How long a query or transaction waits for a pooled connection before it is a 503. */
+const POOL_WAIT_MS = 3_000;
+
 /** The one PrismaClient of a process. Only repositories in this lib use it. */
 @Injectable()
 export class PrismaService implements OnModuleDestroy {
@@ -14,10 +17,12 @@ export class PrismaService implements OnModuleDestroy {
     const adapter = new PrismaPg({
       connectionString: url,
       max: 10,
-      connectionTimeoutMillis: 3_000,
+      connectionTimeoutMillis: POOL_WAIT_MS,
       idleTimeoutMillis: 30_000,
     });
-    this.client = new PrismaClient({ adapter });
+    // A transaction waits for a pooled connection as long as a plain query does (Prisma's own
+    // default is 2 s, which under a burst of creates failed with P2028 before the pool gave up).
+    this.client = new PrismaClient({ adapter, transactionOptions: { maxWait: POOL_WAIT_MS } });
   }
 
   async ping(): Promise<void> {

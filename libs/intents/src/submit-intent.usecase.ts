@@ -73,9 +73,45 @@ export class SubmitIntentUseCase {
     private readonly policies: PolicyService,
   ) {}
 
+  /**
+   * Creates under an Idempotency-Key that are running in this process, by caller + route + key. A
+   * burst of identical retries (a client retrying on a timeout, 1,000 at once in the chaos storm)
+   * then waits for the first instead of each running the whole create against the database: with
+   * the same body it gets the first's answer as a replay; otherwise it goes on as usual once the
+   * first is done (and finds its record: 409, or a new create if the first failed). The database
+   * stays the arbiter across processes.
+   */
+  private readonly inFlight = new Map<string, { requestHash: string; done: Promise<SubmitIntentResult> }>();
+
   async execute(cmd: SubmitIntentCommand): Promise<SubmitIntentResult> {
-    const scope = orgScope(cmd.principal.orgId);
     const requestHash = cmd.requestHash ?? hashBody(cmd.body);
+    if (!cmd.idempotencyKey) return this.create(cmd, requestHash);
+    const flightKey = [cmd.principal.actorId, cmd.scenario?.route ?? SUBMIT_ROUTE, cmd.idempotencyKey].join(
+      '\n',
+    );
+    for (;;) {
+      const first = this.inFlight.get(flightKey);
+      if (!first) break;
+      const outcome = await first.done.then(
+        (result) => result,
+        () => null,
+      );
+      if (outcome && first.requestHash === requestHash && outcome.status === 200)
+        return { ...outcome, replayed: true };
+      if (this.inFlight.get(flightKey) === first) break;
+    }
+    const done = this.create(cmd, requestHash);
+    const entry = { requestHash, done };
+    this.inFlight.set(flightKey, entry);
+    try {
+      return await done;
+    } finally {
+      if (this.inFlight.get(flightKey) === entry) this.inFlight.delete(flightKey);
+    }
+  }
+
+  private async create(cmd: SubmitIntentCommand, requestHash: string): Promise<SubmitIntentResult> {
+    const scope = orgScope(cmd.principal.orgId);
     // The key is looked at first, as on every other POST: a known key answers what it answered
     // before (or 409 for another body), whatever the body is now.
     if (cmd.idempotencyKey) {
@@ -215,10 +251,11 @@ export class SubmitIntentUseCase {
     if (record.requestHash !== requestHash)
       throw new ConflictError('idempotency_conflict', 'idempotency key reused with different payload');
     const body = record.responseBody ?? {};
-    // The first attempt may have stopped between commit and workflow start; starting again is a no-op.
+    // The first attempt may have stopped between commit and workflow start; starting again is a
+    // no-op, but a Temporal call per replay, so only when that start was never confirmed.
     const intentId = typeof body.intent_id === 'string' ? body.intent_id : null;
     const intent = intentId ? await this.intents.findById(scope, intentId) : null;
-    if (intent) await this.startWorkflow(intent);
+    if (intent && intent.workflowStartedAt === null) await this.startWorkflow(intent);
     return { status: record.responseStatus ?? 200, body, replayed: true };
   }
 

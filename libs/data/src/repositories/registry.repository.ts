@@ -105,6 +105,14 @@ const KEY_VIEW = {
 } as const;
 
 /** Finds a row by uuid id or by slug: the API accepts both for orgs and workspaces. */
+/**
+ * PostgreSQL text cannot hold a NUL character: a query with one fails (22021, a 500) instead of
+ * matching nothing. Such a key names no row. (Found by the chaos fuzz: GET /v1/organizations/%00.)
+ */
+function storable(value: string): boolean {
+  return !value.includes('\u0000');
+}
+
 function idOrSlug(value: string): { id: string } | { slug: string } {
   return isUuid(value) ? { id: value.toLowerCase() } : { slug: value };
 }
@@ -330,6 +338,7 @@ export class RegistryRepository {
   }
 
   async findOrganization(scope: TenantScope, key: string): Promise<OrganizationRecord | null> {
+    if (!storable(key)) return null;
     return guarded(() =>
       this.prisma.client.organization.findFirst({ where: { AND: [idOrSlug(key), orgIdFilter(scope)] } }),
     );
@@ -359,6 +368,7 @@ export class RegistryRepository {
   }
 
   async findWorkspace(scope: TenantScope, orgId: string, key: string): Promise<WorkspaceRecord | null> {
+    if (!storable(key)) return null;
     return guarded(() =>
       this.prisma.client.workspace.findFirst({
         where: { AND: [{ orgId }, idOrSlug(key), orgFilter(scope)] },
