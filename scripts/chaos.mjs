@@ -59,6 +59,11 @@ async function main() {
     if (interrupted) throw new Error('interrupted');
     const env = { ...process.env, ...stack.env, NODE_ENV: 'test', AXLE_DATA_DIR: stack.dataDir };
     code = await timings.phase('chaos', () => runHarness(env));
+    // The report in the repository's format (a failure here is no chaos failure).
+    await run(path.join(ROOT, 'node_modules', '.bin', 'prettier'), ['--write', 'docs/reliability.md'], {
+      capture: true,
+      check: false,
+    }).catch(() => undefined);
   } catch (err) {
     log(`npm run chaos failed: ${err.message}`);
     code = 1;

@@ -735,9 +735,10 @@ export async function fuzz(ctx: ChaosContext): Promise<ScenarioResult> {
   }
   const alive = await appsAlive(ctx);
   findings.push(...alive);
-  const fivexx = [...statuses]
-    .filter(([s]) => typeof s !== 'number' || s >= 500)
-    .reduce((n, [, c]) => n + c, 0);
+  const count = (pred: (s: number | string) => boolean) =>
+    [...statuses].filter(([s]) => pred(s)).reduce((n, [, c]) => n + c, 0);
+  const fivexx = count((s) => typeof s === 'number' && s >= 500);
+  const noAnswer = count((s) => typeof s !== 'number');
   const counts: ScenarioResult['counts'] = [
     ['seed', ctx.args.seed],
     ['requests sent (incl. shrinking)', sent],
@@ -750,7 +751,11 @@ export async function fuzz(ctx: ChaosContext): Promise<ScenarioResult> {
         .map(([s, n]) => `${s}×${n}`)
         .join(', '),
     ],
-    ['5xx or no answer', fivexx],
+    ['5xx answers', fivexx],
+    [
+      'no HTTP answer (EPIPE/ECONNRESET: uploads past the 1 MiB body limit, answered 413 and closed)',
+      noAnswer,
+    ],
     ['JSON answers without `ok`', shapeProblemCount],
     ['apps alive and /ready 200 afterwards', alive.length === 0 ? 'yes' : 'no'],
   ];
