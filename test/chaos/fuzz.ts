@@ -6,13 +6,19 @@
 // below 500 within the timeout. Afterwards every app must still run and answer /ready with 200.
 // A failure prints fast-check's shrunk counterexample and the seed that reproduces it.
 import { PrismaService } from '@axle/data';
-import { registerTestAgent, requireEnv, TEST_ADMIN_KEY, type TestAgent } from '@axle/testing';
+import {
+  gatewayRoutes,
+  registerTestAgent,
+  requireEnv,
+  type Route,
+  TEST_ADMIN_KEY,
+  type TestAgent,
+} from '@axle/testing';
 import fc from 'fast-check';
 import { SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import { type ChaosContext, appsAlive, type ScenarioResult } from './harness';
 import { jsonOf, type RawRequest, type RawResponse, send } from './http';
-import { gatewayRoutes, type Route } from './routes';
 
 export const FUZZ_JWT_SECRET = 'chaos-fuzz-jwt-secret-0123456789abcdef0123456789';
 

@@ -5,9 +5,7 @@
 // block breaks copies on purpose to prove each checker catches its mistake.
 import { loadConfig, type AxleConfig } from '@axle/config';
 import { axleMetrics, startHealthServer } from '@axle/observability';
-import { freePort } from '@axle/testing';
-import { RequestMethod } from '@nestjs/common';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
+import { freePort, gatewayRouteKeys } from '@axle/testing';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -99,37 +97,6 @@ function podConfig(objects: K8sObject[]): AxleConfig {
   }
 }
 
-/** Every route of the gateway, as "GET /path", read from the built controllers' Nest metadata. */
-async function gatewayRoutes(): Promise<string[]> {
-  const { GatewayModule } = (await import(join(ROOT, 'dist/apps/gateway/src/gateway.module.js'))) as {
-    GatewayModule: {
-      forRoot(config: unknown, logger: unknown): { controllers: (new (...args: never[]) => unknown)[] };
-    };
-  };
-  const module = GatewayModule.forRoot(
-    { database: { url: 'postgresql://unused' }, redis: { url: 'redis://unused' } },
-    {},
-  );
-  const routes: string[] = [];
-  for (const controller of module.controllers) {
-    const bases = ([] as string[]).concat(
-      Reflect.getMetadata(PATH_METADATA, controller) as string | string[],
-    );
-    const proto = controller.prototype as Record<string, unknown>;
-    for (const name of Object.getOwnPropertyNames(proto)) {
-      const handler = proto[name];
-      if (name === 'constructor' || typeof handler !== 'function') continue;
-      const paths = Reflect.getMetadata(PATH_METADATA, handler) as string | string[] | undefined;
-      if (paths === undefined) continue;
-      const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
-      for (const base of bases)
-        for (const path of ([] as string[]).concat(paths))
-          routes.push(`${method} /${[base, path].filter((p) => p && p !== '/').join('/')}`);
-    }
-  }
-  return routes;
-}
-
 /** The paths the worker's and runner's health server answers (not 404), asked of the real server. */
 async function healthServerPaths(candidates: string[]): Promise<Set<string>> {
   const port = await freePort();
@@ -163,7 +130,7 @@ async function expectations(
       .filter((p): p is string => !!p),
   );
   const gatewayGets = new Set(
-    (await gatewayRoutes()).filter((r) => r.startsWith('GET ')).map((r) => r.slice('GET '.length)),
+    (await gatewayRouteKeys()).filter((r) => r.startsWith('GET ')).map((r) => r.slice('GET '.length)),
   );
   const health = await healthServerPaths([...probePaths, '/health', '/ready']);
   return {
@@ -362,7 +329,7 @@ for (const overlay of OVERLAYS) {
       for (const p of paths) assert.equal(p.pathType, 'Prefix');
       const routed = (path: string) => paths.some((p) => prefixMatches(p.path, path));
       const internal = new Set(['/health', '/ready', '/metrics']);
-      const routes = (await gatewayRoutes()).map((r) => r.split(' ')[1]!);
+      const routes = (await gatewayRouteKeys()).map((r) => r.split(' ')[1]!);
       assert.ok(routes.length > 50, `only ${routes.length} routes found`);
       const unrouted = routes.filter((r) => !internal.has(r) && !routed(r.replace(/:[^/]+/g, 'x')));
       assert.deepEqual(unrouted, []);

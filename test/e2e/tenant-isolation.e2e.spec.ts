@@ -12,13 +12,11 @@ import {
   registerTestAgent,
   requireEnv,
   type TestAgent,
+  gatewayRouteKeys,
 } from '@axle/testing';
-import { RequestMethod } from '@nestjs/common';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants';
 import { SignJWT } from 'jose';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 
@@ -627,38 +625,9 @@ const CASES: Case[] = [
   ),
 ];
 
-/** Every route the gateway serves, as "METHOD /path/:param", read from the controllers' metadata. */
-async function gatewayRoutes(): Promise<string[]> {
-  // The built gateway, as the processes under test run it (tests import no app code statically).
-  const { GatewayModule } = (await import(
-    join(process.cwd(), 'dist/apps/gateway/src/gateway.module.js')
-  )) as {
-    GatewayModule: {
-      forRoot(config: unknown, logger: unknown): { controllers: (new (...args: never[]) => unknown)[] };
-    };
-  };
-  const module = GatewayModule.forRoot(
-    { database: { url: 'postgresql://unused' }, redis: { url: 'redis://unused' } },
-    {},
-  );
-  const routes: string[] = [];
-  for (const controller of module.controllers) {
-    const bases = ([] as string[]).concat(
-      Reflect.getMetadata(PATH_METADATA, controller) as string | string[],
-    );
-    const proto = controller.prototype as Record<string, unknown>;
-    for (const name of Object.getOwnPropertyNames(proto)) {
-      const handler = proto[name];
-      if (name === 'constructor' || typeof handler !== 'function') continue;
-      const paths = Reflect.getMetadata(PATH_METADATA, handler) as string | string[] | undefined;
-      if (paths === undefined) continue;
-      const method = RequestMethod[Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod];
-      for (const base of bases)
-        for (const path of ([] as string[]).concat(paths))
-          routes.push(`${method} /${[base, path].filter((p) => p && p !== '/').join('/')}`);
-    }
-  }
-  return routes.filter((r) => !/ \/(health|v1\/health|ready|metrics)$/.test(r));
+/** The routes that carry tenant data: all but the probes and /metrics. */
+async function apiRouteKeys(): Promise<string[]> {
+  return (await gatewayRouteKeys()).filter((r) => !/ \/(health|v1\/health|ready|metrics)$/.test(r));
 }
 
 async function victimSnapshot(orgId: string): Promise<Record<string, string>> {
@@ -909,7 +878,7 @@ describe('tenant isolation matrix', () => {
 
   test('every route of the gateway has a case in the matrix', async () => {
     const covered = new Set(CASES.map((c) => c.route));
-    const missing = (await gatewayRoutes()).filter((route) => !covered.has(route));
+    const missing = (await apiRouteKeys()).filter((route) => !covered.has(route));
     assert.deepEqual(missing, [], `routes without an isolation case: ${missing.join(', ')}`);
   });
 

@@ -11,3 +11,4 @@ export {
   type SignRequestOptions,
 } from './signing';
 export { magicLinkOf, type SinkMessage, SmtpSink } from './smtp-sink';
+export { gatewayRouteKeys, gatewayRoutes, type Route } from './gateway-routes';

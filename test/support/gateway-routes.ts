@@ -5,9 +5,9 @@ import { join } from 'node:path';
 export type Route = { method: string; path: string };
 
 /**
- * Every route the gateway serves, read from its controllers' Nest metadata (as
- * test/e2e/tenant-isolation.e2e.spec.ts does), so a new route is fuzzed without touching the harness.
- * Includes /health, /ready and /metrics.
+ * Every route the gateway serves (`/v1/x/:id` patterns), read from its controllers' Nest metadata,
+ * so a new route is covered by the isolation matrix, the fuzz and the Ingress check without touching
+ * them. Includes /health, /ready and /metrics.
  */
 export async function gatewayRoutes(): Promise<Route[]> {
   // The built gateway, as the processes under test run it.
@@ -40,4 +40,9 @@ export async function gatewayRoutes(): Promise<Route[]> {
     }
   }
   return routes;
+}
+
+/** The same routes as `METHOD /path` strings. */
+export async function gatewayRouteKeys(): Promise<string[]> {
+  return (await gatewayRoutes()).map((r) => `${r.method} ${r.path}`);
 }
