@@ -91,6 +91,8 @@ async function postgresVersion(url) {
   }
 }
 
+const LOG_DIR = path.join(ROOT, 'bench', 'results', 'logs');
+
 function startApp(app, env, profDir) {
   const argv = [
     ...(cpuProf && app === 'gateway' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
@@ -102,8 +104,12 @@ function startApp(app, env, profDir) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   trackChild(child);
+  // Whole logs on disk (a failed benchmark is diagnosed from them), the last lines in memory.
+  fs.mkdirSync(LOG_DIR, { recursive: true });
+  const file = fs.createWriteStream(path.join(LOG_DIR, `${app}.log`));
   const lines = [];
   const keep = (c) => {
+    file.write(c);
     lines.push(c.toString());
     if (lines.length > 200) lines.shift();
   };

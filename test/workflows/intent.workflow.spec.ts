@@ -235,6 +235,12 @@ describe('intentWorkflow', () => {
     assert.deepEqual(mine[2]!.result, { ok: 1 });
     assert.deepEqual(result.completion, { delivered: false, reason: 'reply_to_not_set' });
     assert.deepEqual(new Set(mine.map((c) => c.dedupeKey)).size, 3, 'every step has its own dedupe key');
+    // Bookkeeping runs as local activities (markers), never as scheduled activity tasks.
+    const history = await handle.fetchHistory();
+    const scheduled = history.events?.filter((e) => e.activityTaskScheduledEventAttributes) ?? [];
+    const markers = history.events?.filter((e) => e.markerRecordedEventAttributes) ?? [];
+    assert.deepEqual(scheduled, []);
+    assert.equal(markers.length, 5, 'the patch marker, the plan load and 3 events');
     await exportHistory(handle, 'intent-complete');
   });
 

@@ -3,6 +3,8 @@
 // replayed twice: against the workflows module, and against the prebuilt dist/workflow-bundle.js
 // the worker runs, which also carries the workflow interceptor modules (OpenTelemetry spans, the
 // trace-id header for activities) and gets the worker's tracing sink with tracing off.
+// `scheduled-bookkeeping-*` are intents recorded before events were recorded by local activities
+// (patch `local-bookkeeping`): workflows of that age must keep replaying.
 import { createLogger } from '@axle/observability';
 import {
   WORKFLOW_BUNDLE_PATH,
@@ -24,18 +26,24 @@ const production = {
   sinks: workerTracingOptions(undefined, createLogger({ level: 'silent', app: 'test' })).sinks,
 };
 
+/**
+ * A run from before local bookkeeping, which scheduled `recordEvent` as an activity, now claiming
+ * another activity: it must not replay.
+ */
+function tamperedHistory(): unknown {
+  const scheduled = files.find((f) => f.startsWith('scheduled-bookkeeping-'))!;
+  return JSON.parse(
+    readFileSync(join(dir, scheduled), 'utf8').replaceAll('"recordEvent"', '"recordSomethingElse"'),
+  );
+}
+
 describe('workflow replay', () => {
   test('there are recorded histories to replay', () =>
     assert.ok(files.length >= 2, `no histories in ${dir}`));
 
   test('a history that no longer matches the code is caught (the check can fail)', async () => {
-    // The recorded run scheduled `recordEvent`; a history claiming another activity must not replay.
-    const tampered = readFileSync(join(dir, files[0]!), 'utf8').replaceAll(
-      '"recordEvent"',
-      '"recordSomethingElse"',
-    );
     await assert.rejects(
-      Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, JSON.parse(tampered), 'tampered'),
+      Worker.runReplayHistory({ workflowsPath: WORKFLOWS_PATH }, tamperedHistory(), 'tampered'),
       DeterminismViolationError,
     );
   });
@@ -55,12 +63,8 @@ describe('workflow replay', () => {
   });
 
   test('a tampered history is caught by the prebuilt bundle too', async () => {
-    const tampered = readFileSync(join(dir, files[0]!), 'utf8').replaceAll(
-      '"recordEvent"',
-      '"recordSomethingElse"',
-    );
     await assert.rejects(
-      Worker.runReplayHistory(production, JSON.parse(tampered), 'tampered-bundle'),
+      Worker.runReplayHistory(production, tamperedHistory(), 'tampered-bundle'),
       DeterminismViolationError,
     );
   });

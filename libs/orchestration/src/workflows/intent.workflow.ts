@@ -47,19 +47,35 @@ import {
   ParentClosePolicy,
   patched,
   proxyActivities,
+  proxyLocalActivities,
+  type RetryPolicy,
   setHandler,
   startChild,
 } from '@temporalio/workflow';
 
+const BOOKKEEPING_RETRY: RetryPolicy = {
+  initialInterval: '500 ms',
+  backoffCoefficient: 2,
+  maximumInterval: '30 seconds',
+  nonRetryableErrorTypes: [FAILURE_TYPES.invalidTransition, FAILURE_TYPES.intentNotFound],
+};
+
 const activities = proxyActivities<IntentActivities>({
   startToCloseTimeout: '30 seconds',
-  retry: {
-    initialInterval: '500 ms',
-    backoffCoefficient: 2,
-    maximumInterval: '30 seconds',
-    nonRetryableErrorTypes: [FAILURE_TYPES.invalidTransition, FAILURE_TYPES.intentNotFound],
-  },
+  retry: BOOKKEEPING_RETRY,
 });
+
+/**
+ * Recording an event and loading the plan as local activities: short database calls, idempotent
+ * (one dedupe key per step), so running them inside the workflow task saves a server round trip
+ * and a workflow task per event (issue #8 benchmarks). Workflows that started before this ran them
+ * as scheduled activities and keep doing so on replay (see `ledger`).
+ */
+const localBookkeeping = proxyLocalActivities<Pick<IntentActivities, 'recordEvent' | 'loadPlan'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: BOOKKEEPING_RETRY,
+});
+const LOCAL_BOOKKEEPING_PATCH = 'local-bookkeeping';
 
 /** Emails to people: a few quick tries, then the flow goes on without them (never blocks it). */
 const notices = proxyActivities<Pick<IntentActivities, 'notifyHumanTask'>>({
@@ -129,6 +145,13 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     return run;
   }
 
+  /** Decided once, at the plan load (the first thing every run does), so one run never mixes both. */
+  let local: boolean | undefined;
+  function ledger(): Pick<IntentActivities, 'recordEvent' | 'loadPlan'> {
+    local ??= patched(LOCAL_BOOKKEEPING_PATCH);
+    return local ? localBookkeeping : activities;
+  }
+
   async function record(
     event: Omit<RecordEventInput, 'intentId' | 'orgId' | 'dedupeKey'>,
   ): Promise<RecordEventResult> {
@@ -136,7 +159,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     if (to !== state.status && !canTransition(state.status, to, state.waitingReason))
       refuse(`intent is ${state.status}; ${to} is not allowed`);
     step += 1;
-    const result = await activities.recordEvent({
+    const result = await ledger().recordEvent({
       ...event,
       ...(plan?.scenario ? { currentStep: stepWait.currentStep } : {}),
       intentId: input.intentId,
@@ -367,7 +390,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
 
   // Queued before any handler is registered: an update delivered with the start runs after it.
   const planLoaded = exclusive(async () => {
-    const loaded = await activities.loadPlan({ intentId: input.intentId, orgId: input.orgId });
+    const loaded = await ledger().loadPlan({ intentId: input.intentId, orgId: input.orgId });
     state.status = loaded.status;
     state.handler = loaded.handler;
     state.pendingWith = { type: 'agent', ref: loaded.handler, name: null };
