@@ -1,7 +1,12 @@
 // Benchmark 2: GET /v1/intents/{id} throughput (req/s, 50 connections, autocannon) against a
-// Fastify hello-world started in its own process on the same machine. Goal: ratio ≥ 0.35.
+// Fastify hello-world started in its own process on the same machine. Goal: ratio ≥ 0.35. Also
+// what one GET costs, counted over the measured run: PostgreSQL transactions, Redis commands and
+// gateway CPU (so a change in the per-request work shows whatever the machine's load).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import fs from 'node:fs';
+import { Redis } from 'ioredis';
+import pg from 'pg';
 import { api200, benchContext, cannon, emitResult, ensureAgent, intentBody } from './lib/common.mjs';
 import { row } from './lib/report.mjs';
 
@@ -13,13 +18,55 @@ const created = await api200(ctx.baseUrl, ctx.key, 'POST', '/v1/intents', intent
 const path = `/v1/intents/${created.intent_id}`;
 
 async function measure(url, headers) {
-  await cannon({ url, connections: CONNECTIONS, duration: 2, headers }); // warm-up
+  const warm = await cannon({ url, connections: CONNECTIONS, duration: 2, headers });
   const r = await cannon({ url, connections: CONNECTIONS, duration: SECONDS, headers });
   if (r.non2xx || r.errors) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-  return { rps: r.requests.average, latency_ms: r.latencyMs, total: r.requests.total };
+  return {
+    rps: r.requests.average,
+    latency_ms: r.latencyMs,
+    total: r.requests.total,
+    total_with_warmup: r.requests.total + warm.requests.total,
+  };
 }
 
+/** Counters whose difference over the run, divided by the requests, is the cost of one GET. */
+async function counters() {
+  const db = new pg.Client({ connectionString: ctx.databaseUrl });
+  const redis = new Redis(ctx.redisUrl, { lazyConnect: true });
+  try {
+    await db.connect();
+    await redis.connect();
+    const { rows } = await db.query(
+      'SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()',
+    );
+    const stats = await redis.info('commandstats');
+    const [utime, stime] = fs
+      .readFileSync(`/proc/${ctx.gatewayPid}/stat`, 'utf8')
+      .split(') ')[1]
+      .split(' ')
+      .slice(11, 13)
+      .map(Number);
+    return {
+      pgTransactions: Number(rows[0].xact_commit),
+      redisCommands: [...stats.matchAll(/calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0),
+      // clock ticks of 10 ms (USER_HZ 100 on Linux)
+      cpuMs: (utime + stime) * 10,
+    };
+  } finally {
+    await db.end().catch(() => undefined);
+    redis.disconnect();
+  }
+}
+
+const before = await counters();
 const axle = await measure(`${ctx.baseUrl}${path}`, { 'x-api-key': ctx.key });
+const after = await counters();
+const perGet = (key) => Math.round(((after[key] - before[key]) / axle.total_with_warmup) * 100) / 100;
+const cost = {
+  pg_transactions: perGet('pgTransactions'),
+  redis_commands: perGet('redisCommands'),
+  gateway_cpu_ms: perGet('cpuMs'),
+};
 
 const hello = spawn(process.execPath, [new URL('./anchors/fastify-hello.mjs', import.meta.url).pathname], {
   stdio: ['ignore', 'pipe', 'inherit'],
@@ -36,9 +83,11 @@ emitResult({
     row('GET intent req/s', axle.rps, 'req/s'),
     row('Fastify hello-world req/s', fastify.rps, 'req/s'),
     row('ratio', ratio, '×', 0.35, '>='),
+    row('gateway CPU per GET', cost.gateway_cpu_ms, 'ms'),
   ],
-  raw: { connections: CONNECTIONS, seconds: SECONDS, axle, fastify, ratio },
+  raw: { connections: CONNECTIONS, seconds: SECONDS, axle, fastify, ratio, cost_per_get: cost },
   notes: [
     `GET intent p50 ${axle.latency_ms.p50} ms / p99 ${axle.latency_ms.p99} ms at ${CONNECTIONS} connections; hello-world p50 ${fastify.latency_ms.p50} ms`,
+    `one GET cost ${cost.pg_transactions} PostgreSQL transactions, ${cost.redis_commands} Redis commands and ${cost.gateway_cpu_ms} ms of gateway CPU`,
   ],
 });

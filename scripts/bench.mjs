@@ -216,6 +216,8 @@ async function main() {
       key: ADMIN_KEY,
       quick,
       gatewayPid: apps.get('gateway').pid,
+      databaseUrl: stack.env.DATABASE_URL,
+      redisUrl: stack.env.REDIS_URL,
       temporalAddress: stack.env.TEMPORAL_ADDRESS,
       temporalNamespace: stack.env.TEMPORAL_NAMESPACE,
     };
