@@ -210,6 +210,7 @@ async function main() {
       key: ADMIN_KEY,
       quick,
       gatewayPid: apps.get('gateway').pid,
+      runnerPid: apps.get('runner').pid,
       temporalAddress: stack.env.TEMPORAL_ADDRESS,
       temporalNamespace: stack.env.TEMPORAL_NAMESPACE,
     };
