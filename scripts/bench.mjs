@@ -93,7 +93,7 @@ async function postgresVersion(url) {
 
 function startApp(app, env, profDir) {
   const argv = [
-    ...(cpuProf && app === 'gateway' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+    ...(cpuProf && app !== 'worker' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
     path.join('dist', 'apps', app, 'src', 'main.js'),
   ];
   const child = spawn(process.execPath, argv, {
