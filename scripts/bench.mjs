@@ -95,7 +95,7 @@ const LOG_DIR = path.join(ROOT, 'bench', 'results', 'logs');
 
 function startApp(app, env, profDir) {
   const argv = [
-    ...(cpuProf && app === 'gateway' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+    ...(cpuProf && app !== 'worker' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
     path.join('dist', 'apps', app, 'src', 'main.js'),
   ];
   const child = spawn(process.execPath, argv, {
@@ -216,6 +216,7 @@ async function main() {
       key: ADMIN_KEY,
       quick,
       gatewayPid: apps.get('gateway').pid,
+      runnerPid: apps.get('runner').pid,
       databaseUrl: stack.env.DATABASE_URL,
       redisUrl: stack.env.REDIS_URL,
       temporalAddress: stack.env.TEMPORAL_ADDRESS,

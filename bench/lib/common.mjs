@@ -113,27 +113,46 @@ export async function api200(baseUrl, key, method, path, body, headers) {
  * chunks with push(); onFrame is called for every complete frame.
  */
 export function sseParser(onFrame) {
-  let buf = '';
+  // The pieces of the block being read: a frame of a MiB (exec logs) arrives in many reads, and
+  // appending to and searching the whole buffer on every read would be quadratic in its size.
+  let pieces = [];
+  let halfSeparator = false; // the last piece ends with '\n'
+  const emit = (block) => {
+    let id = null;
+    let event = 'message';
+    let data = '';
+    for (const line of block.split('\n')) {
+      if (line === '' || line.startsWith(':')) continue;
+      const i = line.indexOf(':');
+      const field = i < 0 ? line : line.slice(0, i);
+      const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+      if (field === 'id') id = value;
+      else if (field === 'event') event = value;
+      else if (field === 'data') data = data ? `${data}\n${value}` : value;
+    }
+    if (data) onFrame({ id, event, data });
+  };
   return {
     push(chunk) {
-      buf += chunk;
+      let from = 0;
+      if (halfSeparator && chunk.startsWith('\n')) {
+        const block = pieces.join('');
+        pieces = [];
+        from = 1;
+        emit(block.slice(0, -1));
+      }
       let end;
-      while ((end = buf.indexOf('\n\n')) >= 0) {
-        const block = buf.slice(0, end);
-        buf = buf.slice(end + 2);
-        let id = null;
-        let event = 'message';
-        let data = '';
-        for (const line of block.split('\n')) {
-          if (line === '' || line.startsWith(':')) continue;
-          const i = line.indexOf(':');
-          const field = i < 0 ? line : line.slice(0, i);
-          const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
-          if (field === 'id') id = value;
-          else if (field === 'event') event = value;
-          else if (field === 'data') data = data ? `${data}\n${value}` : value;
-        }
-        if (data) onFrame({ id, event, data });
+      while ((end = chunk.indexOf('\n\n', from)) >= 0) {
+        pieces.push(chunk.slice(from, end));
+        const block = pieces.join('');
+        pieces = [];
+        from = end + 2;
+        emit(block);
+      }
+      halfSeparator = false;
+      if (from < chunk.length) {
+        pieces.push(chunk.slice(from));
+        halfSeparator = chunk.endsWith('\n');
       }
     },
   };

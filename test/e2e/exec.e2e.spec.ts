@@ -206,7 +206,8 @@ describe('exec end to end', () => {
     const split = collector();
     const [full, firstHalf] = await Promise.all([
       attach(jobId, session.token, { onFrame: whole.onFrame }),
-      attach(jobId, session.token, { maxFrames: 30, onFrame: split.onFrame }),
+      // Entries coalesce up to 1 MiB, so the job's 20 slow parts give at least 20 frames: detach after 3.
+      attach(jobId, session.token, { maxFrames: 3, onFrame: split.onFrame }),
     ]);
     assert.equal(full.exit?.data.status, 'exited', JSON.stringify(full.exit));
     assert.equal(full.exit?.data.exit_code, 0);
@@ -236,6 +237,84 @@ describe('exec end to end', () => {
     assert.equal(replay.exit?.data.exit_code, 0);
   });
 
+  test('interleaved stdout/stderr with multi-byte and invalid UTF-8: each stream byte-exact, seqs 1..n, across a reattach', async () => {
+    // Thousands of small writes on both pipes (synchronous on Linux pipes): the runner coalesces
+    // what arrives while an append is in flight, cutting entries anywhere, even inside a character.
+    const code = [
+      "const out = (i) => `out ${i} é€😀 ${'x'.repeat(i % 200)}\\n`;",
+      'const err = (i) => Buffer.from([0xff, i & 0xff, 0x0a]);',
+      'for (let i = 0; i < 20000; i++) {',
+      '  process.stdout.write(out(i));',
+      '  if (i % 10 === 0) process.stderr.write(err(i));',
+      '}',
+    ].join('\n');
+    const expected = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+    for (let i = 0; i < 20000; i++) {
+      expected.stdout.push(Buffer.from(`out ${i} é€😀 ${'x'.repeat(i % 200)}\n`));
+      if (i % 10 === 0) expected.stderr.push(Buffer.from([0xff, i & 0xff, 0x0a]));
+    }
+    const want = { stdout: Buffer.concat(expected.stdout), stderr: Buffer.concat(expected.stderr) };
+    const session = await openSession();
+    const started = await startJob(session.token, { session_id: session.id, language: 'node', code });
+    assert.equal(started.status, 200, started.text);
+    const jobId = started.body.job_id as string;
+
+    /** Per-stream bytes and the seqs seen, from log frames (text or base64). */
+    const gather = () => {
+      const got = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+      const seqs: number[] = [];
+      let text = 0;
+      return {
+        onFrame: (f: Frame) => {
+          if (f.event !== 'log') return;
+          seqs.push(f.data.seq as number);
+          assert.equal(f.id, f.data.seq);
+          if (typeof f.data.data === 'string') text++;
+          const bytes =
+            typeof f.data.data === 'string'
+              ? Buffer.from(f.data.data, 'utf8')
+              : Buffer.from(f.data.data_b64 as string, 'base64');
+          got[f.data.stream as 'stdout' | 'stderr'].push(bytes);
+        },
+        stdout: () => Buffer.concat(got.stdout),
+        stderr: () => Buffer.concat(got.stderr),
+        seqs,
+        text: () => text,
+      };
+    };
+    const whole = gather();
+    const split = gather();
+    const [full, part] = await Promise.all([
+      attach(jobId, session.token, { onFrame: whole.onFrame }),
+      attach(jobId, session.token, { maxFrames: 2, onFrame: split.onFrame }),
+    ]);
+    assert.equal(full.exit?.data.status, 'exited', JSON.stringify(full.exit));
+    assert.equal(full.exit?.data.exit_code, 0);
+    const rest = await attach(jobId, session.token, { lastEventId: part.lastId!, onFrame: split.onFrame });
+    assert.equal(rest.exit?.data.exit_code, 0);
+
+    for (const got of [whole, split]) {
+      assert.ok(
+        got.stdout().equals(want.stdout),
+        `stdout: ${got.stdout().length} of ${want.stdout.length} bytes`,
+      );
+      assert.ok(
+        got.stderr().equals(want.stderr),
+        `stderr: ${got.stderr().length} of ${want.stderr.length} bytes`,
+      );
+      assert.deepEqual(
+        got.seqs,
+        got.seqs.map((_, i) => i + 1),
+        'seqs 1..n, nothing repeated or skipped',
+      );
+    }
+    assert.ok(whole.text() > 0, 'UTF-8 entries come as text');
+    assert.equal(full.exit?.data.seq, whole.seqs.length + 1, 'the exit frame follows the last entry');
+    const job = await jobOf(jobId, session.token);
+    assert.equal(job.log_bytes, want.stdout.length + want.stderr.length);
+    assert.equal(job.last_seq, whole.seqs.length);
+  });
+
   test('logs survive a gateway restart mid-stream; reattaching loses nothing', async () => {
     const session = await openSession();
     const started = await startJob(session.token, {
@@ -245,7 +324,7 @@ describe('exec end to end', () => {
     assert.equal(started.status, 200, started.text);
     const jobId = started.body.job_id as string;
     const seen = collector();
-    const first = await attach(jobId, session.token, { maxFrames: 20, onFrame: seen.onFrame });
+    const first = await attach(jobId, session.token, { maxFrames: 3, onFrame: seen.onFrame });
     assert.equal(first.exit, null);
     await axle.stop('gateway');
     axle.start('gateway');

@@ -552,6 +552,98 @@ describe('lifecycle: graceful shutdown and configuration errors', () => {
     );
   });
 
+  test('runner SIGTERM while a job writes fast: the log up to the kill is kept, the retry continues its seq and byte count', async () => {
+    const owner = await registerTestAgent(prisma, { org: `lc-${sfx}`, name: 'writer' });
+    const api = apiClient(axle.baseUrl, owner.key);
+    const open = await api('POST', '/v1/exec/sessions', {
+      body: { sandbox_tier: 'none', capabilities: ['proc.spawn'] },
+    });
+    assert.equal(open.status, 200, open.text);
+    const headers = { 'x-axp-cap-token': open.body.cap_token as string };
+    // Numbered 100-byte lines in bursts of 500 every 10 ms (≈5 MB/s, 3 s or more per attempt):
+    // chunks keep arriving while appends are in flight, so the runner coalesces them.
+    const LINES = 150_000;
+    const line = (i: number) => `${String(i).padStart(8, '0')} ${'y'.repeat(90)}\n`;
+    const code = [
+      `const line = (i) => String(i).padStart(8, '0') + ' ' + 'y'.repeat(90) + '\\n';`,
+      'let i = 0;',
+      `const tick = () => { let s = ''; for (let k = 0; k < 500 && i < ${LINES}; k++) s += line(i++);`,
+      `  process.stdout.write(s); if (i < ${LINES}) setTimeout(tick, 10); };`,
+      'tick();',
+    ].join('\n');
+    const expected = Buffer.from(Array.from({ length: LINES }, (_, i) => line(i)).join(''));
+    const started = await api('POST', '/v1/exec/jobs', {
+      headers,
+      body: { session_id: open.body.session_id, language: 'node', code, stalled_policy: 'retry' },
+    });
+    assert.equal(started.status, 200, started.text);
+    const jobId = started.body.job_id as string;
+    const row = await until(
+      () => prisma.client.execJob.findUniqueOrThrow({ where: { id: jobId } }),
+      (r) => r.runnerId !== null && r.status === 'running',
+      'the job running',
+    );
+    const pid = Number(row.runnerId!.split(':')[1]);
+    const running = [axle, backup].find((p) => p.children.get('runner')?.pid === pid);
+    assert.ok(running, `runner ${row.runnerId} is not one of this file's runners`);
+    const firstLine = openStream(`${axle.baseUrl}/v1/exec/jobs/${jobId}/attach`, {
+      'x-api-key': owner.key,
+      ...headers,
+    });
+    await firstLine.until((f) => f.event === 'log', 'the first log frame');
+    firstLine.close();
+    const { code: exitCode, output } = await sigterm(running, 'runner');
+    assert.equal(exitCode, 0, output);
+    assert.match(output, /exec job handed back to the queue/);
+    const job = await until(
+      async () => {
+        const res = await api('GET', `/v1/exec/jobs/${jobId}`, { headers });
+        assert.equal(res.status, 200, res.text);
+        return res.body.job as { status: string; attempts: number; log_bytes: number; last_seq: number };
+      },
+      (j) => !['pending', 'running'].includes(j.status),
+      'the job ended on the other runner',
+      60_000,
+    );
+    running.start('runner');
+    await running.waitReady();
+    assert.equal(job.status, 'exited', JSON.stringify(job));
+    assert.equal(job.attempts, 2);
+
+    const log = openStream(`${axle.baseUrl}/v1/exec/jobs/${jobId}/attach`, {
+      'x-api-key': owner.key,
+      ...headers,
+    });
+    const exit = await log.until((f) => f.event === 'exit', 'the exit frame', 60_000);
+    log.close();
+    const frames = log.frames.filter((f) => f.event === 'log');
+    assert.deepEqual(
+      frames.map((f) => f.data.seq),
+      frames.map((_, i) => i + 1),
+      'no gap in the log',
+    );
+    assert.equal(exit.data.seq, frames.length + 1);
+    const notice = frames.findIndex((f) => f.data.stream === 'stderr');
+    assert.ok(notice > 0, 'attempt 1 wrote something, then the notice');
+    assert.match(String(frames[notice]!.data.data), /running it again \(attempt 2\)/);
+    const bytesOf = (list: Frame[]) =>
+      Buffer.concat(
+        list.map((f) =>
+          typeof f.data.data === 'string'
+            ? Buffer.from(f.data.data, 'utf8')
+            : Buffer.from(f.data.data_b64 as string, 'base64'),
+        ),
+      );
+    const first = bytesOf(frames.slice(0, notice));
+    const second = bytesOf(frames.slice(notice + 1));
+    assert.ok(first.length < expected.length, 'attempt 1 was cut by the shutdown');
+    assert.ok(first.equals(expected.subarray(0, first.length)), 'attempt 1: a prefix, nothing lost');
+    assert.ok(second.equals(expected), `attempt 2: all ${expected.length} bytes`);
+    // The retry counts on from what the hand-back recorded: exactly what attempt 1 stored.
+    assert.equal(job.log_bytes, first.length + second.length);
+    assert.equal(job.last_seq, frames.length);
+  });
+
   test('a bad configuration value stops each app with exit 1 and names the key (environment and AXLE_CONFIG_FILE)', async () => {
     const dir = tmpdir();
     const unknownKey = join(dir, `axle-lc-${sfx}-unknown.yaml`);

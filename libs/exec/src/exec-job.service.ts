@@ -28,20 +28,28 @@ import { carriedTrace } from '@axle/observability';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { EXEC_REDIS } from './exec-redis';
 import { clampLimits, codeArgv, type StoredJobSpec, workspaceRelative } from './exec-spec';
 import { type AuthorizedSession, type ExecCommand, ExecSessionService } from './exec-session.service';
 import { toExecJobView } from './exec.view';
 import { type ExecLogEntry, ExecLogStore } from './log-store';
 
-/** Entries read per Redis call while replaying or following a job's log. */
-const READ_BATCH = 64;
+/**
+ * Entries read per Redis call while replaying or following a job's log. An entry holds up to
+ * LOG_ENTRY_MAX_BYTES (1 MiB) of coalesced output, so one read carries at most 16 MiB.
+ */
+const READ_BATCH = 16;
 /** How long a cancel request stays visible to a runner that has not picked the job up yet. */
 const CANCEL_KEY_TTL_SECONDS = 7 * 24 * 3600;
 
-/** One SSE frame of an attach stream. */
+/**
+ * One SSE frame of an attach stream. `ascii` (log frames): the frame's JSON is plain ASCII (base64,
+ * or text that is ASCII), so the gateway may encode it with a straight copy instead of UTF-8.
+ */
 export type AttachFrame =
-  { id: number; event: 'log'; data: ExecLogFrame } | { id: number; event: 'exit'; data: ExecExitFrame };
+  | { id: number; event: 'log'; data: ExecLogFrame; ascii: boolean }
+  | { id: number; event: 'exit'; data: ExecExitFrame };
 
 /** What the gateway's attach route pulls frames from (replay, then live). */
 export type AttachSource = {
@@ -223,9 +231,11 @@ export class ExecJobService implements OnModuleDestroy {
     return {
       job,
       async next(blocking, cursor, waitMs) {
-        let entries = await logs.readAfter(job.id, cursor, READ_BATCH);
-        if (entries.length === 0 && waitMs > 0)
-          entries = await ExecLogStore.follow(blocking, job.id, cursor, READ_BATCH, waitMs);
+        // XREAD BLOCK answers at once when there are entries: one round trip per batch, live or not.
+        const entries =
+          waitMs > 0
+            ? await ExecLogStore.follow(blocking, job.id, cursor, READ_BATCH, waitMs)
+            : await logs.readAfter(job.id, cursor, READ_BATCH);
         if (entries.length > 0) return entries.map(toFrame);
         // Nothing came: a job that ended without its exit entry (its runner died at the wrong moment)
         // still ends the stream.
@@ -295,26 +305,25 @@ export function exitOf(job: ExecJobRecord, seq: number): ExecExitFrame {
   return { seq, status: job.status, exit_code: job.exitCode, signal: job.signal, error: job.error };
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** A log entry as an SSE frame: text when the bytes are UTF-8, else base64. */
+/**
+ * A log entry as an SSE frame: text when the bytes are UTF-8, else base64. The checks are native
+ * (simdutf); ASCII, the common case, becomes a one-byte string with a plain copy, which
+ * JSON.stringify then escapes fastest.
+ */
 export function toFrame(entry: ExecLogEntry): AttachFrame {
   if (entry.stream === 'exit') {
     const exit = JSON.parse(entry.data.toString('utf8')) as ExecExitFrame;
     return { id: entry.seq, event: 'exit', data: { ...exit, seq: entry.seq } };
   }
-  let text: string | null = null;
-  try {
-    text = utf8.decode(entry.data);
-  } catch {
-    text = null;
-  }
-  return {
-    id: entry.seq,
-    event: 'log',
-    data:
-      text === null
-        ? { seq: entry.seq, stream: entry.stream, data_b64: entry.data.toString('base64') }
-        : { seq: entry.seq, stream: entry.stream, data: text },
-  };
+  const { data } = entry;
+  const ascii = isAscii(data);
+  const text = ascii ? data.toString('latin1') : isUtf8(data) ? data.toString('utf8') : null;
+  return text === null
+    ? {
+        id: entry.seq,
+        event: 'log',
+        data: { seq: entry.seq, stream: entry.stream, data_b64: data.toString('base64') },
+        ascii: true,
+      }
+    : { id: entry.seq, event: 'log', data: { seq: entry.seq, stream: entry.stream, data: text }, ascii };
 }

@@ -20,7 +20,6 @@ import {
   execCancelKey,
   type ExecJobData,
   type ExecLimits,
-  type ExecLogStream,
   QUEUES,
   REDIS_CHANNELS,
   type SandboxSpec,
@@ -35,6 +34,7 @@ import { dirname } from 'node:path';
 import { hostname } from 'node:os';
 import { exitOf } from './exec-job.service';
 import { sandboxSpecOf, type StoredJobSpec, type StoredMcpCall } from './exec-spec';
+import { LogAppender } from './log-appender';
 import { ExecLogStore } from './log-store';
 import { McpError, withMcpSession } from './tools/mcp-client';
 
@@ -283,41 +283,48 @@ export class ExecRunner {
         proc.kill();
       },
     });
-    // Appends run one at a time, in arrival order; a stream pauses while its chunk is written.
-    let chain: Promise<void> = Promise.resolve();
+    // Chunks are appended in arrival order, one write in flight; those arriving meanwhile are
+    // coalesced into the next write (LogAppender). A pipe pauses only while too much waits.
     let lastProgress = Date.now();
-    const append = (stream: ExecLogStream, chunk: Buffer) => {
-      if (stoppedBy === 'output') return;
-      let data = chunk;
-      if (bytes + data.length > limits.output_bytes) {
-        data = data.subarray(0, limits.output_bytes - bytes);
+    let progressing = false;
+    const logs = new LogAppender({
+      write: (entries) => this.logs.appendMany(job.id, entries),
+      seq,
+      bytes,
+      maxBytes: limits.output_bytes,
+      onOverflow: () => {
         stoppedBy ??= 'output';
         proc.kill();
-      }
-      if (data.length === 0) return;
-      bytes += data.length;
-      const mySeq = ++seq;
-      chain = chain.then(async () => {
-        await this.logs.append(job.id, mySeq, stream, data);
-        if (Date.now() - lastProgress >= PROGRESS_EVERY_MS) {
-          lastProgress = Date.now();
-          await this.exec.recordProgress(scope, job.id, mySeq, bytes);
-        }
-      });
-    };
+      },
+      // About once a second, off the append path (a slow or failed write only delays the figure;
+      // it is exact at the end).
+      onWritten: (storedSeq, storedBytes) => {
+        if (progressing || Date.now() - lastProgress < PROGRESS_EVERY_MS) return;
+        lastProgress = Date.now();
+        progressing = true;
+        this.exec
+          .recordProgress(scope, job.id, storedSeq, storedBytes)
+          .catch((err: unknown) =>
+            this.logger.warn({ job_id: job.id, err: String(err) }, 'could not record the job’s log progress'),
+          )
+          .finally(() => (progressing = false));
+      },
+    });
     for (const [stream, readable] of [
       ['stdout', proc.stdout],
       ['stderr', proc.stderr],
     ] as const) {
       readable.on('data', (chunk: Buffer) => {
-        append(stream, chunk);
+        if (logs.push(stream, chunk)) return;
         readable.pause();
-        void chain.finally(() => readable.resume()).catch(() => undefined);
+        void logs.drained().then(() => readable.resume());
       });
     }
     const exit = await proc.exited;
     this.active.delete(job.id);
-    await chain;
+    await logs.flushed();
+    seq = logs.seq;
+    bytes = logs.bytes;
     if (stoppedBy === 'shutdown' || this.shuttingDown) {
       // Handed back (deliver()): the next runner continues the log after this seq and these bytes.
       await this.exec.recordProgress(scope, job.id, seq, bytes).catch(() => undefined);

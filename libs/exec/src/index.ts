@@ -7,6 +7,12 @@ export { type AuthorizedSession, type ExecCommand, ExecSessionService } from './
 export { clampLimits, codeArgv, sandboxSpecOf, type StoredJobSpec, workspaceRelative } from './exec-spec';
 export { toExecJobView, toExecSessionView } from './exec.view';
 export { ExecModule } from './exec.module';
+export {
+  LOG_ENTRY_MAX_BYTES,
+  LogAppender,
+  type LogAppenderOptions,
+  type LogEntryToWrite,
+} from './log-appender';
 export { type ExecLogEntry, ExecLogStore } from './log-store';
 export { RUNNER_REPORT_INTERVAL_MS, RunnerRegistry } from './runner-registry';
 export { BUILTIN_TOOLS, planBuiltin, WRITE_FILE_MAX_BYTES } from './tools/builtins';

@@ -4,32 +4,41 @@ import { type Redis } from 'ioredis';
 /** One entry of a job's log stream. `seq` is also the entry id (`<seq>-0`), so reads by seq are range reads. */
 export type ExecLogEntry = { seq: number; stream: ExecLogStream; data: Buffer };
 
-type RawEntry = [id: string, fields: string[]];
+type RawEntry = [id: Buffer, fields: Buffer[]];
 
 /**
- * A job's output in a Redis stream (SPEC §7): entries `{seq, stream, data_b64}` with explicit ids
+ * A job's output in a Redis stream (SPEC §7): entries `{seq, stream, data}` with explicit ids
  * `<seq>-0`, so Redis itself refuses a seq that does not grow, replay after a seq is XRANGE and
- * following is XREAD BLOCK from `<seq>-0`. The last entry is `exit`.
+ * following is XREAD BLOCK from `<seq>-0`. `data` holds the raw bytes (Redis values are binary
+ * safe; entries written before it was raw hold `data_b64` instead, and are still read). The last
+ * entry is `exit`.
  */
 export class ExecLogStore {
   constructor(private readonly redis: Redis) {}
 
   async append(jobId: string, seq: number, stream: ExecLogStream, data: Buffer): Promise<void> {
-    await this.redis.xadd(
-      execLogStreamKey(jobId),
-      `${seq}-0`,
-      'seq',
-      String(seq),
-      'stream',
-      stream,
-      'data_b64',
-      data.toString('base64'),
-    );
+    await this.appendMany(jobId, [{ seq, stream, data }]);
+  }
+
+  /** Appends entries in order in one round trip (a pipeline); throws the first refusal. */
+  async appendMany(jobId: string, entries: readonly ExecLogEntry[]): Promise<void> {
+    const key = execLogStreamKey(jobId);
+    if (entries.length === 1) {
+      const [e] = entries as [ExecLogEntry];
+      await this.redis.xadd(key, `${e.seq}-0`, 'seq', String(e.seq), 'stream', e.stream, 'data', e.data);
+      return;
+    }
+    const pipeline = this.redis.pipeline();
+    for (const e of entries)
+      pipeline.xadd(key, `${e.seq}-0`, 'seq', String(e.seq), 'stream', e.stream, 'data', e.data);
+    const results = await pipeline.exec();
+    if (!results) throw new Error('the log append pipeline was discarded');
+    for (const [err] of results) if (err) throw err;
   }
 
   /** Entries with seq > after, oldest first, at most `count`. */
   async readAfter(jobId: string, after: number, count: number): Promise<ExecLogEntry[]> {
-    const raw = (await this.redis.xrange(
+    const raw = (await this.redis.xrangeBuffer(
       execLogStreamKey(jobId),
       `${after + 1}-0`,
       '+',
@@ -40,8 +49,8 @@ export class ExecLogStore {
   }
 
   /**
-   * Waits up to `blockMs` for entries with seq > after. Needs a connection of its own (`blocking`):
-   * XREAD BLOCK holds it for the whole wait.
+   * Waits up to `blockMs` for entries with seq > after (answers at once when there are some). Needs
+   * a connection of its own (`blocking`): XREAD BLOCK holds it for the whole wait.
    */
   static async follow(
     blocking: Redis,
@@ -50,7 +59,7 @@ export class ExecLogStore {
     count: number,
     blockMs: number,
   ): Promise<ExecLogEntry[]> {
-    const result = await blocking.xread(
+    const result = await blocking.xreadBuffer(
       'COUNT',
       count,
       'BLOCK',
@@ -64,9 +73,15 @@ export class ExecLogStore {
 
   /** The highest seq in the stream (0 when empty). */
   async lastSeq(jobId: string): Promise<number> {
-    const raw = (await this.redis.xrevrange(execLogStreamKey(jobId), '+', '-', 'COUNT', 1)) as RawEntry[];
+    const raw = (await this.redis.xrevrangeBuffer(
+      execLogStreamKey(jobId),
+      '+',
+      '-',
+      'COUNT',
+      1,
+    )) as RawEntry[];
     const last = raw[0];
-    return last ? toEntry(last).seq : 0;
+    return last ? seqOfId(last[0]) : 0;
   }
 
   async expire(jobId: string, seconds: number): Promise<void> {
@@ -74,13 +89,27 @@ export class ExecLogStore {
   }
 }
 
+/** `<seq>-0` → seq. */
+function seqOfId(id: Buffer): number {
+  const text = id.toString('latin1');
+  const dash = text.indexOf('-');
+  return Number(dash < 0 ? text : text.slice(0, dash));
+}
+
 function toEntry([id, fields]: RawEntry): ExecLogEntry {
-  const map = new Map<string, string>();
-  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i]!, fields[i + 1]!);
-  const stream = map.get('stream');
-  return {
-    seq: Number(map.get('seq') ?? id.split('-')[0]),
-    stream: stream === 'stderr' || stream === 'exit' ? stream : 'stdout',
-    data: Buffer.from(map.get('data_b64') ?? '', 'base64'),
-  };
+  let seq: number | null = null;
+  let stream: ExecLogStream = 'stdout';
+  let data: Buffer | null = null;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]!.toString('latin1');
+    const value = fields[i + 1]!;
+    if (name === 'data') data = value;
+    else if (name === 'data_b64') data ??= Buffer.from(value.toString('latin1'), 'base64');
+    else if (name === 'seq') seq = Number(value.toString('latin1'));
+    else if (name === 'stream') {
+      const s = value.toString('latin1');
+      stream = s === 'stderr' || s === 'exit' ? s : 'stdout';
+    }
+  }
+  return { seq: seq ?? seqOfId(id), stream, data: data ?? Buffer.alloc(0) };
 }

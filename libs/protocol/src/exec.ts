@@ -121,7 +121,7 @@ export type ExecJobData = {
   traceId?: string;
 };
 
-/** The Redis stream of a job's output: entries `{seq, stream: stdout|stderr|exit, data_b64}`. */
+/** The Redis stream of a job's output: entries `{seq, stream: stdout|stderr|exit, data}` (raw bytes; older entries `data_b64`). */
 export const execLogStreamKey = (jobId: string) => `axle:exec:log:${jobId}`;
 /** Set (with a TTL) when a job's cancel was asked, so a runner that picks it up later still kills it. */
 export const execCancelKey = (jobId: string) => `axle:exec:cancel:${jobId}`;

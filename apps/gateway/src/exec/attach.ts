@@ -2,7 +2,7 @@
 // {seq, stream, data|data_b64}, replayed after the cursor (Last-Event-ID or ?since), then followed
 // live with XREAD BLOCK on a Redis connection of the stream's own, until the last frame, `exit`.
 // A comment heartbeat every 15 s; a disconnect (detach) leaves the job running.
-import { type AttachSource } from '@axle/exec';
+import { type AttachFrame, type AttachSource } from '@axle/exec';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 import { type Redis } from 'ioredis';
 import {
@@ -55,14 +55,10 @@ export async function serveAttach(
     for (;;) {
       let ended = false;
       for (const f of batch) {
-        const ok = raw.write(frame(f.id, f.event, f.data));
+        const ok = raw.write(f.event === 'log' ? logFrame(f) : frame(f.id, f.event, f.data));
         cursor = f.id;
         if (f.event === 'exit') ended = true;
-        if (!ok && !closed.signal.aborted)
-          await new Promise<void>((resolve) => {
-            raw.once('drain', resolve);
-            closed.signal.addEventListener('abort', () => resolve(), { once: true });
-          });
+        if (!ok && !closed.signal.aborted) await drained(raw, closed.signal);
         if (ended) break;
       }
       exited = ended;
@@ -80,4 +76,37 @@ export async function serveAttach(
     blocking.disconnect();
     raw.end();
   }
+}
+
+/**
+ * Resolves on the response's next 'drain' or when the stream is aborted, and removes both
+ * listeners either way (one wait per large frame: they must not pile up on the signal).
+ */
+function drained(raw: NodeJS.WritableStream, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      raw.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    raw.once('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * A `log` frame as bytes, exactly what frame() would write (`data: {"seq","stream","data"|"data_b64"}`),
+ * built for frames of up to a MiB of output: the JSON goes into one buffer sized in advance, with a
+ * straight latin1 copy when it is ASCII, so the response does not measure and encode the string again.
+ */
+export function logFrame(f: Extract<AttachFrame, { event: 'log' }>): Buffer {
+  const { seq, stream, data, data_b64 } = f.data;
+  const value = data_b64 === undefined ? JSON.stringify(data ?? '') : `"${data_b64}"`;
+  const head = `id: ${f.id}\nevent: log\ndata: {"seq":${seq},"stream":${JSON.stringify(stream)},"${data_b64 === undefined ? 'data' : 'data_b64'}":`;
+  const encoding = f.ascii ? 'latin1' : 'utf8';
+  const out = Buffer.allocUnsafe(Buffer.byteLength(head) + Buffer.byteLength(value, encoding) + 3);
+  let at = out.write(head, 0, 'utf8');
+  at += out.write(value, at, encoding);
+  out.write('}\n\n', at, 'latin1');
+  return out;
 }
