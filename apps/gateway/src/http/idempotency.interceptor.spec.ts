@@ -6,7 +6,11 @@ import { retryFinish } from './idempotency.interceptor';
 type Outcome = { ok: boolean; attempts: number; err?: string };
 
 function run(attempt: () => Promise<void>, giveUpAfterMs: number): Promise<Outcome> {
-  return new Promise((resolve) => retryFinish(attempt, { giveUpAfterMs, delayMs: () => 5 }, resolve));
+  // retryFinish's timers are unref'd (they must not hold a draining gateway open): keep this alive.
+  const alive = setInterval(() => undefined, 1000);
+  return new Promise<Outcome>((resolve) =>
+    retryFinish(attempt, { giveUpAfterMs, delayMs: () => 5 }, resolve),
+  ).finally(() => clearInterval(alive));
 }
 
 describe('idempotency record written after a database outage', () => {
