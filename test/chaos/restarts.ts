@@ -188,10 +188,46 @@ export async function restarts(ctx: ChaosContext): Promise<ScenarioResult> {
             sseStreams++;
             sseFrames += r.frames;
           } else if (r.status === 503) {
-            if (!r.retryAfter) anomalies.push(`${phase}: SSE → 503 without Retry-After`);
+            if (!r.retryAfter || !r.errorShape)
+              anomalies.push(`${phase}: SSE → 503 without Retry-After or the SPEC §1 body`);
           } else anomalies.push(`${phase}: SSE ${target.id} → ${r.status} ${r.error ?? ''}`);
         }
         await sleep(100);
+      }
+    };
+
+    // Followers: one SSE stream with follow=true per newly accepted intent, kept through the outages
+    // (reconnecting from the last seq when the gateway ends it, and after a 503's Retry-After) until
+    // the terminal event; the seqs seen must be 1..n, each once, with one terminal event.
+    let followed = 0;
+    let followReconnects = 0;
+    const followProblems: string[] = [];
+    const follower = async () => {
+      let last: Accepted | undefined;
+      while (!stopLoad) {
+        const target = accepted.at(-1);
+        if (!target || target === last) {
+          await sleep(200);
+          continue;
+        }
+        last = target;
+        const r = await followUntilTerminal(
+          axle.baseUrl,
+          sender.key,
+          target.id,
+          Date.now() + SETTLE_MS,
+          (status) => {
+            answers++;
+            tally(`${phase} SSE follow ${status}`);
+          },
+        );
+        followed++;
+        followReconnects += r.connections - 1;
+        const gapless = r.seqs.every((seq, k) => seq === k + 1);
+        if (!gapless || r.terminals !== 1 || r.problem)
+          followProblems.push(
+            `${target.id}: seqs ${r.seqs.join(',')}; ${r.terminals} terminal; ${r.connections} connections${r.problem ? `; ${r.problem}` : ''}`,
+          );
       }
     };
 
@@ -241,6 +277,7 @@ export async function restarts(ctx: ChaosContext): Promise<ScenarioResult> {
     const load = [
       ...Array.from({ length: CLIENTS }, (_, n) => client(n)),
       ...Array.from({ length: READERS }, () => reader()),
+      follower(),
     ];
     ctx.log(`restarts: load of ${CLIENTS} clients and ${READERS} readers`);
     await sleep(STEADY_MS);
@@ -311,6 +348,10 @@ export async function restarts(ctx: ChaosContext): Promise<ScenarioResult> {
         `event sequences with a gap or not one terminal event: ${badEvents.slice(0, 10).join('; ')}`,
       );
     if (accepted.length === 0) findings.push('no create was accepted');
+    if (followProblems.length)
+      findings.push(
+        `followed SSE streams that missed or repeated events: ${followProblems.slice(0, 10).join('; ')}`,
+      );
 
     const phases: Phase[] = [
       'steady',
@@ -327,6 +368,10 @@ export async function restarts(ctx: ChaosContext): Promise<ScenarioResult> {
       ['accepted with a gapless event sequence and one terminal event', accepted.length - badEvents.length],
       ['answers (incl. retries)', answers],
       ['SSE streams read to their end / frames', `${sseStreams} / ${sseFrames}`],
+      [
+        'intents followed on one SSE stream (follow=true) to their terminal event / reconnections',
+        `${followed} / ${followReconnects}`,
+      ],
     );
     for (const p of phases) {
       const line = [...byPhase]
@@ -345,7 +390,7 @@ export async function restarts(ctx: ChaosContext): Promise<ScenarioResult> {
     return {
       name: 'restarts',
       passed: findings.length === 0,
-      what: `A private PostgreSQL, Redis and Temporal with their own gateway, worker and runner. ${CLIENTS} client loops create intents (Idempotency-Key), wait for DELIVERED and resume them as the handler (complete); ${READERS} reader loops GET an intent and its events and read its SSE stream. After ${STEADY_MS / 1000} s Redis is stopped for ${OUTAGE_MS / 1000} s and started again on the same port and data; ${STEADY_MS / 1000} s later PostgreSQL the same. Pass: every answer 2xx, or 503 with Retry-After and the SPEC §1 body (clients retry it with the same key); no answer slower than ${HANG_MS / 1000} s; no app exits; every app's /ready 200 again within ${RECOVER_MS / 1000} s of each restart; every create answered 200 COMPLETED with events 1..n and one terminal event.`,
+      what: `A private PostgreSQL, Redis and Temporal with their own gateway, worker and runner. ${CLIENTS} client loops create intents (Idempotency-Key), wait for DELIVERED and resume them as the handler (complete); ${READERS} reader loops GET an intent and its events and read its SSE stream; a follower keeps an SSE stream (follow=true) on each newest accepted intent through the outages, reconnecting from its last seq, until the terminal event. After ${STEADY_MS / 1000} s Redis is stopped for ${OUTAGE_MS / 1000} s and started again on the same port and data; ${STEADY_MS / 1000} s later PostgreSQL the same. Pass: every answer 2xx, or 503 with Retry-After and the SPEC §1 body (clients retry it with the same key); no answer slower than ${HANG_MS / 1000} s; no app exits; every app's /ready 200 again within ${RECOVER_MS / 1000} s of each restart; every create answered 200 COMPLETED with events 1..n and one terminal event, and every followed stream saw exactly those.`,
       counts,
       findings,
       seconds: (Date.now() - t0) / 1000,
@@ -361,7 +406,7 @@ async function sseFollow(
   baseUrl: string,
   key: string,
   id: string,
-): Promise<{ status: number; frames: number; retryAfter?: string; error?: string }> {
+): Promise<{ status: number; frames: number; retryAfter?: string; errorShape?: boolean; error?: string }> {
   try {
     const res = await fetch(`${baseUrl}/v1/intents/${id}/events/stream?since=0&wait_seconds=2`, {
       headers: { 'x-api-key': key },
@@ -372,8 +417,93 @@ async function sseFollow(
       status: res.status,
       frames: (text.match(/^id: /gm) ?? []).length,
       retryAfter: res.headers.get('retry-after') ?? undefined,
+      errorShape: hasErrorShape(jsonOf(text)),
     };
   } catch (err) {
     return { status: 0, frames: 0, error: (err as Error).name === 'TimeoutError' ? 'timeout' : String(err) };
   }
+}
+
+function hasErrorShape(body: unknown): boolean {
+  const b = body as
+    { ok?: unknown; error?: { code?: unknown; message?: unknown }; detail?: unknown } | undefined;
+  return (
+    b?.ok === false &&
+    typeof b.error?.code === 'string' &&
+    typeof b.error.message === 'string' &&
+    typeof b.detail === 'string'
+  );
+}
+
+/**
+ * Follows one intent's events on an SSE stream (follow=true) until its terminal event, reconnecting
+ * from the last seq seen whenever the stream ends or fails (after Retry-After on a 503), up to
+ * `deadline`. Each connection stays open at most HANG_MS without a byte (heartbeats come every 15 s).
+ */
+async function followUntilTerminal(
+  baseUrl: string,
+  key: string,
+  id: string,
+  deadline: number,
+  onAnswer: (status: string) => void,
+): Promise<{ seqs: number[]; terminals: number; connections: number; problem?: string }> {
+  const seqs: number[] = [];
+  let terminals = 0;
+  let connections = 0;
+  const count = onAnswer;
+  while (Date.now() < deadline && terminals === 0) {
+    connections++;
+    const abort = new AbortController();
+    let idle = setTimeout(() => abort.abort(), HANG_MS);
+    try {
+      const res = await fetch(
+        `${baseUrl}/v1/intents/${id}/events/stream?since=${seqs.at(-1) ?? 0}&follow=true`,
+        {
+          headers: { 'x-api-key': key },
+          signal: abort.signal,
+        },
+      );
+      count(String(res.status));
+      if (res.status !== 200) {
+        const text = await res.text();
+        if (res.status !== 503 || !res.headers.get('retry-after') || !hasErrorShape(jsonOf(text)))
+          return { seqs, terminals, connections, problem: `${res.status} ${text.slice(0, 200)}` };
+        await sleep(Math.min(MAX_BACKOFF_MS, Number(res.headers.get('retry-after')) * 1000 || 1000));
+        continue;
+      }
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        clearTimeout(idle);
+        idle = setTimeout(() => abort.abort(), HANG_MS);
+        buffer += decoder.decode(chunk, { stream: true });
+        let end: number;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const idLine = /^id: (\d+)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (idLine === undefined || data === undefined) continue;
+          seqs.push(Number(idLine));
+          const status = (jsonOf(data) as { status?: string } | undefined)?.status;
+          if (status && TERMINAL.has(status)) terminals++;
+        }
+        if (terminals > 0) break;
+      }
+    } catch (err) {
+      count((err as Error).name === 'AbortError' ? 'idle timeout' : 'connection error');
+      if ((err as Error).name === 'AbortError')
+        return { seqs, terminals, connections, problem: `no byte for ${HANG_MS / 1000} s` };
+      await sleep(1000);
+    } finally {
+      clearTimeout(idle);
+      abort.abort();
+    }
+  }
+  return {
+    seqs,
+    terminals,
+    connections,
+    ...(terminals === 0 ? { problem: 'no terminal event before the deadline' } : {}),
+  };
 }
