@@ -250,9 +250,12 @@ export async function restarts(ctx: ChaosContext): Promise<ScenarioResult> {
       const downAt = Date.now();
       const seenDown = new Set<string>();
       while (Date.now() - downAt < OUTAGE_MS) {
-        for (const [app, url] of Object.entries(readyUrls))
-          if ((await readyStatus(url)) !== 200) seenDown.add(app);
-        await sleep(1000);
+        await Promise.all(
+          Object.entries(readyUrls).map(async ([app, url]) => {
+            if ((await readyStatus(url)) !== 200) seenDown.add(app);
+          }),
+        );
+        await sleep(Math.min(1000, Math.max(0, OUTAGE_MS - (Date.now() - downAt))));
       }
       ctx.log(`restarts: starting ${service} again`);
       await stack.startService(service);
