@@ -8,12 +8,14 @@ import { FUZZ_JWT_SECRET, fuzz } from './fuzz';
 import { type ChaosArgs, type ChaosContext, type ScenarioResult } from './harness';
 import { idempotencyStorm } from './idempotency-storm';
 import { REPORT, writeReport } from './report';
+import { restarts } from './restarts';
 import { soak } from './soak';
 
 const SCENARIOS: Record<string, (ctx: ChaosContext) => Promise<ScenarioResult>> = {
   'idempotency-storm': idempotencyStorm,
   fuzz,
   soak,
+  restarts,
 };
 /** Fuzz's default seed: fixed, so a plain run is reproducible; printed either way. */
 const DEFAULT_SEED = 20261122;

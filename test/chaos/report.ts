@@ -22,6 +22,17 @@ Each has a regression test in the normal suite (\`npm test\`).
   before", libs/data/src/errors.spec.ts (P2028).
 - **GET /v1/organizations/%00 → 500** (PostgreSQL text cannot hold NUL): an organization or workspace
   key with a NUL character now names no row (404). Test: edges e2e "path parameters no row can have".
+- **A 503 during a PostgreSQL outage kept its Idempotency-Key "in progress" for a minute** (scenario
+  restarts: a resume claimed its key just before PostgreSQL went away; its answer could not release
+  the key, so the client's retry after Retry-After got 409 \`idempotency_in_progress\`): the claim's
+  completion or release is now retried in the background until it lands. Tests: outages e2e "a 503
+  answered while PostgreSQL is down releases its Idempotency-Key once it is back",
+  apps/gateway/src/http/idempotency.interceptor.spec.ts.
+- **Framework-level errors without the error shape of SPEC §1** (fuzz: 414
+  \`FST_ERR_MAX_PARAM_LENGTH\`, 400 \`FST_ERR_BAD_URL\`, 431 headers too large, Node's bare 417 for
+  an \`Expect\` other than 100-continue; also bad Content-Length/Transfer-Encoding/method): Fastify's
+  \`frameworkErrors\` and \`clientErrorHandler\` options and a \`checkExpectation\` listener answer them
+  with \`{ok:false, error, detail}\` and an x-request-id. Test: framework-errors e2e (raw sockets).
 `;
 
 const OPEN = `## Open findings
@@ -31,11 +42,6 @@ const OPEN = `## Open findings
   cache and its per-workflow V8 contexts are the first suspect (a cache fills up to its limit, which
   would flatten in a longer run), a leak is the other. Next: the 10-minute soak
   (\`npm run chaos -- soak --minutes 10\`) and heap snapshots of the worker.
-- **Framework-level errors do not use the error shape of SPEC §1** (no \`ok\`, no \`error.code\`):
-  414 \`FST_ERR_MAX_PARAM_LENGTH\` (a path parameter over Fastify's 100 characters), 400
-  \`FST_ERR_BAD_URL\` (malformed percent-encoding), 431 (headers over Node's limit) and Node's bare
-  417 (an \`Expect\` header other than 100-continue). Not 5xx, so the fuzz passes; counted as
-  "JSON answers without \`ok\`". Fix: Fastify's \`frameworkErrors\` and \`clientErrorHandler\` options.
 - Most fuzz requests end at routing (404 \`route_not_found\` about 73 %: wrong methods, extra path
   segments, parameters with a slash); a later increment can weight generation toward valid paths.
 `;
@@ -47,9 +53,6 @@ Later increments of issue #8; \`npm run chaos\` does not run them yet:
 - **kill -9** of the worker, the runner and a gateway at random moments during a 1,000-intent load,
   then restart: every intent terminal, no gap or duplicate in any event sequence, no duplicate
   terminal event, no job stuck.
-- **Redis restart** mid-load: 503 + Retry-After meanwhile, recovery without manual steps, nothing
-  accepted lost.
-- **PostgreSQL restart** mid-load: the same.
 `;
 
 function git(args: string): string {

@@ -16,6 +16,7 @@ import {
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
 
 let stack: PrivateStack;
 let axle: AxleProcesses;
@@ -72,6 +73,21 @@ async function deliveredIntent(): Promise<string> {
   const id = res.body.intent_id as string;
   await waitForStatus(id, 'DELIVERED');
   return id;
+}
+
+/** Rows of idempotency_records for a key (a fresh connection each time: the database may go away). */
+async function claimsOf(key: string): Promise<number> {
+  const client = new pg.Client({ connectionString: stack.env.DATABASE_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM idempotency_records WHERE key = $1',
+      [key],
+    );
+    return rows[0]?.n ?? 0;
+  } finally {
+    await client.end();
+  }
 }
 
 /** Takes `name` away for the duration of `during`, then brings it back, even when `during` fails. */
@@ -259,6 +275,51 @@ describe('dependency outages (private PostgreSQL, Redis and Temporal)', () => {
     assert.equal(created.status, 200, created.text);
     await waitForStatus(created.body.intent_id as string, 'DELIVERED');
     await eventually('ready', readyChecks, (r) => r.status === 200);
+    assertSameGateway();
+  });
+
+  // Found by the chaos scenario `restarts`: a request that claimed its key and then failed while
+  // PostgreSQL was away could not release the key, so the client's retry after Retry-After got 409
+  // idempotency_in_progress for a minute. Here the resume claims its key, waits for a worker that
+  // is stopped, PostgreSQL goes away, and Temporal too, which ends the resume with a 503 that cannot
+  // be written; once both are back, the retry with the same key runs (200), not 409.
+  test('a 503 answered while PostgreSQL is down releases its Idempotency-Key once it is back', async () => {
+    const id = await deliveredIntent();
+    const key = `outage-release-${randomUUID()}`;
+    await axle.stop('worker');
+    const first = api('POST', `/v1/intents/${id}/resume`, {
+      body: { action: 'complete' },
+      headers: { 'idempotency-key': key },
+    });
+    // The claim is in the database and the resume waits for a worker to take the update.
+    await eventually(
+      'claim stored',
+      () => claimsOf(key),
+      (n) => n === 1,
+    );
+    await stack.stopService('postgres');
+    let answer: ApiResponse | undefined;
+    try {
+      await outage('temporal', async () => {
+        answer = await first;
+      });
+    } finally {
+      await stack.startService('postgres');
+    }
+    assertUnavailable(answer!, 'temporal', 'the resume in flight');
+    axle.start('worker');
+    await axle.waitReady();
+    const retried = await eventually(
+      'resume retried with the same key',
+      () =>
+        api('POST', `/v1/intents/${id}/resume`, {
+          body: { action: 'complete' },
+          headers: { 'idempotency-key': key },
+        }),
+      (r) => r.status !== 503,
+    );
+    assert.equal(retried.status, 200, retried.text);
+    assert.equal(retried.body.status, 'COMPLETED');
     assertSameGateway();
   });
 });

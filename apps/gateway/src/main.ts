@@ -10,6 +10,11 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { GatewayModule } from './gateway.module';
 import { installAuditTrail } from './http/audit-trail';
 import { gatewayDrain } from './http/drain';
+import {
+  answerExpectationFailures,
+  clientErrorHandler,
+  frameworkErrorHandler,
+} from './http/framework-errors';
 import { acceptEmptyJsonBodies, acceptFormBodies } from './http/json-body';
 import { installHttpMetrics } from './http/http-metrics';
 import { installIdempotencyHooks } from './http/idempotency.interceptor';
@@ -25,6 +30,9 @@ async function main(): Promise<void> {
     bodyLimit: config.limits.maxBodyBytes,
     genReqId: generateRequestId,
     logger: false,
+    // Errors answered before Nest sees the request get the SPEC §1 body too.
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     GatewayModule.forRoot(config, logger),
@@ -34,6 +42,7 @@ async function main(): Promise<void> {
     },
   );
   const fastify = app.getHttpAdapter().getInstance();
+  answerExpectationFailures(fastify.server);
   installRequestContext(fastify, logger);
   installHttpTracing(fastify);
   initMetrics('gateway');

@@ -30,6 +30,9 @@ function body(code: string, message: string, details?: Record<string, unknown>):
   return { ok: false, error: { code, message, ...(details ? { details } : {}) }, detail: message };
 }
 
+/** The SPEC §1 error body, for errors answered outside the exception filter (http/framework-errors.ts). */
+export const errorBody = body;
+
 /** Fastify's own request errors (body parsing, limits, media type) by their codes. */
 function fromFastify(err: { code?: string; statusCode?: number; message: string }): ErrorResponse | null {
   const code = err.code ?? '';

@@ -189,14 +189,67 @@ export function installIdempotencyHooks(fastify: FastifyInstance, logger: Logger
     const finish = request.idempotencyFinish;
     if (!finish) return payload;
     request.idempotencyFinish = undefined;
+    const status = reply.statusCode;
+    const body = jsonObject(payload);
     try {
-      await finish(reply.statusCode, jsonObject(payload));
+      await finish(status, body);
     } catch (err) {
-      // The answer still goes out. An unfinished claim is taken over after ABANDONED_AFTER_MS.
-      logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'idempotency record not stored');
+      // The answer still goes out; the record is stored (or the key released) once the database is
+      // back, so the client's retry after Retry-After finds it.
+      logger.warn({ err: errorText(err) }, 'idempotency record not stored; retrying in the background');
+      retryFinish(
+        () => finish(status, body),
+        FINISH_RETRY,
+        (outcome) => {
+          if (outcome.ok)
+            logger.info({ attempts: outcome.attempts }, 'idempotency record stored after a retry');
+          else
+            logger.warn({ attempts: outcome.attempts, err: outcome.err }, 'idempotency record never stored');
+        },
+      );
     }
     return payload;
   });
+}
+
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+export type FinishRetryOptions = { giveUpAfterMs: number; delayMs: (attempt: number) => number };
+
+/** Retry every second (half a second at first) while a claim could still be live. */
+const FINISH_RETRY: FinishRetryOptions = {
+  giveUpAfterMs: ABANDONED_AFTER_MS,
+  delayMs: (attempt) => (attempt === 0 ? 500 : 1000),
+};
+
+/**
+ * Retries a claim's completion or release that failed because the database went away between the
+ * claim and the answer, until it lands or the claim would count as abandoned anyway (after that a
+ * late write with the old token changes nothing). Without it, a 503 answered during a PostgreSQL
+ * outage left its key "in progress" for ABANDONED_AFTER_MS, so the client's retry after Retry-After
+ * got 409 idempotency_in_progress instead of running again (chaos scenario `restarts`).
+ * Timers are unref'd: a pending retry does not hold a draining gateway open.
+ */
+export function retryFinish(
+  attempt: () => Promise<void>,
+  options: FinishRetryOptions,
+  report: (outcome: { ok: boolean; attempts: number; err?: string }) => void,
+): void {
+  const started = Date.now();
+  let attempts = 0;
+  const run = () => {
+    attempts++;
+    attempt().then(
+      () => report({ ok: true, attempts }),
+      (err: unknown) => {
+        const delay = options.delayMs(attempts);
+        if (Date.now() - started + delay > options.giveUpAfterMs)
+          report({ ok: false, attempts, err: errorText(err) });
+        else setTimeout(run, delay).unref();
+      },
+    );
+  };
+  setTimeout(run, options.delayMs(0)).unref();
 }
 
 function jsonObject(payload: unknown): Record<string, unknown> | null {
