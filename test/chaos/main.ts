@@ -7,6 +7,7 @@ import { AxleProcesses } from '@axle/testing';
 import { FUZZ_JWT_SECRET, fuzz } from './fuzz';
 import { type ChaosArgs, type ChaosContext, type ScenarioResult } from './harness';
 import { idempotencyStorm } from './idempotency-storm';
+import { k8sEnv } from './k8s';
 import { REPORT, writeReport } from './report';
 import { restarts } from './restarts';
 import { soak } from './soak';
@@ -51,7 +52,11 @@ const log = (m: string) => process.stdout.write(`[chaos] ${m}\n`);
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   log(`scenarios: ${args.scenarios.join(', ')}; fuzz seed ${args.seed} (reproduce with --seed ${args.seed})`);
-  const axle = await AxleProcesses.create({ AXLE_JWT_SECRET: FUZZ_JWT_SECRET, AXLE_EXEC_ALLOW_NONE: 'true' });
+  // The worker runs with the environment of its k8s manifest (heap limit, malloc arenas), as deployed.
+  const axle = await AxleProcesses.create(
+    { AXLE_JWT_SECRET: FUZZ_JWT_SECRET, AXLE_EXEC_ALLOW_NONE: 'true' },
+    { appEnv: { worker: k8sEnv('worker') } },
+  );
   const results: ScenarioResult[] = [];
   try {
     await axle.startAll(['gateway', 'worker', 'runner']);

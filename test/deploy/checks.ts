@@ -24,6 +24,7 @@ export const AXLE_METRICS: Readonly<Record<string, 'counter' | 'gauge' | 'histog
   axle_intents_terminal_total: 'counter',
   axle_delivery_attempts_total: 'counter',
   axle_delivery_failures_total: 'counter',
+  axle_worker_cached_workflows: 'gauge',
   axle_exec_jobs_total: 'counter',
   axle_exec_job_duration_seconds: 'histogram',
   axle_build_info: 'gauge',
@@ -216,10 +217,13 @@ export const componentOf = (obj: K8sObject) => obj.metadata.labels?.['app.kubern
 // ---------------------------------------------------------------------------------------------
 // Environment names
 
-/** Problems for every name that is not one of Axle's configuration keys. */
+/** Variables Node and glibc read (not Axle): the worker's heap and malloc limits in k8s/base/worker.yaml. */
+const NODE_ENV_NAMES: ReadonlySet<string> = new Set(['NODE_OPTIONS', 'MALLOC_ARENA_MAX']);
+
+/** Problems for every name that is not one of Axle's configuration keys (or Node's/glibc's above). */
 export function checkEnvNames(names: Iterable<string>, where: string): string[] {
   return [...names]
-    .filter((name) => !CONFIG_KEYS.has(name))
+    .filter((name) => !CONFIG_KEYS.has(name) && !NODE_ENV_NAMES.has(name))
     .map((name) => `${where}: ${name} is not an Axle configuration key (libs/config/src/config.schema.ts)`);
 }
 

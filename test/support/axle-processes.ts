@@ -17,6 +17,8 @@ export class AxleProcesses {
     readonly env: Record<string, string>,
     readonly baseUrl: string,
     private readonly keepAllOutput = false,
+    /** Extra environment of one app only (e.g. the worker's NODE_OPTIONS as k8s sets them). */
+    private readonly appEnv: Partial<Record<AxleApp, Record<string, string>>> = {},
   ) {}
 
   /**
@@ -25,7 +27,10 @@ export class AxleProcesses {
    */
   static async create(
     extraEnv: Record<string, string> = {},
-    options: { keepAllOutput?: boolean } = {},
+    options: {
+      keepAllOutput?: boolean;
+      appEnv?: Partial<Record<AxleApp, Record<string, string>>>;
+    } = {},
   ): Promise<AxleProcesses> {
     const port = await freePort();
     const env: Record<string, string> = {
@@ -45,12 +50,12 @@ export class AxleProcesses {
       AXLE_AGENT_RATE_LIMIT_PER_MINUTE: '100000',
       ...extraEnv,
     };
-    return new AxleProcesses(env, `http://127.0.0.1:${port}`, options.keepAllOutput ?? false);
+    return new AxleProcesses(env, `http://127.0.0.1:${port}`, options.keepAllOutput ?? false, options.appEnv);
   }
 
   start(app: AxleApp): ChildProcess {
     const child = spawn(process.execPath, [join('dist', 'apps', app, 'src', 'main.js')], {
-      env: { PATH: process.env.PATH ?? '', ...this.env },
+      env: { PATH: process.env.PATH ?? '', ...this.env, ...this.appEnv[app] },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const lines: string[] = [];

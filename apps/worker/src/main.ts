@@ -3,7 +3,13 @@ import 'reflect-metadata';
 import { tracing } from './instrument';
 import { loadConfigOrExit } from '@axle/config';
 import { PrismaService } from '@axle/data';
-import { createLogger, initMetrics, PinoNestLogger, startHealthServer } from '@axle/observability';
+import {
+  createLogger,
+  initMetrics,
+  PinoNestLogger,
+  setScrapeSources,
+  startHealthServer,
+} from '@axle/observability';
 import {
   ExecStepActivitiesService,
   IntentActivitiesService,
@@ -33,6 +39,7 @@ async function main(): Promise<void> {
       workflows: { bundlePath: WORKFLOW_BUNDLE_PATH },
       tracing,
       shutdownGraceMs: config.shutdownGraceSeconds * 1000,
+      maxCachedWorkflows: config.worker.maxCachedWorkflows,
     },
     [
       app.get(IntentActivitiesService),
@@ -46,6 +53,7 @@ async function main(): Promise<void> {
   const prisma = app.get(PrismaService);
   let stopping = false;
   initMetrics('worker');
+  setScrapeSources({ cachedWorkflows: () => Promise.resolve(runner.cachedWorkflows()) });
   const health = await startHealthServer({
     host: config.http.host,
     port: config.health.workerPort,

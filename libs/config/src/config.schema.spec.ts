@@ -275,11 +275,18 @@ describe('exec configuration', () => {
       AXLE_EXEC_WORKSPACES_DIR: '/srv/ws',
       AXLE_EXEC_MAX_OUTPUT_BYTES: '2048',
       AXLE_RUNNER_CONCURRENCY: '8',
+      AXLE_WORKER_MAX_CACHED_WORKFLOWS: '0',
     });
     assert.equal(config.exec.allowNone, true);
     assert.equal(config.exec.workspacesDir, '/srv/ws');
     assert.equal(config.exec.ceilings.output_bytes, 2048);
     assert.equal(config.runner.concurrency, 8);
+    assert.equal(config.worker.maxCachedWorkflows, 0);
+  });
+
+  test('the worker keeps at most 64 workflows in its sticky cache by default', () => {
+    assert.equal(loadConfig(base).worker.maxCachedWorkflows, 64);
+    assert.equal(loadConfig({ ...base, AXLE_WORKER_MAX_CACHED_WORKFLOWS: '2' }).worker.maxCachedWorkflows, 2);
   });
 
   for (const [key, value] of [
@@ -290,6 +297,10 @@ describe('exec configuration', () => {
     ['AXLE_RUNNER_LOCK_DURATION_MS', '10'],
     ['AXLE_RUNNER_STALLED_INTERVAL_MS', 'often'],
     ['AXLE_RUNNER_MAX_ATTEMPTS', '0'],
+    ['AXLE_WORKER_MAX_CACHED_WORKFLOWS', '1'],
+    ['AXLE_WORKER_MAX_CACHED_WORKFLOWS', '-5'],
+    ['AXLE_WORKER_MAX_CACHED_WORKFLOWS', '100001'],
+    ['AXLE_WORKER_MAX_CACHED_WORKFLOWS', 'lots'],
     ['AXLE_SHUTDOWN_GRACE_SECONDS', '-1'],
     ['AXLE_TRACING_EXPORTER', 'jaeger'],
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'grpc://collector:4317'],

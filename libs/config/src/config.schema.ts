@@ -117,6 +117,18 @@ export const envSchema = z
     AXLE_RUNNER_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).max(600_000).default(30_000),
     /** Attempts of a job with stalled_policy retry (its first run included) before it fails runner_lost. */
     AXLE_RUNNER_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
+    /**
+     * Workflow executions the worker keeps in its sticky cache (Temporal's maxCachedWorkflows); each
+     * costs memory in the workflow thread's V8 heap, a miss only costs a replay. 0 turns the cache
+     * off; 1 is not allowed by Temporal. Size it with the heap limit (docs/operations.md "Memory").
+     */
+    AXLE_WORKER_MAX_CACHED_WORKFLOWS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(100_000)
+      .refine((n) => n !== 1, 'must be 0 (no cache) or at least 2')
+      .default(64),
     /** On SIGTERM a runner takes no new jobs and gives running ones this long to finish. */
     AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
     /**
@@ -227,6 +239,7 @@ export const envSchema = z
       shutdownGraceSeconds: env.AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS,
     },
     shutdownGraceSeconds: env.AXLE_SHUTDOWN_GRACE_SECONDS,
+    worker: { maxCachedWorkflows: env.AXLE_WORKER_MAX_CACHED_WORKFLOWS },
     tracing: {
       exporter: env.AXLE_TRACING_EXPORTER,
       otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, ''),

@@ -38,6 +38,7 @@ const FIXED = {
   axle_intents_terminal_total: ['status', 'intent_type'],
   axle_delivery_attempts_total: ['binding'],
   axle_delivery_failures_total: ['binding', 'reason'],
+  axle_worker_cached_workflows: [],
   axle_exec_jobs_total: ['status'],
   axle_exec_job_duration_seconds: ['status'],
 };
@@ -112,6 +113,15 @@ describe('registry', () => {
     assert.match(body, /^# TYPE axle_intents_terminal_total counter$/m);
     // Runner metrics were not registered by these processes.
     assert.doesNotMatch(body, /axle_exec_jobs_total/);
+  });
+
+  test("the worker serves its sticky cache's size, read at scrape time", async () => {
+    initMetrics('worker', '9.9.9');
+    let cached = 12;
+    setScrapeSources({ cachedWorkflows: () => Promise.resolve(cached) });
+    assert.match((await scrapeMetrics()).body, /^axle_worker_cached_workflows 12$/m);
+    cached = 3;
+    assert.match((await scrapeMetrics()).body, /^axle_worker_cached_workflows 3$/m);
   });
 
   test(

@@ -42,6 +42,8 @@ export type ScrapeSources = {
   humanTasksWaiting?: () => Promise<number>;
   /** Job counts per queue name and state. */
   queueJobs?: () => Promise<Record<string, Partial<Record<QueueJobState, number>>>>;
+  /** Workflow executions held in the Temporal worker's sticky cache (the worker). */
+  cachedWorkflows?: () => Promise<number>;
 };
 const sources: ScrapeSources = {};
 const inFlight = new Map<keyof ScrapeSources, Promise<{ ok: true; value: unknown } | { ok: false }>>();
@@ -111,6 +113,16 @@ const queueJobs: Gauge<'queue' | 'state'> = new Gauge({
   },
 });
 
+const workerCachedWorkflows: Gauge = new Gauge({
+  name: 'axle_worker_cached_workflows',
+  help: "Workflow executions in the Temporal worker's sticky cache (bounded by AXLE_WORKER_MAX_CACHED_WORKFLOWS).",
+  registers: [],
+  async collect() {
+    const value = await readSource('cachedWorkflows');
+    if (value !== undefined) workerCachedWorkflows.set(value);
+  },
+});
+
 /** Every Axle metric (the names are fixed: docs/metrics.md, alerts and dashboards use them). */
 export const axleMetrics = {
   buildInfo: new Gauge<'version' | 'app'>({
@@ -146,6 +158,7 @@ export const axleMetrics = {
   humanTasksWaiting,
   queueJobs,
   // worker
+  workerCachedWorkflows,
   intentsTerminal: counter(
     'axle_intents_terminal_total',
     'Intents that reached a terminal status (counted once per intent).',
@@ -187,7 +200,7 @@ export const METRICS_BY_PROCESS: Record<AxleProcess, readonly AxleMetricKey[]> =
     'humanTasksWaiting',
     'queueJobs',
   ],
-  worker: ['buildInfo', 'intentsTerminal', 'deliveryAttempts', 'deliveryFailures'],
+  worker: ['buildInfo', 'intentsTerminal', 'deliveryAttempts', 'deliveryFailures', 'workerCachedWorkflows'],
   runner: ['buildInfo', 'execJobs', 'execJobDuration'],
 };
 

@@ -18,6 +18,11 @@ export type IntentWorkerOptions = {
    * they are canceled, and their attempt fails so Temporal retries it on another worker.
    */
   shutdownGraceMs?: number;
+  /**
+   * Workflow executions kept in the sticky cache (AXLE_WORKER_MAX_CACHED_WORKFLOWS). Absent = the
+   * SDK's default, which grows with the V8 heap limit (thousands on a large host).
+   */
+  maxCachedWorkflows?: number;
 };
 
 /** A provider of activities (IntentActivitiesService, WebhookActivitiesService, …). */
@@ -53,6 +58,15 @@ export class IntentWorkerRunner {
       activities: mergeActivities(this.activities),
       // A prebuilt bundle has the workflow interceptor modules in it (scripts/build.mjs).
       shutdownGraceTime: this.options.shutdownGraceMs ?? 0,
+      ...(this.options.maxCachedWorkflows !== undefined
+        ? {
+            maxCachedWorkflows: this.options.maxCachedWorkflows,
+            // Temporal needs concurrent workflow tasks ≤ the cache (its default is 40).
+            ...(this.options.maxCachedWorkflows > 0
+              ? { maxConcurrentWorkflowTaskExecutions: Math.min(40, this.options.maxCachedWorkflows) }
+              : {}),
+          }
+        : {}),
       ...('bundlePath' in this.options.workflows
         ? { workflowBundle: { codePath: this.options.workflows.bundlePath } }
         : { workflowsPath: this.options.workflows.workflowsPath }),
@@ -79,6 +93,11 @@ export class IntentWorkerRunner {
       { taskQueue: TASK_QUEUES.intents, address: this.options.address },
       'temporal worker running',
     );
+  }
+
+  /** Workflow executions in the worker's sticky cache now (0 before start). */
+  cachedWorkflows(): number {
+    return this.worker?.getStatus().numCachedWorkflows ?? 0;
   }
 
   /** Resolves when the worker stops; rejects when it fails. */
