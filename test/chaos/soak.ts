@@ -187,7 +187,9 @@ export async function soak(ctx: ChaosContext): Promise<ScenarioResult> {
     const rss = (t: number) => levelAt(mine, t, (s) => s.rss);
     const [r1, r2, r3] = [rss(third), rss(2 * third), rss(total)];
     const midGrowth = r2 - r1;
-    const lastGrowth = r3 - r2;
+    // Against the highest level seen before the last third: RSS that dips (a GC or malloc trim)
+    // and comes back to where it was has not grown; a leak rises above every earlier level.
+    const lastGrowth = r3 - Math.max(r1, r2);
     const maxRss = Math.max(...mine.map((s) => s.rss));
     const rssFlat = lastGrowth <= Math.max(r2 * RSS_TOLERANCE.ratio, RSS_TOLERANCE.bytes);
     const verdict = rssFlat
@@ -245,7 +247,7 @@ export async function soak(ctx: ChaosContext): Promise<ScenarioResult> {
   return {
     name: 'soak',
     passed: findings.length === 0,
-    what: `${WORKERS} concurrent loops for ${ctx.args.soakMinutes} min: create (with an Idempotency-Key) → poll until DELIVERED → resume complete as the handler → read events and a list; every 5th loop an agent SSE stream (1 s), every 10th the inbox. RSS and open fds of every app sampled every ${SAMPLE_MS / 1000} s (worker and runner main-thread heap, external memory and the worker's cached workflows from their /metrics). Flat: in the last third RSS (median over ±${LEVEL_WINDOW_MS / 1000} s) grows ≤ max(${RSS_TOLERANCE.ratio * 100} %, ${RSS_TOLERANCE.bytes / MiB} MiB) and fds ≤ ${FD_TOLERANCE}, and peak RSS stays under 90 % of the k8s memory limit. A middle third that grew and a last third that did not is a cache that filled up; steady growth in both is a leak.`,
+    what: `${WORKERS} concurrent loops for ${ctx.args.soakMinutes} min: create (with an Idempotency-Key) → poll until DELIVERED → resume complete as the handler → read events and a list; every 5th loop an agent SSE stream (1 s), every 10th the inbox. RSS and open fds of every app sampled every ${SAMPLE_MS / 1000} s (worker and runner main-thread heap, external memory and the worker's cached workflows from their /metrics). Flat: at the end RSS (median over ±${LEVEL_WINDOW_MS / 1000} s) is above its levels at ⅓ and ⅔ by ≤ max(${RSS_TOLERANCE.ratio * 100} %, ${RSS_TOLERANCE.bytes / MiB} MiB) and fds ≤ ${FD_TOLERANCE}, and peak RSS stays under 90 % of the k8s memory limit. A middle third that grew and a last third that did not is a cache that filled up; steady growth in both is a leak.`,
     counts,
     findings,
     seconds: (Date.now() - t0) / 1000,
