@@ -1,12 +1,13 @@
 // `npm run chaos` runs this (after scripts/chaos.mjs has built and started the private stack): the
 // chaos scenarios of issue #8 against the built gateway, worker and runner. See docs/reliability.md.
 //
-//   node dist/test/chaos/main.js [scenario…] [--seed N] [--runs N] [--storm N] [--minutes N]
+//   node dist/test/chaos/main.js [scenario…] [--seed N] [--runs N] [--storm N] [--minutes N] [--intents N]
 import 'reflect-metadata';
 import { AxleProcesses } from '@axle/testing';
 import { FUZZ_JWT_SECRET, fuzz } from './fuzz';
 import { type ChaosArgs, type ChaosContext, type ScenarioResult } from './harness';
 import { idempotencyStorm } from './idempotency-storm';
+import { kill } from './kill';
 import { REPORT, writeReport } from './report';
 import { soak } from './soak';
 
@@ -14,6 +15,7 @@ const SCENARIOS: Record<string, (ctx: ChaosContext) => Promise<ScenarioResult>> 
   'idempotency-storm': idempotencyStorm,
   fuzz,
   soak,
+  kill,
 };
 /** Fuzz's default seed: fixed, so a plain run is reproducible; printed either way. */
 const DEFAULT_SEED = 20261122;
@@ -25,6 +27,7 @@ function parseArgs(argv: string[]): ChaosArgs {
     fuzzRuns: 10_000,
     stormSize: 1_000,
     soakMinutes: 3,
+    killIntents: 1_000,
   };
   const num = (flag: string, v: string | undefined) => {
     const n = Number(v);
@@ -37,6 +40,7 @@ function parseArgs(argv: string[]): ChaosArgs {
     else if (a === '--runs') args.fuzzRuns = num(a, argv[++i]);
     else if (a === '--storm') args.stormSize = num(a, argv[++i]);
     else if (a === '--minutes') args.soakMinutes = num(a, argv[++i]);
+    else if (a === '--intents') args.killIntents = num(a, argv[++i]);
     else if (a in SCENARIOS) args.scenarios.push(a);
     else throw new Error(`unknown argument ${a}; scenarios: ${Object.keys(SCENARIOS).join(', ')}`);
   }
