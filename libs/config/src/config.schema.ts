@@ -117,6 +117,11 @@ export const envSchema = z
     AXLE_RUNNER_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).max(600_000).default(30_000),
     /** Attempts of a job with stalled_policy retry (its first run included) before it fails runner_lost. */
     AXLE_RUNNER_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
+    /**
+     * A job row still `pending` this long after its creation is queued again by the runners (its
+     * gateway died between writing the row and queueing it); queueing is idempotent per job id.
+     */
+    AXLE_RUNNER_REQUEUE_AFTER_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
     /** On SIGTERM a runner takes no new jobs and gives running ones this long to finish. */
     AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
     /**
@@ -224,6 +229,7 @@ export const envSchema = z
       lockDurationMs: env.AXLE_RUNNER_LOCK_DURATION_MS,
       stalledIntervalMs: env.AXLE_RUNNER_STALLED_INTERVAL_MS,
       maxAttempts: env.AXLE_RUNNER_MAX_ATTEMPTS,
+      requeueAfterMs: env.AXLE_RUNNER_REQUEUE_AFTER_MS,
       shutdownGraceSeconds: env.AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS,
     },
     shutdownGraceSeconds: env.AXLE_SHUTDOWN_GRACE_SECONDS,
