@@ -15,8 +15,8 @@ import { randomUUID } from 'node:crypto';
 import { type ChaosContext, type ScenarioResult } from './harness';
 import { jsonOf, send } from './http';
 
-const SENDERS = 12;
-const HANDLER_WORKERS = 4;
+const SENDERS = 32;
+const HANDLER_WORKERS = 8;
 const EXEC_LOOPS = 2;
 /** How long one client call keeps retrying (an idempotency claim of a killed gateway is taken over after 60 s). */
 const CALL_BUDGET_MS = 150_000;
@@ -38,7 +38,8 @@ const EXPECTED: Record<Plan, string> = {
 };
 
 type Tracked = { n: number; key: string; correlationId: string; plan: Plan; body: string; id?: string };
-type Answer = { status: number; body: Record<string, unknown> | undefined; text: string };
+/** The answer a client finally got, and how many attempts it took (> 1: earlier ones were lost or refused). */
+type Answer = { status: number; body: Record<string, unknown> | undefined; text: string; attempts: number };
 
 /** mulberry32: a small seeded PRNG, so a run's plans and kill moments can be reproduced. */
 function rngOf(seed: number): () => number {
@@ -123,13 +124,14 @@ export async function kill(ctx: ChaosContext): Promise<ScenarioResult> {
           res.status >= 500 ||
           res.status === 429 ||
           (res.status === 409 && code === 'idempotency_in_progress');
-        if (!retryable) return { status: res.status, body, text: res.text };
+        if (!retryable) return { status: res.status, body, text: res.text, attempts: attempt + 1 };
       }
       if (Date.now() + wait > until)
         return {
           status: 0,
           body: undefined,
           text: res.kind === 'error' ? res.error : res.text.slice(0, 300),
+          attempts: attempt + 1,
         };
       await sleep(wait);
     }
@@ -152,6 +154,7 @@ export async function kill(ctx: ChaosContext): Promise<ScenarioResult> {
   };
 
   let loadDone = false;
+  let streamErrors = 0;
   const finalStatus = new Map<string, string>();
   let next = 0;
   const senderLoop = async () => {
@@ -184,18 +187,36 @@ export async function kill(ctx: ChaosContext): Promise<ScenarioResult> {
           body: JSON.stringify({ status: 'CANCELED', reason: 'chaos: the sender changed its mind' }),
           idempotencyKey: `cancel-${t.key}`,
         });
-        if (res.status !== 200)
-          problem('cancel (resolve CANCELED) did not answer 200', `${res.status} ${res.text.slice(0, 200)}`);
+        if (res.status !== 200) problem(lostAnswer('cancel (resolve CANCELED)', res), res.text.slice(0, 200));
       }
+      // Wait for the end on the intent's event stream (long-poll from the last seq seen).
       const until = Date.now() + INTENT_WAIT_MS;
-      while (Date.now() < until) {
-        const got = await call(sender, 'GET', `/v1/intents/${id}`);
-        const status = (got.body?.intent as { status?: string } | undefined)?.status;
-        if (status && TERMINAL.has(status)) {
-          finalStatus.set(id, status);
-          break;
+      let since = 0;
+      while (Date.now() < until && !finalStatus.has(id)) {
+        try {
+          const res = await fetch(
+            `${ctx.baseUrl}/v1/intents/${id}/events/stream?since=${since}&wait_seconds=10`,
+            {
+              headers: { 'x-api-key': sender.key },
+              signal: AbortSignal.timeout(30_000),
+            },
+          );
+          const text = await res.text();
+          if (res.status !== 200) {
+            bump(answers, `events stream ${res.status}`);
+            await sleep(500);
+            continue;
+          }
+          for (const frame of parseSse(text)) {
+            if (frame.id === null || !frame.event.startsWith('intent.')) continue;
+            since = Math.max(since, Number(frame.id));
+            const status = String(frame.data.status);
+            if (TERMINAL.has(status)) finalStatus.set(id, status);
+          }
+        } catch {
+          streamErrors++;
+          await sleep(300);
         }
-        await sleep(300);
       }
     }
   };
@@ -203,7 +224,6 @@ export async function kill(ctx: ChaosContext): Promise<ScenarioResult> {
   // ── the handler: follows its delivery stream from its cursor, resumes what it is meant to finish
   let cursor = 0;
   let streamReads = 0;
-  let streamErrors = 0;
   let resumes = 0;
   const deliveredSeen = new Map<string, number>();
   const queue: string[] = [];
@@ -271,10 +291,7 @@ export async function kill(ctx: ChaosContext): Promise<ScenarioResult> {
         });
         resumes++;
         if (res.status !== 200)
-          problem(
-            `resume ${String(body.action)} did not answer 200`,
-            `${res.status} ${res.text.slice(0, 200)}`,
-          );
+          problem(lostAnswer(`resume ${String(body.action)}`, res), res.text.slice(0, 200));
       };
       if (t.n % 3 === 0) await resume({ action: 'in_progress' }, `progress-${t.key}`);
       await resume(
@@ -383,7 +400,7 @@ export async function kill(ctx: ChaosContext): Promise<ScenarioResult> {
   const chaos = async () => {
     let bag: AxleApp[] = [];
     while (!loadDone) {
-      await sleep(between(6_000, 14_000));
+      await sleep(between(8_000, 16_000));
       if (loadDone) break;
       if (!bag.length) bag = [...APPS].sort(() => rnd() - 0.5);
       const app = bag.pop()!;
@@ -408,12 +425,20 @@ export async function kill(ctx: ChaosContext): Promise<ScenarioResult> {
   };
 
   ctx.log(`kill: ${total} intents, ${SENDERS} senders, ${EXEC_LOOPS} exec loops, seed ${ctx.args.seed}`);
+  const progress = setInterval(
+    () =>
+      ctx.log(
+        `kill: ${((Date.now() - t0) / 1000).toFixed(0)} s: ${byId.size} created, ${finalStatus.size} ended, ${jobIds.size} jobs, ${retries} retries`,
+      ),
+    30_000,
+  );
   const chaosDone = chaos();
   const handlerDone = Promise.all([follow(), ...Array.from({ length: HANDLER_WORKERS }, resumeWorker)]);
   const execDone = Promise.all(Array.from({ length: EXEC_LOOPS }, (_, i) => execLoop(i)));
   await Promise.all(Array.from({ length: SENDERS }, senderLoop));
   const loadSeconds = (Date.now() - t0) / 1000;
   loadDone = true;
+  clearInterval(progress);
   await chaosDone;
   await Promise.all([handlerDone, execDone]);
   for (const app of APPS)
@@ -561,7 +586,10 @@ export async function kill(ctx: ChaosContext): Promise<ScenarioResult> {
       `${connectionErrors} / ${unavailable503} / ${inProgress409}`,
     ],
     ['answers by status', fmtMap(answers)],
-    ['handler stream reads / errors / resumes', `${streamReads} / ${streamErrors} / ${resumes}`],
+    [
+      'handler stream reads / resumes; stream connection errors (handler and senders)',
+      `${streamReads} / ${resumes}; ${streamErrors}`,
+    ],
     ['intents delivered twice on the handler stream', deliveredTwice],
     ['agent stream entries (gapless)', entries.length],
     ['exec jobs created (answered) / rows', `${jobIds.size} / ${jobs.length}`],
@@ -588,11 +616,19 @@ export async function kill(ctx: ChaosContext): Promise<ScenarioResult> {
   return {
     name: 'kill',
     passed: findings.length === 0,
-    what: `${total} intents (55 % resumed complete, 15 % fail, 15 % canceled by the sender, 15 % with a 3-8 s deadline) created with Idempotency-Keys by ${SENDERS} client loops, a handler following its agent delivery stream and resuming, and ${EXEC_LOOPS} loops of exec jobs (tier none, attached to); meanwhile SIGKILL of the gateway, worker and runner in a seeded random order every 6-14 s, each restarted 0.5-4 s later. Clients retry connection errors, 5xx, 429 and 409 idempotency_in_progress with the same key and body. Then (bounded ${SETTLE_MS / 1000} s) from PostgreSQL and Redis: every intent terminal, seqs 1..n, exactly one terminal event, one intent per key, every job ended with an exit entry.`,
+    what: `${total} intents (55 % resumed complete, 15 % fail, 15 % canceled by the sender, 15 % with a 3-8 s deadline) created with Idempotency-Keys by ${SENDERS} client loops, a handler following its agent delivery stream and resuming, and ${EXEC_LOOPS} loops of exec jobs (tier none, attached to); meanwhile SIGKILL of the gateway, worker and runner in a seeded random order every 8-16 s, each restarted 0.5-4 s later. Clients retry connection errors, 5xx, 429 and 409 idempotency_in_progress with the same key and body. Then (bounded ${SETTLE_MS / 1000} s) from PostgreSQL and Redis: every intent terminal, seqs 1..n, exactly one terminal event, one intent per key, every job ended with an exit entry.`,
     counts,
     findings,
     seconds: (Date.now() - t0) / 1000,
   };
+}
+
+/** How a write that did not answer 200 is reported: a retry after a lost answer is its own finding. */
+function lostAnswer(what: string, res: Answer): string {
+  const code = (res.body?.error as { code?: string } | undefined)?.code;
+  return res.attempts > 1 && res.status === 409 && code === 'intent_terminal'
+    ? `${what} retried with the same Idempotency-Key after its answer was lost (gateway killed mid-request) answered 409 intent_terminal, not the original 200: the first attempt had applied it, its claim was taken over after 60 s and the request ran again`
+    : `${what} answered ${res.status}, not 200`;
 }
 
 function median(xs: number[]): number {

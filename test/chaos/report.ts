@@ -22,10 +22,25 @@ Each has a regression test in the normal suite (\`npm test\`).
   before", libs/data/src/errors.spec.ts (P2028).
 - **GET /v1/organizations/%00 → 500** (PostgreSQL text cannot hold NUL): an organization or workspace
   key with a NUL character now names no row (404). Test: edges e2e "path parameters no row can have".
+- **An exec job stuck \`pending\` forever** (kill: a gateway SIGKILLed between writing the job's row
+  and queueing it on BullMQ): runners now queue again every row \`pending\` for longer than
+  \`AXLE_RUNNER_REQUEUE_AFTER_MS\` (30 s) that is missing from the queue or failed in it before a
+  runner claimed it (idempotent per job id; a row is claimed pending → running once). Test: exec
+  e2e "a job row its gateway never queued … is run by a runner".
 `;
 
 const OPEN = `## Open findings
 
+- **A write retried after a gateway kill runs twice** (kill): a POST whose gateway died mid-request
+  leaves its Idempotency-Key claim unanswered; a retry with the same key waits (409
+  \`idempotency_in_progress\`) until the claim is 60 s old, takes it over and runs the request
+  again. For \`POST /v1/exec/jobs\` that is a second job (the first one's row exists, and now runs
+  thanks to the requeue); for \`POST /v1/intents/{id}/resume\` and \`…/resolve\` whose first attempt
+  had applied, the retry answers 409 \`intent_terminal\` instead of the original 200. Creating an
+  intent is not affected (its answer is stored in the intent's own transaction). Fix: the same for
+  exec jobs (row and idempotency answer in one transaction, replayed by the use case); for resume
+  and resolve, recognise the update of this key (its Temporal update id \`resume:<key>\`) among the
+  intent's recorded events and answer as the first attempt would have.
 - **Worker RSS grows under the soak** (about 330 → 900+ MiB in 3 minutes, ~1,250 intents completed;
   file descriptors flat; gateway and runner flat). Not yet explained: the Temporal worker's workflow
   cache and its per-workflow V8 contexts are the first suspect (a cache fills up to its limit, which
@@ -44,9 +59,6 @@ const NOT_YET = `## Not yet done
 
 Later increments of issue #8; \`npm run chaos\` does not run them yet:
 
-- **kill -9** of the worker, the runner and a gateway at random moments during a 1,000-intent load,
-  then restart: every intent terminal, no gap or duplicate in any event sequence, no duplicate
-  terminal event, no job stuck.
 - **Redis restart** mid-load: 503 + Retry-After meanwhile, recovery without manual steps, nothing
   accepted lost.
 - **PostgreSQL restart** mid-load: the same.
@@ -99,7 +111,8 @@ Written by \`npm run chaos\` (scripts/chaos.mjs → test/chaos/). It builds, sta
 PostgreSQL, Redis and Temporal on random loopback ports (as \`npm test\` does), runs the built
 gateway, worker and runner, and tries to break them. \`npm run chaos -- <scenario…>\` runs a subset
 (sections of the others are kept from their last run); \`--seed N\` reproduces a fuzz run,
-\`--runs N\` sets the fuzz count, \`--storm N\` the storm size, \`--minutes N\` the soak time.
+\`--runs N\` sets the fuzz count, \`--storm N\` the storm size, \`--minutes N\` the soak time,
+\`--intents N\` the kill load (the seed also drives the kill scenario's plans and kill moments).
 The command exits non-zero when a scenario fails.
 
 Last run: ${new Date().toISOString()}, commit ${git('rev-parse --short HEAD')}${dirty}, branch ${git('rev-parse --abbrev-ref HEAD')};
