@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { type ChaosContext, type ScenarioResult } from './harness';
 import { jsonOf, send } from './http';
 
-const SENDERS = 32;
+const SENDERS = 16;
 const HANDLER_WORKERS = 8;
 const EXEC_LOOPS = 2;
 /** How long one client call keeps retrying (an idempotency claim of a killed gateway is taken over after 60 s). */
