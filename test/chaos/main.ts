@@ -54,6 +54,9 @@ async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   log(`scenarios: ${args.scenarios.join(', ')}; fuzz seed ${args.seed} (reproduce with --seed ${args.seed})`);
   const axle = await AxleProcesses.create({ AXLE_JWT_SECRET: FUZZ_JWT_SECRET, AXLE_EXEC_ALLOW_NONE: 'true' });
+  // scripts/chaos.mjs forwards Ctrl-C as SIGTERM: stop the apps too, or they outlive their stack.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const)
+    process.once(signal, () => void axle.stopAll().finally(() => process.exit(130)));
   const results: ScenarioResult[] = [];
   try {
     await axle.startAll(['gateway', 'worker', 'runner']);
