@@ -12,7 +12,7 @@ import { PrismaService } from '@axle/data';
 import { type AxleApp, parseSse, registerTestAgent, requireEnv, type TestAgent } from '@axle/testing';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { type ChaosContext, type ScenarioResult } from './harness';
+import { type ChaosContext, gatewayErrorLog, type ScenarioResult } from './harness';
 import { jsonOf, send } from './http';
 
 const SENDERS = 16;
@@ -80,6 +80,8 @@ export async function kill(ctx: ChaosContext): Promise<ScenarioResult> {
   let unavailable503 = 0;
   let connectionErrors = 0;
   let inProgress409 = 0;
+  const serverErrors = new Map<string, string>();
+  const serverErrorCounts = new Map<string, number>();
   const call = async (
     agent: TestAgent,
     method: string,
@@ -119,6 +121,16 @@ export async function kill(ctx: ChaosContext): Promise<ScenarioResult> {
         const retryAfter = Number(res.headers['retry-after']);
         if (Number.isFinite(retryAfter) && retryAfter > 0) wait = Math.min(retryAfter * 1000, 5_000);
         if (res.status === 503) unavailable503++;
+        else if (res.status >= 500) {
+          // Never expected, even mid-outage (a dependency down is 503): keep one example per route,
+          // with the gateway's log line for its error id while that gateway still runs.
+          const route = `${method} ${path.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, ':id').replace(/\?.*/, '')} ${res.status}`;
+          const errorId =
+            /"error_id":"([^"]+)"/.exec(res.text)?.[1] ?? /[0-9a-f]{8}-[0-9a-f-]{27}/.exec(res.text)?.[0];
+          if (!serverErrors.has(route))
+            serverErrors.set(route, `${res.text.slice(0, 300)}\n${gatewayErrorLog(ctx, errorId)}`);
+          bump(serverErrorCounts, route);
+        }
         if (res.status === 409 && code === 'idempotency_in_progress') inProgress409++;
         const retryable =
           res.status >= 500 ||
@@ -561,6 +573,10 @@ export async function kill(ctx: ChaosContext): Promise<ScenarioResult> {
   }
   await prisma.onModuleDestroy();
   findings.push(...restartFailures);
+  for (const [route, example] of serverErrors)
+    findings.push(
+      `${route} answered ${serverErrorCounts.get(route)} time(s) (retried by the client): ${example}`,
+    );
 
   const counts: ScenarioResult['counts'] = [
     ['seed', ctx.args.seed],
