@@ -41,6 +41,12 @@ const OPEN = `## Open findings
   exec jobs (row and idempotency answer in one transaction, replayed by the use case); for resume
   and resolve, recognise the update of this key (its Temporal update id \`resume:<key>\`) among the
   intent's recorded events and answer as the first attempt would have.
+- **500 answers during the kill load, cause not captured** (kill, one run of 300 intents at load
+  average ~20: 42 answers 500, each retried by the client until it succeeded; nothing lost). The
+  scenario did not yet record routes; it now reports any 5xx other than 503 with its route, body
+  and the gateway's log line for its error id. Not seen in the next two runs (300 and 1,000
+  intents); first suspect: a Temporal update error during a worker restart that
+  \`toTemporalError\` does not map to 503.
 - **Worker RSS grows under the soak** (about 330 → 900+ MiB in 3 minutes, ~1,250 intents completed;
   file descriptors flat; gateway and runner flat). Not yet explained: the Temporal worker's workflow
   cache and its per-workflow V8 contexts are the first suspect (a cache fills up to its limit, which
