@@ -27,6 +27,8 @@ export type ChaosArgs = {
   fuzzRuns: number;
   stormSize: number;
   soakMinutes: number;
+  /** Scenario kill: how many intents the load creates. */
+  killIntents: number;
 };
 
 /** Resident set size (bytes) and open file descriptors of a process, from /proc. */

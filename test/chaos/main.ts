@@ -1,13 +1,14 @@
 // `npm run chaos` runs this (after scripts/chaos.mjs has built and started the private stack): the
 // chaos scenarios of issue #8 against the built gateway, worker and runner. See docs/reliability.md.
 //
-//   node dist/test/chaos/main.js [scenario…] [--seed N] [--runs N] [--storm N] [--minutes N]
+//   node dist/test/chaos/main.js [scenario…] [--seed N] [--runs N] [--storm N] [--minutes N] [--intents N]
 import 'reflect-metadata';
 import { AxleProcesses } from '@axle/testing';
 import { FUZZ_JWT_SECRET, fuzz } from './fuzz';
 import { type ChaosArgs, type ChaosContext, type ScenarioResult } from './harness';
 import { idempotencyStorm } from './idempotency-storm';
 import { k8sEnv } from './k8s';
+import { kill } from './kill';
 import { REPORT, writeReport } from './report';
 import { restarts } from './restarts';
 import { soak } from './soak';
@@ -17,6 +18,7 @@ const SCENARIOS: Record<string, (ctx: ChaosContext) => Promise<ScenarioResult>> 
   fuzz,
   soak,
   restarts,
+  kill,
 };
 /** Fuzz's default seed: fixed, so a plain run is reproducible; printed either way. */
 const DEFAULT_SEED = 20261122;
@@ -28,6 +30,7 @@ function parseArgs(argv: string[]): ChaosArgs {
     fuzzRuns: 10_000,
     stormSize: 1_000,
     soakMinutes: 3,
+    killIntents: 1_000,
   };
   const num = (flag: string, v: string | undefined) => {
     const n = Number(v);
@@ -40,6 +43,7 @@ function parseArgs(argv: string[]): ChaosArgs {
     else if (a === '--runs') args.fuzzRuns = num(a, argv[++i]);
     else if (a === '--storm') args.stormSize = num(a, argv[++i]);
     else if (a === '--minutes') args.soakMinutes = num(a, argv[++i]);
+    else if (a === '--intents') args.killIntents = num(a, argv[++i]);
     else if (a in SCENARIOS) args.scenarios.push(a);
     else throw new Error(`unknown argument ${a}; scenarios: ${Object.keys(SCENARIOS).join(', ')}`);
   }
@@ -52,11 +56,15 @@ const log = (m: string) => process.stdout.write(`[chaos] ${m}\n`);
 async function main(): Promise<number> {
   const args = parseArgs(process.argv.slice(2));
   log(`scenarios: ${args.scenarios.join(', ')}; fuzz seed ${args.seed} (reproduce with --seed ${args.seed})`);
-  // The worker runs with the environment of its k8s manifest (heap limit, malloc arenas), as deployed.
+  // The gateway and the worker run with the environment of their k8s manifests (heap limit, malloc
+  // arenas), as deployed.
   const axle = await AxleProcesses.create(
     { AXLE_JWT_SECRET: FUZZ_JWT_SECRET, AXLE_EXEC_ALLOW_NONE: 'true' },
-    { appEnv: { worker: k8sEnv('worker') } },
+    { appEnv: { gateway: k8sEnv('gateway'), worker: k8sEnv('worker') } },
   );
+  // scripts/chaos.mjs forwards Ctrl-C as SIGTERM: stop the apps too, or they outlive their stack.
+  for (const signal of ['SIGTERM', 'SIGINT'] as const)
+    process.once(signal, () => void axle.stopAll().finally(() => process.exit(130)));
   const results: ScenarioResult[] = [];
   try {
     await axle.startAll(['gateway', 'worker', 'runner']);

@@ -3,7 +3,7 @@
 // across a detach/reattach with Last-Event-ID and across a gateway restart), kill -9 of the runner
 // mid-job ends the job in its declared stalled_policy, cancel, the output cap, capability narrowing
 // and attenuation, tier availability and the malformed/unauthorized/foreign edges.
-import { PrismaService } from '@axle/data';
+import { ExecRepository, platformScope, PrismaService } from '@axle/data';
 import { availableTiers } from '@axle/sandbox';
 import { apiClient, AxleProcesses, registerTestAgent, requireEnv, type TestAgent } from '@axle/testing';
 import assert from 'node:assert/strict';
@@ -177,6 +177,7 @@ describe('exec end to end', () => {
       AXLE_RUNNER_LOCK_DURATION_MS: '3000',
       AXLE_RUNNER_STALLED_INTERVAL_MS: '1000',
       AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS: '30',
+      AXLE_RUNNER_REQUEUE_AFTER_MS: '2000',
     });
     await axle.startAll(['gateway', 'worker', 'runner']);
     alice = await registerTestAgent(prisma, { org: ORG, name: 'alice' });
@@ -380,6 +381,43 @@ describe('exec end to end', () => {
     });
     assert.equal(retryAttach.exit?.data.exit_code, 0);
     assert.match(text.join(''), /run\n[\s\S]*running it again \(attempt 2\)[\s\S]*run\ndone\n/);
+  });
+
+  test('a job row its gateway never queued (kill -9 between the row and the queue) is run by a runner', async () => {
+    // Found by `npm run chaos -- kill`: the gateway writes the row, then queues it; killed in between,
+    // the job stayed pending forever. The runners now queue such rows again.
+    const session = await openSession();
+    const model = await startJob(session.token, {
+      session_id: session.id,
+      command: ['sh', '-c', 'echo stranded'],
+    });
+    assert.equal(model.status, 200, model.text);
+    await waitForStatus(model.body.job_id as string, session.token, ['exited']);
+    // The gateway's first half only: the same row, never queued.
+    const exec = new ExecRepository(prisma);
+    const row = (await exec.findJob(platformScope(), model.body.job_id as string))!;
+    const stranded = await exec.createJob(
+      platformScope(),
+      (await exec.findSession(platformScope(), session.id))!,
+      {
+        sessionId: row.sessionId,
+        ownerAgent: row.ownerAgent,
+        spec: row.spec,
+        capabilities: row.capabilities,
+        limits: row.limits,
+        stalledPolicy: 'fail',
+      },
+    );
+    assert.equal(stranded.status, 'pending');
+    const job = await waitForStatus(stranded.id, session.token, ['exited', 'failed', 'killed']);
+    assert.equal(job.status, 'exited', JSON.stringify(job));
+    assert.equal(job.exit_code, 0);
+    const text: string[] = [];
+    const done = await attach(stranded.id, session.token, {
+      onFrame: (f) => f.event === 'log' && text.push(String(f.data.data)),
+    });
+    assert.equal(done.exit?.data.status, 'exited');
+    assert.equal(text.join(''), 'stranded\n');
   });
 
   test('cancel mid-run → killed; a second cancel is 409', async () => {

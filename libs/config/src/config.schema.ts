@@ -129,6 +129,11 @@ export const envSchema = z
       .max(100_000)
       .refine((n) => n !== 1, 'must be 0 (no cache) or at least 2')
       .default(64),
+    /**
+     * A job row still `pending` this long after its creation is queued again by the runners (its
+     * gateway died between writing the row and queueing it); queueing is idempotent per job id.
+     */
+    AXLE_RUNNER_REQUEUE_AFTER_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
     /** On SIGTERM a runner takes no new jobs and gives running ones this long to finish. */
     AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
     /**
@@ -236,6 +241,7 @@ export const envSchema = z
       lockDurationMs: env.AXLE_RUNNER_LOCK_DURATION_MS,
       stalledIntervalMs: env.AXLE_RUNNER_STALLED_INTERVAL_MS,
       maxAttempts: env.AXLE_RUNNER_MAX_ATTEMPTS,
+      requeueAfterMs: env.AXLE_RUNNER_REQUEUE_AFTER_MS,
       shutdownGraceSeconds: env.AXLE_RUNNER_SHUTDOWN_GRACE_SECONDS,
     },
     shutdownGraceSeconds: env.AXLE_SHUTDOWN_GRACE_SECONDS,

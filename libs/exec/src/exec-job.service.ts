@@ -51,6 +51,11 @@ export type AttachFrame =
   | { id: number; event: 'log'; data: ExecLogFrame; ascii: boolean }
   | { id: number; event: 'exit'; data: ExecExitFrame };
 
+/** How a job is queued (by the gateway, and again by the runners' requeue): one BullMQ job per row. */
+export function jobOptions(jobId: string) {
+  return { jobId, attempts: 1, removeOnComplete: true, removeOnFail: { age: 7 * 24 * 3600 } };
+}
+
 /** What the gateway's attach route pulls frames from (replay, then live). */
 export type AttachSource = {
   job: ExecJobRecord;
@@ -140,11 +145,7 @@ export class ExecJobService implements OnModuleDestroy {
       stalledPolicy: input.stalledPolicy,
     });
     try {
-      await this.queue.add(
-        'run',
-        { jobId: job.id, orgId: job.orgId, ...carriedTrace() },
-        { jobId: job.id, attempts: 1, removeOnComplete: true, removeOnFail: { age: 7 * 24 * 3600 } },
-      );
+      await this.queue.add('run', { jobId: job.id, orgId: job.orgId, ...carriedTrace() }, jobOptions(job.id));
     } catch {
       await this.exec.endJob(tenantScopeOf(command.principal), job.id, ['pending'], {
         status: 'failed',

@@ -5,6 +5,7 @@ import {
   type ExecJobRecord,
   ExecRepository,
   orgScope,
+  platformScope,
   type TenantScope,
 } from '@axle/data';
 import {
@@ -26,13 +27,13 @@ import {
   TERMINAL_JOB_STATUSES,
 } from '@axle/protocol';
 import { type SandboxProcess, sandboxOwner, spawnSandboxed, TierUnavailableError } from '@axle/sandbox';
-import { type Job, WaitingError, Worker } from 'bullmq';
+import { type Job, Queue, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { chown, mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { hostname } from 'node:os';
-import { exitOf } from './exec-job.service';
+import { exitOf, jobOptions } from './exec-job.service';
 import { sandboxSpecOf, type StoredJobSpec, type StoredMcpCall } from './exec-spec';
 import { LogAppender } from './log-appender';
 import { ExecLogStore } from './log-store';
@@ -42,6 +43,8 @@ import { McpError, withMcpSession } from './tools/mcp-client';
 const PROGRESS_EVERY_MS = 1000;
 /** After the shutdown grace: how long the killed jobs get to be handed back before the runner exits. */
 const HAND_BACK_MS = 5_000;
+/** Pending jobs looked at per sweep for requeueing. */
+const REQUEUE_BATCH = 100;
 
 type Active = { kill(reason: 'cancel' | 'shutdown'): void };
 
@@ -59,6 +62,8 @@ export class ExecRunner {
   private readonly logs: ExecLogStore;
   private readonly active = new Map<string, Active>();
   private worker: Worker<ExecJobData> | null = null;
+  private readonly queue: Queue<ExecJobData>;
+  private sweeper: NodeJS.Timeout | null = null;
   private shuttingDown = false;
 
   constructor(
@@ -72,6 +77,10 @@ export class ExecRunner {
     this.subscriber = new Redis(config.redis.url, { maxRetriesPerRequest: null });
     this.subscriber.on('error', () => undefined);
     this.logs = new ExecLogStore(this.redis);
+    this.queue = new Queue<ExecJobData>(QUEUES.execJobs, {
+      connection: { url: config.redis.url, maxRetriesPerRequest: 1, enableOfflineQueue: false },
+    });
+    this.queue.on('error', () => undefined);
   }
 
   /** Listens for cancel notices, then starts taking jobs. */
@@ -99,7 +108,45 @@ export class ExecRunner {
       this.logger.warn({ job_id: jobId }, 'exec job stalled: its runner is gone'),
     );
     await this.worker.waitUntilReady();
+    const every = Math.min(15_000, Math.max(500, Math.floor(runner.requeueAfterMs / 2)));
+    this.sweeper = setInterval(() => void this.sweep(), every);
+    this.sweeper.unref();
+    void this.sweep();
     return this.worker;
+  }
+
+  private async sweep(): Promise<void> {
+    try {
+      const requeued = await this.requeueStranded();
+      if (requeued) this.logger.warn({ requeued }, 'queued stranded pending exec jobs again');
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'could not look for stranded exec jobs');
+    }
+  }
+
+  /**
+   * Queues again the jobs whose row has been `pending` for AXLE_RUNNER_REQUEUE_AFTER_MS but that no
+   * runner will take: never queued (the gateway died between writing the row and queueing it, or
+   * the queue was unreachable and ending the row failed too), or failed in the queue before a runner
+   * claimed the row (an infrastructure error). A job still waiting in the queue is left alone, and
+   * a duplicate delivery is harmless: a runner claims the row pending → running exactly once.
+   * Answers how many were queued again.
+   */
+  async requeueStranded(): Promise<number> {
+    const olderThan = new Date(Date.now() - this.config.runner.requeueAfterMs);
+    const pending = await this.exec.findPendingJobs(platformScope(), olderThan, REQUEUE_BATCH);
+    let requeued = 0;
+    for (const job of pending) {
+      const queued = await this.queue.getJob(job.id);
+      if (!queued) {
+        await this.queue.add('run', { jobId: job.id, orgId: job.orgId }, jobOptions(job.id));
+        requeued++;
+      } else if (await queued.isFailed()) {
+        await queued.retry('failed');
+        requeued++;
+      }
+    }
+    return requeued;
   }
 
   isRunning(): boolean {
@@ -121,6 +168,9 @@ export class ExecRunner {
    * expires (AXLE_RUNNER_LOCK_DURATION_MS), as for a runner that died.
    */
   async shutdown(graceMs: number): Promise<'drained' | 'abandoned'> {
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.sweeper = null;
+    await this.queue.close().catch(() => undefined);
     const worker = this.worker;
     if (!worker) return 'drained';
     const closing = worker.close();

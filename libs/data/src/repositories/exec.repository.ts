@@ -255,6 +255,26 @@ export class ExecRepository {
     });
   }
 
+  /**
+   * Jobs still `pending` that were created before `olderThan`, oldest first: normally queued and
+   * waiting for a runner, or stranded (their gateway died before queueing them); the runners queue
+   * them again (idempotent per job id).
+   */
+  async findPendingJobs(
+    scope: TenantScope,
+    olderThan: Date,
+    limit: number,
+  ): Promise<{ id: string; orgId: string }[]> {
+    return guarded(() =>
+      this.prisma.client.execJob.findMany({
+        where: { status: 'pending', createdAt: { lt: olderThan }, ...orgFilter(scope) },
+        select: { id: true, orgId: true },
+        orderBy: { createdAt: 'asc' },
+        take: limit,
+      }),
+    );
+  }
+
   /** Log progress of a running job (the highest seq and the bytes appended so far). */
   async recordProgress(scope: TenantScope, id: string, lastSeq: number, logBytes: number): Promise<void> {
     await guarded(() =>
