@@ -10,6 +10,7 @@
 // the same Idempotency-Key and body. After each restart every app's /ready must come back to 200 by
 // itself (time to recover measured), and at the end every intent whose create was answered 200 must
 // exist, be COMPLETED, with a gapless event sequence and exactly one terminal event.
+import { TERMINAL_STATUSES } from '@axle/protocol';
 import { PrismaService } from '@axle/data';
 import { AxleProcesses, PrivateStack, registerTestAgent, type ServiceName } from '@axle/testing';
 import { randomUUID } from 'node:crypto';
@@ -30,7 +31,7 @@ const RECOVER_MS = 60_000;
 const SETTLE_MS = 180_000;
 /** A client honours Retry-After up to this (the harness must not sleep for minutes). */
 const MAX_BACKOFF_MS = 10_000;
-const TERMINAL = new Set(['COMPLETED', 'FAILED', 'CANCELED', 'TIMED_OUT']);
+const TERMINAL: ReadonlySet<string> = TERMINAL_STATUSES;
 
 type Phase = 'steady' | 'redis down' | 'redis back' | 'postgres down' | 'postgres back' | 'settle';
 type Accepted = { id: string; key: string; resumed: boolean };
