@@ -264,6 +264,7 @@ describe('exec configuration', () => {
       lockDurationMs: 30_000,
       stalledIntervalMs: 30_000,
       maxAttempts: 3,
+      requeueAfterMs: 30_000,
       shutdownGraceSeconds: 30,
     });
   });
@@ -276,12 +277,14 @@ describe('exec configuration', () => {
       AXLE_EXEC_MAX_OUTPUT_BYTES: '2048',
       AXLE_RUNNER_CONCURRENCY: '8',
       AXLE_WORKER_MAX_CACHED_WORKFLOWS: '0',
+      AXLE_RUNNER_REQUEUE_AFTER_MS: '5000',
     });
     assert.equal(config.exec.allowNone, true);
     assert.equal(config.exec.workspacesDir, '/srv/ws');
     assert.equal(config.exec.ceilings.output_bytes, 2048);
     assert.equal(config.runner.concurrency, 8);
     assert.equal(config.worker.maxCachedWorkflows, 0);
+    assert.equal(config.runner.requeueAfterMs, 5000);
   });
 
   test('the worker keeps at most 64 workflows in its sticky cache by default', () => {
@@ -297,6 +300,9 @@ describe('exec configuration', () => {
     ['AXLE_RUNNER_LOCK_DURATION_MS', '10'],
     ['AXLE_RUNNER_STALLED_INTERVAL_MS', 'often'],
     ['AXLE_RUNNER_MAX_ATTEMPTS', '0'],
+    ['AXLE_RUNNER_REQUEUE_AFTER_MS', '999'],
+    ['AXLE_RUNNER_REQUEUE_AFTER_MS', '3600001'],
+    ['AXLE_RUNNER_REQUEUE_AFTER_MS', 'soon'],
     ['AXLE_WORKER_MAX_CACHED_WORKFLOWS', '1'],
     ['AXLE_WORKER_MAX_CACHED_WORKFLOWS', '-5'],
     ['AXLE_WORKER_MAX_CACHED_WORKFLOWS', '100001'],
