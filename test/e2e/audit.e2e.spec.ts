@@ -13,6 +13,7 @@ import {
   requireEnv,
   TEST_ADMIN_KEY,
   type TestAgent,
+  until,
 } from '@axle/testing';
 import { SignJWT } from 'jose';
 import assert from 'node:assert/strict';
@@ -137,20 +138,6 @@ async function onlyRowOf(res: ApiResponse): Promise<AuditEvent> {
 function fieldPaths(res: ApiResponse): string[] {
   const error = res.body.error as { details?: { errors?: { path: string }[] } };
   return (error.details?.errors ?? []).map((e) => e.path);
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 let orgA: Org;

@@ -12,6 +12,7 @@ import {
   requireEnv,
   SmtpSink,
   TEST_ADMIN_KEY,
+  until,
 } from '@axle/testing';
 import { SignJWT } from 'jose';
 import assert from 'node:assert/strict';
@@ -38,16 +39,6 @@ let admin: Api;
 let anonymous: Api;
 let sink: SmtpSink;
 const prisma = new PrismaService(requireEnv('DATABASE_URL'));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 function assertError(res: ApiResponse, status: number, code?: string): void {
   assert.equal(res.status, status, res.text);

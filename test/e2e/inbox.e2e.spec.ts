@@ -4,7 +4,14 @@
 // external edge) records the inbox webhook events.
 import { generateApiKey, hashSecret } from '@axle/auth';
 import { orgScope, PrismaService, RegistryRepository } from '@axle/data';
-import { apiClient, AxleProcesses, requireEnv, TEST_ADMIN_ADDRESS, TEST_ADMIN_KEY } from '@axle/testing';
+import {
+  apiClient,
+  AxleProcesses,
+  requireEnv,
+  TEST_ADMIN_ADDRESS,
+  TEST_ADMIN_KEY,
+  until,
+} from '@axle/testing';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -93,20 +100,6 @@ let receiver: Receiver;
 
 const q = (owner: string) => `owner_agent=${encodeURIComponent(owner)}`;
 const address = (prefix: string) => `agent://default/default/${prefix}-${randomUUID().slice(0, 8)}`;
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** A registered, non-admin agent with its own key. */
 async function createAgent(name: string, orgSlug = 'default'): Promise<{ api: Api; address: string }> {

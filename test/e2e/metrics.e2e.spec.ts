@@ -19,6 +19,7 @@ import {
   requireEnv,
   TEST_ADMIN_KEY,
   type TestAgent,
+  until,
 } from '@axle/testing';
 import { Queue } from 'bullmq';
 import assert from 'node:assert/strict';
@@ -102,16 +103,6 @@ async function scrape(app: 'gateway' | 'worker' | 'runner'): Promise<Sample[]> {
 }
 
 // ----- flow helpers -------------------------------------------------------------------------------
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await probe();
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function create(body: Record<string, unknown>, headers: Record<string, string> = {}) {
   const res = await admin('POST', '/v1/intents', {

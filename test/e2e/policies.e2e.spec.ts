@@ -10,6 +10,7 @@ import {
   registerTestAgent,
   requireEnv,
   TEST_ADMIN_KEY,
+  until,
 } from '@axle/testing';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -88,16 +89,6 @@ async function decisions(res: ApiResponse) {
     orderBy: { id: 'asc' },
   });
   return rows.map((r) => ({ ...r, details: r.details as Record<string, unknown> }));
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 async function intent(id: string): Promise<Record<string, unknown>> {

@@ -11,6 +11,7 @@ import {
   requireEnv,
   type TestAgent,
   TEST_ADMIN_KEY,
+  until,
 } from '@axle/testing';
 import assert from 'node:assert/strict';
 import { createHmac, randomUUID } from 'node:crypto';
@@ -32,16 +33,6 @@ let prisma: PrismaService;
 let admin: Api;
 let sink: SmtpSink;
 let receiver: { server: Server; url: string; posts: { headers: IncomingHttpHeaders; raw: string }[] };
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function agent(
   prefix: string,

@@ -3,7 +3,7 @@
 // thousands of executions on a large host). Real gateway and worker processes: more intents wait
 // for their agent than the cache holds, the worker's /metrics shows the cache at its bound, and
 // every evicted intent still completes (its next task replays its history).
-import { apiClient, AxleProcesses, TEST_ADMIN_KEY } from '@axle/testing';
+import { apiClient, AxleProcesses, TEST_ADMIN_KEY, until } from '@axle/testing';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -14,16 +14,6 @@ const AGENT = 'agent://default/default/cache-e2e';
 
 let axle: AxleProcesses;
 let api: ReturnType<typeof apiClient>;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function cachedWorkflows(): Promise<number> {
   const res = await fetch(`http://127.0.0.1:${axle.env.AXLE_WORKER_HEALTH_PORT}/metrics`);

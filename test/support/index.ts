@@ -12,3 +12,4 @@ export {
 } from './signing';
 export { magicLinkOf, type SinkMessage, SmtpSink } from './smtp-sink';
 export { gatewayRouteKeys, gatewayRoutes, type Route } from './gateway-routes';
+export { until } from './until';
