@@ -9,6 +9,30 @@ import tseslint from 'typescript-eslint';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
+/** Imports workflow-safe code may not use (no Node built-ins, no I/O clients), plus `extra` paths. */
+function workflowSafeImports(extra) {
+  return {
+    paths: [
+      ...nodeBuiltins.map((name) => ({ name, message: 'No Node built-ins in workflow-safe code.' })),
+      ...extra,
+    ],
+    patterns: [
+      {
+        group: ['@nestjs/*', '@prisma/*', 'ioredis', 'bullmq', 'pino', 'pg'],
+        message: 'Workflow-safe code imports only @temporalio/workflow, zod and @axle/protocol.',
+      },
+      {
+        group: ['@axle/*', '!@axle/protocol', '!@axle/protocol/workflow'],
+        message: 'Workflow-safe code imports only @axle/protocol.',
+      },
+      {
+        group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
+        message: 'Workflows use @temporalio/workflow only.',
+      },
+    ],
+  };
+}
+
 export default tseslint.config(
   {
     ignores: [
@@ -44,7 +68,11 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['@axle/*/**'], message: 'Import a lib only through its public entry (@axle/<lib>).' },
+            {
+              // The one second entry: the protocol's zod-free subset for workflow code.
+              group: ['@axle/*/**', '!@axle/protocol/workflow'],
+              message: 'Import a lib only through its public entry (@axle/<lib>).',
+            },
             {
               group: ['**/libs/*/src/**', '../../libs/**', '**/apps/**'],
               message: 'Use the @axle/<lib> alias; libs never import apps.',
@@ -75,7 +103,11 @@ export default tseslint.config(
             { name: '@prisma/adapter-pg', message: 'Prisma is used only inside libs/data.' },
           ],
           patterns: [
-            { group: ['@axle/*/**'], message: 'Import a lib only through its public entry (@axle/<lib>).' },
+            {
+              // The one second entry: the protocol's zod-free subset for workflow code.
+              group: ['@axle/*/**', '!@axle/protocol/workflow'],
+              message: 'Import a lib only through its public entry (@axle/<lib>).',
+            },
             {
               group: ['**/libs/*/src/**', '../../libs/**', '**/apps/**'],
               message: 'Use the @axle/<lib> alias; libs never import apps.',
@@ -88,29 +120,30 @@ export default tseslint.config(
   },
   {
     // Workflow code runs in Temporal's deterministic sandbox and is replayed.
-    files: ['libs/orchestration/src/workflows/**/*.ts', 'libs/protocol/src/**/*.ts'],
+    files: ['libs/protocol/src/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: { 'no-restricted-imports': ['error', workflowSafeImports([])] },
+  },
+  {
+    files: ['libs/orchestration/src/workflows/**/*.ts'],
     ignores: ['**/*.spec.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
-        {
-          paths: nodeBuiltins.map((name) => ({ name, message: 'No Node built-ins in workflow-safe code.' })),
-          patterns: [
-            {
-              group: ['@nestjs/*', '@prisma/*', 'ioredis', 'bullmq', 'pino', 'pg'],
-              message: 'Workflow-safe code imports only @temporalio/workflow, zod and @axle/protocol.',
-            },
-            {
-              group: ['@axle/*', '!@axle/protocol'],
-              message: 'Workflow-safe code imports only @axle/protocol.',
-            },
-            {
-              group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
-              message: 'Workflows use @temporalio/workflow only.',
-            },
-          ],
-        },
+        // A workflow's imports are evaluated again for each workflow (libs/protocol/src/workflow.ts).
+        workflowSafeImports(
+          ['@axle/protocol', 'zod'].map((name) => ({
+            name,
+            message: 'Workflows import @axle/protocol/workflow: the full entry builds zod schemas per workflow.',
+          })),
+        ),
       ],
+    },
+  },
+  {
+    files: ['libs/orchestration/src/workflows/**/*.ts', 'libs/protocol/src/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
       'no-restricted-globals': [
         'error',
         { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow.' },

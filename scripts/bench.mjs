@@ -95,7 +95,7 @@ const LOG_DIR = path.join(ROOT, 'bench', 'results', 'logs');
 
 function startApp(app, env, profDir) {
   const argv = [
-    ...(cpuProf && app !== 'worker' ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
+    ...(cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
     path.join('dist', 'apps', app, 'src', 'main.js'),
   ];
   const child = spawn(process.execPath, argv, {

@@ -12,6 +12,7 @@ export * from './streams';
 export * from './temporal';
 export * from './http';
 export * from './webhooks';
+export * from './webhook-delivery';
 export * from './validation';
 export * from './registry.schema';
 export * from './sessions.schema';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { webhookBackoffMs, webhookEventSchema, webhookSubscriptionSchema } from './webhooks';
+import { webhookBackoffMs } from './webhook-delivery';
+import { webhookEventSchema, webhookSubscriptionSchema } from './webhooks';
 
 const policy = { maxAttempts: 5, backoffMs: 30_000, backoffMaxMs: 600_000 };
 

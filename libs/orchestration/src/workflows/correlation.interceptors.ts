@@ -2,7 +2,7 @@
 // every activity the workflow schedules carries the workflow's trace id (the X-Trace-Id of the
 // request that created it, kept in the memo) as a Temporal header, for the activity's log lines.
 // It only adds a header: no command, timer or yield, so replaying existing histories is unaffected.
-import { CORRELATION_HEADERS } from '@axle/protocol';
+import { CORRELATION_HEADERS } from '@axle/protocol/workflow';
 import {
   type ActivityInput,
   defaultPayloadConverter,

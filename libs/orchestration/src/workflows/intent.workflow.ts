@@ -39,7 +39,7 @@ import {
   type TransferUpdateInput,
   type TransferUpdateResult,
   WORKFLOW_TYPES,
-} from '@axle/protocol';
+} from '@axle/protocol/workflow';
 import {
   allHandlersFinished,
   ApplicationFailure,

@@ -1,5 +1,5 @@
 // Run by a Temporal Schedule: intents made durable while Temporal was unreachable get their workflow.
-import { type ReconcileActivities } from '@axle/protocol';
+import { type ReconcileActivities } from '@axle/protocol/workflow';
 import { proxyActivities } from '@temporalio/workflow';
 
 const { startStrandedIntents } = proxyActivities<ReconcileActivities>({

@@ -7,7 +7,7 @@ import {
   webhookBackoffMs,
   type WebhookDeliveryWorkflowInput,
   type WebhookDeliveryWorkflowResult,
-} from '@axle/protocol';
+} from '@axle/protocol/workflow';
 import { proxyActivities, sleep } from '@temporalio/workflow';
 
 // The receiver's failures are results; these retries cover only our own infrastructure (PostgreSQL).
