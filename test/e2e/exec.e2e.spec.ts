@@ -3,7 +3,7 @@
 // across a detach/reattach with Last-Event-ID and across a gateway restart), kill -9 of the runner
 // mid-job ends the job in its declared stalled_policy, cancel, the output cap, capability narrowing
 // and attenuation, tier availability and the malformed/unauthorized/foreign edges.
-import { ExecRepository, platformScope, PrismaService } from '@axle/data';
+import { ExecRepository, IdempotencyRepository, orgScope, platformScope, PrismaService } from '@axle/data';
 import { availableTiers } from '@axle/sandbox';
 import { apiClient, AxleProcesses, registerTestAgent, requireEnv, type TestAgent } from '@axle/testing';
 import assert from 'node:assert/strict';
@@ -418,6 +418,64 @@ describe('exec end to end', () => {
     });
     assert.equal(done.exit?.data.status, 'exited');
     assert.equal(text.join(''), 'stranded\n');
+  });
+
+  test('a job row and its Idempotency-Key answer commit together: a retry after a crash replays it', async () => {
+    // Found by `npm run chaos -- kill`: killed after the row and before the answer was stored, the
+    // claim counted as abandoned after 60 s and the client's retry made a second job.
+    const session = await openSession();
+    const model = await startJob(session.token, { session_id: session.id, command: ['true'] });
+    assert.equal(model.status, 200, model.text);
+    const exec = new ExecRepository(prisma);
+    const records = new IdempotencyRepository(prisma);
+    const row = (await exec.findJob(platformScope(), model.body.job_id as string))!;
+    const sessionRow = (await exec.findSession(platformScope(), session.id))!;
+    const scope = orgScope(row.orgId);
+    const input = {
+      sessionId: row.sessionId,
+      ownerAgent: row.ownerAgent,
+      spec: row.spec,
+      capabilities: row.capabilities,
+      limits: row.limits,
+      stalledPolicy: 'fail' as const,
+    };
+    const claimInput = {
+      callerId: `caller-${randomUUID()}`,
+      route: 'POST /v1/exec/jobs',
+      key: randomUUID(),
+      requestHash: 'h',
+      expiresAt: new Date(Date.now() + 3_600_000),
+      staleAfterMs: 60_000,
+    };
+    const answer = (token: string) => ({
+      token,
+      response: (job: { id: string }) => ({ status: 200, body: { ok: true, job_id: job.id } }),
+    });
+    const claim = await records.claim(scope, claimInput);
+    assert.ok(claim.claimed);
+    const job = await exec.createJob(platformScope(), sessionRow, input, answer(claim.token));
+    // The process "dies" here. Even once the claim would count as abandoned, the retry finds the answer.
+    const retry = await records.claim(scope, { ...claimInput, staleAfterMs: 0 });
+    assert.ok(!retry.claimed);
+    assert.deepEqual(retry.existing.responseBody, { ok: true, job_id: job.id });
+    await waitForStatus(job.id, session.token, ['exited']);
+
+    // A claim taken over meanwhile: the row rolls back with the answer (409 in progress).
+    const other = { ...claimInput, key: randomUUID() };
+    const first = await records.claim(scope, other);
+    assert.ok(first.claimed);
+    const takeover = await records.claim(scope, { ...other, staleAfterMs: 0 });
+    assert.ok(takeover.claimed);
+    const jobsBefore = await prisma.client.execJob.count({ where: { sessionId: session.id } });
+    await assert.rejects(exec.createJob(platformScope(), sessionRow, input, answer(first.token)), {
+      name: 'IdempotencyInProgressError',
+    });
+    assert.equal(await prisma.client.execJob.count({ where: { sessionId: session.id } }), jobsBefore);
+
+    // Forgetting a stored answer (the job could not be queued and was ended) frees the key.
+    await records.complete(scope, takeover.token, { status: 200, body: { ok: true } });
+    await records.forget(scope, takeover.token);
+    assert.ok((await records.claim(scope, other)).claimed);
   });
 
   test('cancel mid-run → killed; a second cancel is 409', async () => {

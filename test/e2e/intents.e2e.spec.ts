@@ -1,10 +1,12 @@
 // The thin slice end to end: real gateway and worker processes from dist/, real PostgreSQL, Redis
 // and Temporal. Create → agent stream → resume → COMPLETED with ordered events, plus the edges.
+import { PrismaService } from '@axle/data';
 import {
   apiClient,
   AxleProcesses,
   freePort,
   parseSse,
+  requireEnv,
   runToExit,
   TEST_ADMIN_ADDRESS,
   TEST_ADMIN_KEY,
@@ -363,6 +365,45 @@ describe('intent slice end to end', () => {
     }
     const afterEvents = (await api('GET', `/v1/intents/${id}/events`)).body.events as unknown[];
     assert.equal(afterEvents.length, before.length);
+  });
+
+  test('a resume or resolve retried after its answer was lost answers what it did, not 409', async () => {
+    // Found by `npm run chaos -- kill`: the gateway applied the update and died before storing the
+    // answer; after 60 s the retry took the claim over and met the terminal intent it had made.
+    const prisma = new PrismaService(requireEnv('DATABASE_URL'));
+    const loseAnswer = (key: string) =>
+      prisma.client.$executeRaw`UPDATE idempotency_records SET response_status = NULL, response_body = NULL,
+        created_at = now() - interval '2 minutes' WHERE key = ${key}`;
+    try {
+      for (const [route, body, status] of [
+        ['resume', { action: 'complete', result: { ok: 1 } }, 'COMPLETED'],
+        ['resolve', { status: 'CANCELED', reason: 'not needed' }, 'CANCELED'],
+      ] as const) {
+        const id = await createIntent();
+        await waitForStatus(id, 'DELIVERED');
+        const key = randomUUID();
+        const headers = { 'Idempotency-Key': key };
+        const first = await api('POST', `/v1/intents/${id}/${route}`, { body, headers });
+        assert.equal(first.status, 200, first.text);
+        const events = (await api('GET', `/v1/intents/${id}/events`)).body.events as unknown[];
+        assert.equal(await loseAnswer(key), 1);
+        const retry = await api('POST', `/v1/intents/${id}/${route}`, { body, headers });
+        assert.equal(retry.status, 200, `${route}: ${retry.text}`);
+        assert.equal(retry.body.status ?? (retry.body.intent as { status: string }).status, status);
+        if (route === 'resume') assert.equal(retry.body.seq, first.body.seq);
+        const after = (await api('GET', `/v1/intents/${id}/events`)).body.events as unknown[];
+        assert.equal(after.length, events.length, `${route} ran twice`);
+        // Another key is another request: the intent is terminal.
+        const other = await api('POST', `/v1/intents/${id}/${route}`, {
+          body,
+          headers: { 'Idempotency-Key': randomUUID() },
+        });
+        assert.equal(other.status, 409);
+        assert.equal((other.body.error as { code: string }).code, 'intent_terminal');
+      }
+    } finally {
+      await prisma.onModuleDestroy();
+    }
   });
 
   test('X-Trace-Id is echoed; a request id is on every answer, errors included', async () => {

@@ -45,6 +45,7 @@ export {
   type NewInboxThread,
 } from './repositories/inbox.repository';
 export {
+  type ClaimAnswer,
   hashBody,
   type IdempotencyClaimInput,
   type IdempotencyClaimResult,

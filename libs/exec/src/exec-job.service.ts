@@ -1,6 +1,13 @@
 import { tenantScopeOf } from '@axle/auth';
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
-import { AuditRepository, type ExecJobRecord, ExecRepository, type TenantScope } from '@axle/data';
+import {
+  AuditRepository,
+  type ExecJobRecord,
+  ExecRepository,
+  IdempotencyRepository,
+  orgScope,
+  type TenantScope,
+} from '@axle/data';
 import {
   type Capability,
   capTokenBodySchema,
@@ -82,6 +89,7 @@ export class ExecJobService implements OnModuleDestroy {
     private readonly exec: ExecRepository,
     private readonly sessions: ExecSessionService,
     private readonly audit: AuditRepository,
+    private readonly idempotency: IdempotencyRepository,
   ) {
     this.queue = new Queue<ExecJobData>(QUEUES.execJobs, {
       connection: { url: config.redis.url, maxRetriesPerRequest: 1, enableOfflineQueue: false },
@@ -90,8 +98,11 @@ export class ExecJobService implements OnModuleDestroy {
     this.logs = new ExecLogStore(redis);
   }
 
-  /** `POST /v1/exec/jobs`. */
-  async create(command: ExecCommand & { body: unknown }) {
+  /**
+   * `POST /v1/exec/jobs`. `idempotencyClaim`: the request's Idempotency-Key claim; its answer is
+   * stored with the job row, so a retry after a crash replays it instead of starting a second job.
+   */
+  async create(command: ExecCommand & { body: unknown; idempotencyClaim?: string | undefined }) {
     const body = parseOrThrow(createExecJobSchema, command.body ?? {});
     const authorized = await this.sessions.authorize(command, body.session_id);
     const requested = body.capabilities ?? authorized.capabilities;
@@ -116,6 +127,7 @@ export class ExecJobService implements OnModuleDestroy {
       capabilities: requested,
       limits: clampLimits(body.limits, this.config.exec.ceilings, body.timeout_ms),
       stalledPolicy: body.stalled_policy,
+      idempotencyClaim: command.idempotencyClaim,
     });
   }
 
@@ -132,27 +144,45 @@ export class ExecJobService implements OnModuleDestroy {
       limits: ExecLimits;
       stalledPolicy: StalledPolicy;
       audit?: Record<string, unknown>;
+      idempotencyClaim?: string | undefined;
     },
   ) {
-    const { spec, limits } = input;
+    const { spec, limits, idempotencyClaim } = input;
     const { session } = authorized;
-    const job = await this.exec.createJob(tenantScopeOf(command.principal), session, {
-      sessionId: session.id,
-      ownerAgent: session.ownerAgent,
-      spec,
-      capabilities: input.capabilities.map(formatCapability),
+    const scope = tenantScopeOf(command.principal);
+    const answer = (job: ExecJobRecord) => ({
+      ok: true as const,
+      job_id: job.id,
+      session_id: job.sessionId,
+      status: job.status,
+      capabilities: job.capabilities,
       limits,
-      stalledPolicy: input.stalledPolicy,
+      stalled_policy: job.stalledPolicy,
     });
+    const job = await this.exec.createJob(
+      scope,
+      session,
+      {
+        sessionId: session.id,
+        ownerAgent: session.ownerAgent,
+        spec,
+        capabilities: input.capabilities.map(formatCapability),
+        limits,
+        stalledPolicy: input.stalledPolicy,
+      },
+      idempotencyClaim ? { token: idempotencyClaim, response: (j) => ({ status: 200, body: answer(j) }) } : undefined,
+    );
     try {
       await this.queue.add('run', { jobId: job.id, orgId: job.orgId, ...carriedTrace() }, jobOptions(job.id));
     } catch {
-      await this.exec.endJob(tenantScopeOf(command.principal), job.id, ['pending'], {
+      await this.exec.endJob(scope, job.id, ['pending'], {
         status: 'failed',
         exitCode: null,
         signal: null,
         error: { code: 'queue_unavailable', message: 'the job could not be queued' },
       });
+      // The stored answer said "started"; the client's retry must start the job anew.
+      if (idempotencyClaim) await this.idempotency.forget(orgScope(job.orgId), idempotencyClaim);
       throw new DependencyUnavailableError('redis');
     }
     await this.record(command, job, 'exec.job.start', 'success', {
@@ -164,15 +194,7 @@ export class ExecJobService implements OnModuleDestroy {
       token_id: authorized.token.id,
       ...input.audit,
     });
-    return {
-      ok: true as const,
-      job_id: job.id,
-      session_id: job.sessionId,
-      status: job.status,
-      capabilities: job.capabilities,
-      limits,
-      stalled_policy: job.stalledPolicy,
-    };
+    return answer(job);
   }
 
   /** `GET /v1/exec/jobs/{id}`. */

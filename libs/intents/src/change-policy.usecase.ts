@@ -8,7 +8,7 @@ import {
   type PolicyUpdateInput,
 } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
-import { actingAgent, assertMayAct, assertNotTerminal } from './intent-access';
+import { actingAgent, assertMayAct, assertNotTerminal, updateIdFor } from './intent-access';
 import { auditIntentWrite, workflowInput } from './intent-audit';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
@@ -78,7 +78,7 @@ export class ChangePolicyUseCase {
       this.workflows.changePolicy(
         intent.id,
         { actor, ...rest, ...(expectedGeneration !== undefined ? { expectedGeneration } : {}) },
-        cmd.idempotencyKey ? `${action}:${cmd.idempotencyKey}` : undefined,
+        updateIdFor(action, cmd.principal, cmd.idempotencyKey),
       ),
     );
     if (!result.applied)

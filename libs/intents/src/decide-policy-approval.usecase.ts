@@ -8,6 +8,7 @@ import {
   type PolicyApprovalUpdateResult,
 } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
+import { updateIdFor } from './intent-access';
 import { IntentWorkflowClient } from './intent-workflow.client';
 
 export type DecidePolicyApprovalCommand = {
@@ -46,7 +47,7 @@ export class DecidePolicyApprovalUseCase {
     const result = await this.workflows.decidePolicyApproval(
       thread.intentId,
       { decision: cmd.decision, actor: thread.ownerAgent, comment: cmd.comment, requestId: cmd.requestId },
-      cmd.idempotencyKey ? `policy-approval:${cmd.idempotencyKey}` : undefined,
+      updateIdFor('policy-approval', cmd.principal, cmd.idempotencyKey),
     );
     await this.audit.record({
       orgId: thread.orgId,

@@ -38,3 +38,16 @@ export function assertNotTerminal(intent: IntentRecord): void {
       status: intent.status,
     });
 }
+
+/**
+ * The Temporal update id of a write sent with an Idempotency-Key: Temporal applies an update id
+ * once per workflow, so a retry is not applied twice. Scoped to the caller like the key itself,
+ * so two callers' equal keys stay two updates.
+ */
+export function updateIdFor(
+  kind: string,
+  principal: Principal,
+  idempotencyKey: string | undefined,
+): string | undefined {
+  return idempotencyKey === undefined ? undefined : `${kind}:${principal.actorId}:${idempotencyKey}`;
+}

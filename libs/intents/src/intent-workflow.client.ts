@@ -129,6 +129,23 @@ export class IntentWorkflowClient implements OnModuleDestroy {
     );
   }
 
+  /**
+   * What the update sent earlier under `updateId` answered, or null when none was sent. A write
+   * retried with its Idempotency-Key after its first answer was lost (the gateway died after the
+   * update, before storing the answer) finds the intent moved on; Temporal keeps update outcomes,
+   * also of closed workflows, so the retry answers what its first attempt did. A failed update
+   * throws its error again.
+   */
+  async priorOutcome<T>(intentId: string, updateId: string): Promise<T | null> {
+    try {
+      return await this.client.workflow.getHandle(intentId).getUpdateHandle<T>(updateId).result();
+    } catch (err) {
+      // NOT_FOUND: no update with this id (the SDK reports it as a missing workflow).
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw toTemporalError(err);
+    }
+  }
+
   private async update<T>(
     intentId: string,
     send: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<T>,

@@ -1,8 +1,8 @@
 import { type Principal } from '@axle/auth';
 import { AuditRepository } from '@axle/data';
-import { parseOrThrow, resolveIntentSchema } from '@axle/protocol';
+import { isTerminal, parseOrThrow, resolveIntentSchema, type ResolveUpdateResult } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
-import { actingAgent, assertMayAct, assertNotTerminal } from './intent-access';
+import { actingAgent, assertMayAct, assertNotTerminal, updateIdFor } from './intent-access';
 import { auditIntentWrite, workflowInput } from './intent-audit';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
@@ -30,7 +30,13 @@ export class ResolveIntentUseCase {
     const body = parseOrThrow(resolveIntentSchema, cmd.body ?? {});
     const actor = actingAgent(cmd.principal, cmd.ownerAgent);
     assertMayAct(cmd.principal, intent, actor, 'resolve');
-    assertNotTerminal(intent);
+    const updateId = updateIdFor('resolve', cmd.principal, cmd.idempotencyKey);
+    if (isTerminal(intent.status)) {
+      // Perhaps by this very request, whose first answer was lost: then it answers what it did.
+      const prior = updateId && (await this.workflows.priorOutcome<ResolveUpdateResult>(intent.id, updateId));
+      if (!prior) assertNotTerminal(intent);
+      else return this.answer(cmd, intent.id, prior);
+    }
     const outcome = await this.workflows.ensuring(workflowInput(intent), () =>
       this.workflows.resolve(
         intent.id,
@@ -43,16 +49,20 @@ export class ResolveIntentUseCase {
           reason: body.reason ?? null,
           requestId: cmd.requestId,
         },
-        cmd.idempotencyKey ? `resolve:${cmd.idempotencyKey}` : undefined,
+        updateId,
       ),
     );
     await auditIntentWrite(this.audit, cmd.principal, intent, 'intent.resolve', cmd.requestId, {
       status: outcome.status,
       actor_label: body.actor ?? null,
     });
+    return this.answer(cmd, intent.id, outcome);
+  }
+
+  private async answer(cmd: ResolveIntentCommand, intentId: string, outcome: ResolveUpdateResult) {
     return {
       ok: true,
-      ...(await this.queries.afterWrite(cmd.principal, intent.id, outcome.seq)),
+      ...(await this.queries.afterWrite(cmd.principal, intentId, outcome.seq)),
       completion_delivery: outcome.completion,
     };
   }

@@ -16,13 +16,14 @@ import {
   parseOrThrow,
   resumeIntentSchema,
   type ResumeUpdateInput,
+  type ResumeUpdateResult,
   ValidationFailedError,
   WAITING_REASONS,
   type WaitingReason,
 } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { assertTaskResult, type TaskResult } from './human-task';
-import { actingAgent, assertMayAct, assertNotTerminal } from './intent-access';
+import { actingAgent, assertMayAct, assertNotTerminal, updateIdFor } from './intent-access';
 import { workflowInput } from './intent-audit';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
@@ -75,6 +76,26 @@ export class ResumeIntentUseCase {
 
   async execute(cmd: ResumeIntentCommand): Promise<Record<string, unknown>> {
     const intent = await this.queries.get(cmd.principal, cmd.intentId);
+    const updateId = updateIdFor('resume', cmd.principal, cmd.idempotencyKey);
+    try {
+      return await this.apply(cmd, intent, updateId);
+    } catch (err) {
+      // A conflict (terminal intent, task decided) may be this very request's doing: its first
+      // attempt applied the update and its answer was lost. Then it answers what it did.
+      const prior =
+        err instanceof ConflictError && updateId
+          ? await this.workflows.priorOutcome<ResumeUpdateResult>(intent.id, updateId)
+          : null;
+      if (!prior) throw err;
+      return this.answer(intent, prior);
+    }
+  }
+
+  private async apply(
+    cmd: ResumeIntentCommand,
+    intent: IntentRecord,
+    updateId: string | undefined,
+  ): Promise<Record<string, unknown>> {
     const body = parseOrThrow(resumeIntentSchema, cmd.body ?? {});
     const approving =
       body.approve_current_step === true &&
@@ -105,15 +126,15 @@ export class ResumeIntentUseCase {
     }
     const who: Actor = { actor, auditType: cmd.principal.kind, auditId: cmd.principal.actorId };
     if (body.task_result)
-      return this.submitTaskResult(intent, task, body.task_result, who, cmd.requestId, cmd.idempotencyKey);
+      return this.submitTaskResult(intent, task, body.task_result, who, cmd.requestId, updateId);
     if (approving && task) {
       // approve_current_step on a waiting human task is its "approve" outcome, checked like any result.
       const outcome = decisionOutcome(task.spec, 'approve');
       const taskResult = { outcome, ...(body.reason ? { comment: body.reason } : {}) };
-      return this.submitTaskResult(intent, task, taskResult, who, cmd.requestId, cmd.idempotencyKey);
+      return this.submitTaskResult(intent, task, taskResult, who, cmd.requestId, updateId);
     }
     const input = this.toUpdate(body, actor, cmd.requestId);
-    return this.send(intent, input, who, cmd.requestId, cmd.idempotencyKey);
+    return this.send(intent, input, who, cmd.requestId, updateId);
   }
 
   /** The task a result is for: the named one (409 unless it is open), else the intent's open one. */
@@ -157,7 +178,7 @@ export class ResumeIntentUseCase {
     taskResult: TaskResult,
     who: Actor,
     requestId: string,
-    idempotencyKey: string | undefined,
+    updateId: string | undefined,
   ): Promise<Record<string, unknown>> {
     const scope = orgScope(intent.orgId);
     let spec: Record<string, unknown> | null = open?.spec ?? null;
@@ -180,7 +201,7 @@ export class ResumeIntentUseCase {
       },
       who,
       requestId,
-      idempotencyKey,
+      updateId,
     );
     if (open) {
       const { outcome, ...rest } = taskResult;
@@ -198,10 +219,10 @@ export class ResumeIntentUseCase {
     input: ResumeUpdateInput,
     who: Actor,
     requestId: string,
-    idempotencyKey: string | undefined,
+    updateId: string | undefined,
   ): Promise<Record<string, unknown>> {
     const outcome = await this.workflows.ensuring(workflowInput(intent), () =>
-      this.workflows.resume(intent.id, input, idempotencyKey ? `resume:${idempotencyKey}` : undefined),
+      this.workflows.resume(intent.id, input, updateId),
     );
     await this.audit.record({
       orgId: intent.orgId,
@@ -218,6 +239,10 @@ export class ResumeIntentUseCase {
         ...(input.kind === 'task_result' ? { outcome: input.taskResult.outcome, actor: who.actor } : {}),
       },
     });
+    return this.answer(intent, outcome);
+  }
+
+  private async answer(intent: IntentRecord, outcome: ResumeUpdateResult): Promise<Record<string, unknown>> {
     const updated = await this.intents.findById(orgScope(intent.orgId), intent.id);
     return {
       ok: true,

@@ -2,7 +2,7 @@ import { type Principal } from '@axle/auth';
 import { AuditRepository } from '@axle/data';
 import { parseOrThrow, transferIntentSchema, type TransferUpdateInput } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
-import { actingAgent, assertMayAct, assertNotTerminal } from './intent-access';
+import { actingAgent, assertMayAct, assertNotTerminal, updateIdFor } from './intent-access';
 import { auditIntentWrite, workflowInput } from './intent-audit';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
@@ -53,7 +53,7 @@ export class TransferIntentUseCase {
           cause: cmd.cause ?? 'transfer',
           requestId: cmd.requestId,
         },
-        cmd.idempotencyKey ? `transfer:${cmd.idempotencyKey}` : undefined,
+        updateIdFor('transfer', cmd.principal, cmd.idempotencyKey),
       ),
     );
     await auditIntentWrite(this.audit, cmd.principal, intent, 'intent.transfer', cmd.requestId, {

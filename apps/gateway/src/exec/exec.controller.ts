@@ -162,7 +162,11 @@ export class ExecJobsController {
     @Body() body: unknown,
     @Req() request: FastifyRequest,
   ) {
-    return this.jobs.create({ ...command(principal, request, body), body });
+    return this.jobs.create({
+      ...command(principal, request, body),
+      body,
+      idempotencyClaim: request.idempotency?.claim,
+    });
   }
 
   @Get(':id')

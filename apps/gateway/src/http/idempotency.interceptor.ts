@@ -44,8 +44,12 @@ type Finish = (status: number, body: Record<string, unknown> | null) => Promise<
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The validated Idempotency-Key and the request fingerprint, when the request has a key. */
-    idempotency?: { key: string; requestHash: string };
+    /**
+     * The validated Idempotency-Key and the request fingerprint, when the request has a key; `claim`
+     * is the token of this request's claim on it, for a use case that stores its answer with its
+     * effect in one transaction (exec jobs).
+     */
+    idempotency?: { key: string; requestHash: string; claim?: string };
     /** Set by the interceptor; the onSend hook calls it once with the answer. */
     idempotencyFinish?: Finish;
   }
@@ -142,6 +146,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
     }
 
     const token = await this.acquire(scope, ref, hash, expiresAt);
+    request.idempotency.claim = token;
     const secrets = this.reflector.get<string[] | undefined>(SHOWN_ONCE, context.getHandler()) ?? [];
     request.idempotencyFinish = async (status, body) => {
       // A 429 is not the answer to the request, only to its timing: the same key works once allowed.

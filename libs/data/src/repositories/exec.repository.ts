@@ -1,10 +1,12 @@
 import { type ExecJobStatus, type SandboxTier } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
+import { type Prisma } from '../generated/prisma/client';
 import { createUnlessDuplicate, guarded } from '../errors';
 import { json } from '../json';
 import { PrismaService } from '../prisma.service';
-import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
+import { orgFilter, orgScope, type OrgScope, type TenantScope } from '../tenancy';
+import { type ClaimAnswer, completeClaimIn } from './idempotency.repository';
 
 export type ExecSessionRecord = {
   id: string;
@@ -207,10 +209,16 @@ export class ExecRepository {
     );
   }
 
-  async createJob(scope: TenantScope, session: ExecSessionRecord, input: NewExecJob): Promise<ExecJobRecord> {
-    return guarded(async () => {
-      if (scope.kind === 'org' && scope.orgId !== session.orgId) throw new Error('session out of scope');
-      const row = await this.prisma.client.execJob.create({
+  /** Inserts a pending job; with `answer`, its request's idempotency answer commits with it. */
+  async createJob(
+    scope: TenantScope,
+    session: ExecSessionRecord,
+    input: NewExecJob,
+    answer?: ClaimAnswer<ExecJobRecord>,
+  ): Promise<ExecJobRecord> {
+    if (scope.kind === 'org' && scope.orgId !== session.orgId) throw new Error('session out of scope');
+    const insert = async (tx: Prisma.TransactionClient) => {
+      const row = await tx.execJob.create({
         data: {
           id: randomUUID(),
           orgId: session.orgId,
@@ -223,8 +231,11 @@ export class ExecRepository {
           status: 'pending',
         },
       });
-      return toJob(row);
-    });
+      const job = toJob(row);
+      if (answer) await completeClaimIn(tx, orgScope(session.orgId), answer, job);
+      return job;
+    };
+    return guarded(() => (answer ? this.prisma.client.$transaction(insert) : insert(this.prisma.client)));
   }
 
   async findJob(scope: TenantScope, id: string): Promise<ExecJobRecord | null> {

@@ -1,6 +1,7 @@
-import { canonicalJson } from '@axle/protocol';
+import { canonicalJson, IdempotencyInProgressError } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { createHash, randomUUID } from 'node:crypto';
+import { type Prisma } from '../generated/prisma/client';
 import { guarded } from '../errors';
 import { json } from '../json';
 import { PrismaService } from '../prisma.service';
@@ -45,6 +46,33 @@ export function requestHash(body: unknown, context: Record<string, unknown> = {}
     ([, v]) => v !== null && typeof v === 'object' && Object.keys(v).length > 0,
   );
   return hashBody(extra.length > 0 ? { body: body ?? null, ...Object.fromEntries(extra) } : body);
+}
+
+/**
+ * The answer a use case stores for its request's claim (`token`, from the interceptor) in the same
+ * transaction as its effect, so a retry after a crash replays it instead of repeating the effect.
+ */
+export type ClaimAnswer<T> = {
+  token: string;
+  response: (result: T) => { status: number; body: Record<string, unknown> };
+};
+
+/**
+ * Completes the claim inside `tx`. When the claim is no longer this request's (taken over as
+ * abandoned meanwhile), throws, rolling the effect back: the key belongs to another request now.
+ */
+export async function completeClaimIn<T>(
+  tx: Prisma.TransactionClient,
+  scope: OrgScope,
+  answer: ClaimAnswer<T>,
+  result: T,
+): Promise<void> {
+  const { status, body } = answer.response(result);
+  const { count } = await tx.idempotencyRecord.updateMany({
+    where: { id: answer.token, responseStatus: null, ...orgFilter(scope) },
+    data: { responseStatus: status, responseBody: json(body) ?? {} },
+  });
+  if (count !== 1) throw new IdempotencyInProgressError();
 }
 
 type Row = {
@@ -142,6 +170,13 @@ export class IdempotencyRepository {
       this.prisma.client.idempotencyRecord.deleteMany({
         where: { id: token, responseStatus: null, ...orgFilter(scope) },
       }),
+    );
+  }
+
+  /** Drops the claim `token` whatever it holds: its stored answer was undone (compensated). */
+  async forget(scope: OrgScope, token: string): Promise<void> {
+    await guarded(() =>
+      this.prisma.client.idempotencyRecord.deleteMany({ where: { id: token, ...orgFilter(scope) } }),
     );
   }
 
