@@ -134,7 +134,8 @@ export default tseslint.config(
         workflowSafeImports(
           ['@axle/protocol', 'zod'].map((name) => ({
             name,
-            message: 'Workflows import @axle/protocol/workflow: the full entry builds zod schemas per workflow.',
+            message:
+              'Workflows import @axle/protocol/workflow: the full entry builds zod schemas per workflow.',
           })),
         ),
       ],

@@ -170,7 +170,9 @@ export class ExecJobService implements OnModuleDestroy {
         limits,
         stalledPolicy: input.stalledPolicy,
       },
-      idempotencyClaim ? { token: idempotencyClaim, response: (j) => ({ status: 200, body: answer(j) }) } : undefined,
+      idempotencyClaim
+        ? { token: idempotencyClaim, response: (j) => ({ status: 200, body: answer(j) }) }
+        : undefined,
     );
     try {
       await this.queue.add('run', { jobId: job.id, orgId: job.orgId, ...carriedTrace() }, jobOptions(job.id));
