@@ -204,8 +204,11 @@ export class WorkflowMissingError extends ConflictError {
   }
 }
 
-/** Business failures from the workflow become domain errors; transport failures become 503. */
-function toTemporalError(err: unknown): unknown {
+/**
+ * Business failures from the workflow become domain errors; transport failures and an overloaded
+ * server become 503 with Retry-After. Exported for its unit test.
+ */
+export function toTemporalError(err: unknown): unknown {
   if (err instanceof WorkflowUpdateFailedError) {
     // An activity's rejection arrives wrapped in an ActivityFailure.
     const cause = err.cause instanceof ActivityFailure ? err.cause.cause : err.cause;
@@ -222,24 +225,34 @@ function toTemporalError(err: unknown): unknown {
   if (/already completed|workflow execution already completed/i.test(text))
     return new ConflictError('intent_terminal', 'the intent is no longer running');
   if (isTransportFailure(err)) return new DependencyUnavailableError('temporal');
+  // RESOURCE_EXHAUSTED: a rate limit, or too many updates in flight on one workflow (Temporal
+  // allows 10). Seen under load as 500s on resume; it is "later", not a failure.
+  if (hasGrpcCode(err, GRPC_RESOURCE_EXHAUSTED, /RESOURCE_EXHAUSTED/))
+    return new DependencyUnavailableError('temporal', 1);
   return err;
 }
 
 /** gRPC status codes that mean the server could not be reached or did not answer in time. */
 const GRPC_UNAVAILABLE = 14;
 const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_RESOURCE_EXHAUSTED = 8;
+
+/** True when the server is down or unreachable. */
+function isTransportFailure(err: unknown): boolean {
+  return (
+    hasGrpcCode(err, GRPC_UNAVAILABLE, /UNAVAILABLE|ECONNREFUSED|No connection established|transport/i) ||
+    hasGrpcCode(err, GRPC_DEADLINE_EXCEEDED, /DEADLINE_EXCEEDED/)
+  );
+}
 
 /**
- * True when the server is down or unreachable. The client wraps the gRPC error (ServiceError
- * "Workflow Update failed", cause: `14 UNAVAILABLE …`), so the whole cause chain is looked at.
+ * True when the error or one of its causes carries the gRPC `code` or a message matching `text`.
+ * The client wraps gRPC errors (ServiceError "Workflow Update failed", cause: `14 UNAVAILABLE …`).
  */
-function isTransportFailure(err: unknown): boolean {
+function hasGrpcCode(err: unknown, code: number, text: RegExp): boolean {
   for (let current: unknown = err, depth = 0; current && depth < 5; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (code === GRPC_UNAVAILABLE || code === GRPC_DEADLINE_EXCEEDED) return true;
-    const text = current instanceof Error ? `${current.name} ${current.message}` : '';
-    if (/UNAVAILABLE|ECONNREFUSED|DEADLINE_EXCEEDED|No connection established|transport/i.test(text))
-      return true;
+    if ((current as { code?: unknown }).code === code) return true;
+    if (current instanceof Error && text.test(`${current.name} ${current.message}`)) return true;
     current = (current as { cause?: unknown }).cause;
   }
   return false;
