@@ -11,6 +11,8 @@ import {
   api,
   api200,
   benchContext,
+  cpuByRole,
+  cpuPerItem,
   emitResult,
   ensureAgent,
   intentBody,
@@ -81,7 +83,10 @@ async function axleOnce() {
   if (status !== 'COMPLETED') throw new Error(`intent ${id}: resume answered ${status}`);
 }
 await runLoops(WARMUP, axleOnce);
+// Where the CPU goes: per intent and per process, over the measured loops only.
+let cpuBefore = cpuByRole(process.ppid);
 const axle = await runLoops(TOTAL, axleOnce);
+axle.cpu_ms_per_item = cpuPerItem(cpuBefore, cpuByRole(process.ppid), TOTAL);
 listen.close();
 console.log(`e2e axle: ${axle.per_second} intents/s (p50 ${axle.latency_ms.p50} ms)`);
 
@@ -110,7 +115,9 @@ async function bareOnce() {
   await handle.result();
 }
 await runLoops(WARMUP, bareOnce);
+cpuBefore = cpuByRole(process.ppid);
 const bare = await runLoops(TOTAL, bareOnce);
+bare.cpu_ms_per_item = cpuPerItem(cpuBefore, cpuByRole(process.ppid), TOTAL);
 worker.kill('SIGTERM');
 await connection.close();
 console.log(`e2e bare temporal: ${bare.per_second} workflows/s (p50 ${bare.latency_ms.p50} ms)`);
@@ -121,9 +128,23 @@ emitResult({
     row(`Axle intents/s (concurrency ${CONCURRENCY})`, axle.per_second, '/s'),
     row('bare Temporal workflows/s', bare.per_second, '/s'),
     row('ratio', ratio, '×', 0.8, '>='),
+    row('CPU per intent, all processes', sum(axle.cpu_ms_per_item), 'ms'),
+    row('CPU per bare workflow, all processes', sum(bare.cpu_ms_per_item), 'ms'),
   ],
   raw: { concurrency: CONCURRENCY, total: TOTAL, axle, bare, ratio },
   notes: [
     `${TOTAL} each at concurrency ${CONCURRENCY}; per-item p50 Axle ${axle.latency_ms.p50} ms vs bare ${bare.latency_ms.p50} ms`,
+    `CPU ms per intent: ${breakdown(axle.cpu_ms_per_item)}; per bare workflow: ${breakdown(bare.cpu_ms_per_item)}`,
   ],
 });
+
+function sum(perRole) {
+  return Math.round(Object.values(perRole).reduce((a, b) => a + b, 0) * 10) / 10;
+}
+
+function breakdown(perRole) {
+  return Object.entries(perRole)
+    .sort((a, b) => b[1] - a[1])
+    .map(([role, ms]) => `${role} ${ms}`)
+    .join(', ');
+}

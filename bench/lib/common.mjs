@@ -56,6 +56,69 @@ export function rssMiB(pid) {
   }
 }
 
+/**
+ * CPU seconds (user + system, from /proc) of every process under `rootPid` (the `npm run bench`
+ * orchestrator: the stack's PostgreSQL, Redis and Temporal, the apps, the benchmark clients and
+ * anchors), summed by role. Linux only; processes that ended meanwhile are not counted.
+ */
+export function cpuByRole(rootPid) {
+  const procs = new Map();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmd = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      // USER_HZ is 100 on Linux.
+      procs.set(Number(entry), {
+        ppid: Number(fields[1]),
+        cpu: (Number(fields[11]) + Number(fields[12])) / 100,
+        cmd,
+      });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const under = new Set([rootPid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, p] of procs)
+      if (!under.has(pid) && under.has(p.ppid)) {
+        under.add(pid);
+        grew = true;
+      }
+  }
+  const roles = {};
+  for (const pid of under) {
+    const p = procs.get(pid);
+    if (!p) continue;
+    const role = roleOf(p.cmd);
+    roles[role] = (roles[role] ?? 0) + p.cpu;
+  }
+  return roles;
+}
+
+function roleOf(cmd) {
+  const app = /dist\/apps\/(\w+)\//.exec(cmd);
+  if (app) return app[1];
+  if (/postgres/.test(cmd)) return 'postgres';
+  if (/redis-server/.test(cmd)) return 'redis';
+  if (/temporal server/.test(cmd)) return 'temporal';
+  if (/bench\/anchors\//.test(cmd)) return 'anchor';
+  if (/bench\/[\w-]+\.mjs/.test(cmd)) return 'client';
+  return 'other';
+}
+
+/** Milliseconds of CPU per item by role between two cpuByRole() snapshots (roles that used any). */
+export function cpuPerItem(before, after, items) {
+  const out = {};
+  for (const [role, seconds] of Object.entries(after)) {
+    const used = seconds - (before[role] ?? 0);
+    if (used > 0 && role !== 'other') out[role] = Math.round((used / items) * 1000 * 10) / 10;
+  }
+  return out;
+}
+
 export function loadAvg1() {
   return Math.round(os.loadavg()[0] * 100) / 100;
 }
