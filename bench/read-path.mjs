@@ -1,7 +1,8 @@
 // Benchmark 2: GET /v1/intents/{id} throughput (req/s, 50 connections, autocannon) against a
 // Fastify hello-world started in its own process on the same machine. Goal: ratio ≥ 0.35. Also
 // what one GET costs, counted over the measured run: PostgreSQL transactions, Redis commands and
-// gateway CPU (so a change in the per-request work shows whatever the machine's load).
+// gateway CPU (so a change in the per-request work shows whatever the machine's load). And a second
+// anchor, Fastify plus one PostgreSQL read of the same row: what any database-backed GET costs.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import fs from 'node:fs';
@@ -68,24 +69,45 @@ const cost = {
   gateway_cpu_ms: perGet('cpuMs'),
 };
 
-const hello = spawn(process.execPath, [new URL('./anchors/fastify-hello.mjs', import.meta.url).pathname], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const [line] = await once(hello.stdout, 'data');
-const { port } = JSON.parse(line.toString());
-const fastify = await measure(`http://127.0.0.1:${port}/`, {});
-hello.kill();
-
+/** Req/s of an anchor server started in its own process (bench/anchors/<file>). */
+async function anchor(file, args = []) {
+  const server = spawn(process.execPath, [new URL(`./anchors/${file}`, import.meta.url).pathname, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const [line] = await once(server.stdout, 'data');
+    const { port } = JSON.parse(line.toString());
+    return await measure(`http://127.0.0.1:${port}/`, {});
+  } finally {
+    server.kill();
+  }
+}
+const fastify = await anchor('fastify-hello.mjs');
+const fastifyPg = await anchor('fastify-pg.mjs', [ctx.databaseUrl, created.intent_id]);
 const ratio = Math.round((axle.rps / fastify.rps) * 1000) / 1000;
-console.log(`read: axle ${axle.rps} req/s, fastify hello ${fastify.rps} req/s, ratio ${ratio}`);
+const floorRatio = Math.round((fastifyPg.rps / fastify.rps) * 1000) / 1000;
+console.log(
+  `read: axle ${axle.rps} req/s, fastify hello ${fastify.rps} req/s, ratio ${ratio}; fastify + one pg read ${fastifyPg.rps} req/s (${floorRatio})`,
+);
 emitResult({
   rows: [
     row('GET intent req/s', axle.rps, 'req/s'),
     row('Fastify hello-world req/s', fastify.rps, 'req/s'),
     row('ratio', ratio, '×', 0.35, '>='),
+    row('Fastify + one PostgreSQL read req/s', fastifyPg.rps, 'req/s'),
+    row('its ratio to hello-world (the floor of a DB read)', floorRatio, '×'),
     row('gateway CPU per GET', cost.gateway_cpu_ms, 'ms'),
   ],
-  raw: { connections: CONNECTIONS, seconds: SECONDS, axle, fastify, ratio, cost_per_get: cost },
+  raw: {
+    connections: CONNECTIONS,
+    seconds: SECONDS,
+    axle,
+    fastify,
+    fastify_pg: fastifyPg,
+    ratio,
+    floor_ratio: floorRatio,
+    cost_per_get: cost,
+  },
   notes: [
     `GET intent p50 ${axle.latency_ms.p50} ms / p99 ${axle.latency_ms.p99} ms at ${CONNECTIONS} connections; hello-world p50 ${fastify.latency_ms.p50} ms`,
     `one GET cost ${cost.pg_transactions} PostgreSQL transactions, ${cost.redis_commands} Redis commands and ${cost.gateway_cpu_ms} ms of gateway CPU`,
