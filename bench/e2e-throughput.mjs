@@ -14,6 +14,7 @@ import {
   cpuByRole,
   cpuPerItem,
   emitResult,
+  formatCpu,
   ensureAgent,
   intentBody,
   openSse,
@@ -134,17 +135,10 @@ emitResult({
   raw: { concurrency: CONCURRENCY, total: TOTAL, axle, bare, ratio },
   notes: [
     `${TOTAL} each at concurrency ${CONCURRENCY}; per-item p50 Axle ${axle.latency_ms.p50} ms vs bare ${bare.latency_ms.p50} ms`,
-    `CPU ms per intent: ${breakdown(axle.cpu_ms_per_item)}; per bare workflow: ${breakdown(bare.cpu_ms_per_item)}`,
+    `CPU ms per intent: ${formatCpu(axle.cpu_ms_per_item)}; per bare workflow: ${formatCpu(bare.cpu_ms_per_item)}`,
   ],
 });
 
 function sum(perRole) {
   return Math.round(Object.values(perRole).reduce((a, b) => a + b, 0) * 10) / 10;
-}
-
-function breakdown(perRole) {
-  return Object.entries(perRole)
-    .sort((a, b) => b[1] - a[1])
-    .map(([role, ms]) => `${role} ${ms}`)
-    .join(', ');
 }

@@ -119,6 +119,14 @@ export function cpuPerItem(before, after, items) {
   return out;
 }
 
+/** "worker 40.1, temporal 20.3, …": cpuPerItem() output, largest first. */
+export function formatCpu(perRole) {
+  return Object.entries(perRole)
+    .sort((a, b) => b[1] - a[1])
+    .map(([role, ms]) => `${role} ${ms}`)
+    .join(', ');
+}
+
 export function loadAvg1() {
   return Math.round(os.loadavg()[0] * 100) / 100;
 }
