@@ -35,9 +35,11 @@ COPY prisma ./prisma
 COPY libs ./libs
 COPY apps ./apps
 # scripts/build.mjs: prisma generate (into libs/data/src/generated, compiled with the rest), SWC to
-# dist/, and dist/workflow-bundle.js, so the worker never bundles workflows at start-up.
+# dist/, and the workflow bundles (dist/workflow-bundle.js, traced, and .untraced.js), so the
+# worker never bundles workflows at start-up.
 RUN npm run build \
   && test -f dist/workflow-bundle.js \
+  && test -f dist/workflow-bundle.untraced.js \
   && test -f dist/apps/gateway/src/main.js \
   && test -f dist/apps/worker/src/main.js \
   && test -f dist/apps/runner/src/main.js

@@ -65,16 +65,19 @@ async function compile() {
 async function bundleWorkflows() {
   const { bundleWorkflowCode } = require('@temporalio/worker');
   const workflowsPath = join(root, 'dist/libs/orchestration/src/workflows/index.js');
-  // The same interceptor modules a worker that bundles at start uses (libs/orchestration).
-  const { WORKFLOW_INTERCEPTOR_MODULES } = require(
+  // The interceptor modules a worker that bundles at start uses (libs/orchestration): with
+  // OpenTelemetry's for a worker with tracing on, without for one with tracing off.
+  const { workflowInterceptorModules, workflowBundlePath } = require(
     join(root, 'dist/libs/orchestration/src/workflow-interceptors.js'),
   );
-  const { code } = await bundleWorkflowCode({
-    workflowsPath,
-    workflowInterceptorModules: [...WORKFLOW_INTERCEPTOR_MODULES],
-    logger: { info() {}, warn: console.warn, error: console.error, debug() {}, trace() {}, log() {} },
-  });
-  writeFileSync(join(root, 'dist/workflow-bundle.js'), code);
+  for (const traced of [true, false]) {
+    const { code } = await bundleWorkflowCode({
+      workflowsPath,
+      workflowInterceptorModules: workflowInterceptorModules(traced),
+      logger: { info() {}, warn: console.warn, error: console.error, debug() {}, trace() {}, log() {} },
+    });
+    writeFileSync(workflowBundlePath(traced), code);
+  }
 }
 
 try {

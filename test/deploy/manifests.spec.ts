@@ -455,7 +455,8 @@ describe('Dockerfile', () => {
     );
     for (const app of APPS)
       assert.deepEqual(stages.find((s) => s.name === app)?.cmd, ['node', `dist/apps/${app}/src/main.js`]);
-    assert.ok(existsSync(join(ROOT, 'dist/workflow-bundle.js')), 'the build prebuilds the workflow bundle');
+    for (const bundle of ['dist/workflow-bundle.js', 'dist/workflow-bundle.untraced.js'])
+      assert.ok(existsSync(join(ROOT, bundle)), `the build prebuilds ${bundle}`);
     assert.ok(
       existsSync(join(ROOT, 'dist/libs/sandbox/src/launcher.js')),
       'the launcher build step requires it',

@@ -1,14 +1,15 @@
 // Every recorded history in test/histories/ must replay against today's workflow code: a change
 // that breaks determinism for intents already running fails here, not in production. Each is
-// replayed twice: against the workflows module, and against the prebuilt dist/workflow-bundle.js
-// the worker runs, which also carries the workflow interceptor modules (OpenTelemetry spans, the
-// trace-id header for activities) and gets the worker's tracing sink with tracing off.
+// replayed three times: against the workflows module, and against both prebuilt bundles a worker
+// runs (dist/workflow-bundle.js with the OpenTelemetry workflow interceptors for tracing on,
+// dist/workflow-bundle.untraced.js without), each with the trace-id header interceptor and the
+// worker's tracing sink with tracing off: a worker may switch tracing on or off under running intents.
 // `scheduled-bookkeeping-*` are intents recorded before events were recorded by local activities
 // (patch `local-bookkeeping`): workflows of that age must keep replaying.
 import { createLogger } from '@axle/observability';
 import {
-  WORKFLOW_BUNDLE_PATH,
-  WORKFLOW_INTERCEPTOR_MODULES,
+  workflowBundlePath,
+  workflowInterceptorModules,
   WORKFLOWS_PATH,
   workerTracingOptions,
 } from '@axle/orchestration';
@@ -21,10 +22,8 @@ import { describe, test } from 'node:test';
 
 const dir = join('test', 'histories');
 const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
-const production = {
-  workflowBundle: { codePath: WORKFLOW_BUNDLE_PATH },
-  sinks: workerTracingOptions(undefined, createLogger({ level: 'silent', app: 'test' })).sinks,
-};
+const sinks = workerTracingOptions(undefined, createLogger({ level: 'silent', app: 'test' })).sinks;
+const bundled = (traced: boolean) => ({ workflowBundle: { codePath: workflowBundlePath(traced) }, sinks });
 
 /**
  * A run from before local bookkeeping, which scheduled `recordEvent` as an activity, now claiming
@@ -55,24 +54,28 @@ describe('workflow replay', () => {
     });
   }
 
-  test('the prebuilt bundle carries the workflow interceptor modules', () => {
-    const bundle = readFileSync(WORKFLOW_BUNDLE_PATH, 'utf8');
-    assert.equal(WORKFLOW_INTERCEPTOR_MODULES.length, 2);
-    assert.match(bundle, /OpenTelemetryInboundInterceptor/);
-    assert.match(bundle, /axle-trace-id/);
+  test('the prebuilt bundles carry their workflow interceptor modules', () => {
+    assert.equal(workflowInterceptorModules(true).length, 2);
+    assert.equal(workflowInterceptorModules(false).length, 1);
+    const traced = readFileSync(workflowBundlePath(true), 'utf8');
+    assert.match(traced, /OpenTelemetryInboundInterceptor/);
+    assert.match(traced, /axle-trace-id/);
+    const untraced = readFileSync(workflowBundlePath(false), 'utf8');
+    assert.doesNotMatch(untraced, /OpenTelemetryInboundInterceptor/);
+    assert.match(untraced, /axle-trace-id/);
   });
 
   test('a tampered history is caught by the prebuilt bundle too', async () => {
     await assert.rejects(
-      Worker.runReplayHistory(production, tamperedHistory(), 'tampered-bundle'),
+      Worker.runReplayHistory(bundled(false), tamperedHistory(), 'tampered-bundle'),
       DeterminismViolationError,
     );
   });
 
-  for (const file of files) {
-    test(`replays ${file} with the prebuilt bundle and its interceptors`, async () => {
-      const history: unknown = JSON.parse(readFileSync(join(dir, file), 'utf8'));
-      await Worker.runReplayHistory(production, history, `${file}-bundle`);
-    });
-  }
+  for (const file of files)
+    for (const traced of [true, false])
+      test(`replays ${file} with the prebuilt ${traced ? 'traced' : 'untraced'} bundle`, async () => {
+        const history: unknown = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+        await Worker.runReplayHistory(bundled(traced), history, `${file}-bundle`);
+      });
 });

@@ -17,7 +17,7 @@ import {
   NotificationActivitiesService,
   ReconcileActivitiesService,
   WebhookActivitiesService,
-  WORKFLOW_BUNDLE_PATH,
+  workflowBundlePath,
 } from '@axle/orchestration';
 import { IntentWorkflowClient } from '@axle/intents';
 import { NestFactory } from '@nestjs/core';
@@ -36,7 +36,7 @@ async function main(): Promise<void> {
     {
       address: config.temporal.address,
       namespace: config.temporal.namespace,
-      workflows: { bundlePath: WORKFLOW_BUNDLE_PATH },
+      workflows: { bundlePath: workflowBundlePath(tracing.enabled) },
       tracing,
       shutdownGraceMs: config.shutdownGraceSeconds * 1000,
       maxCachedWorkflows: config.worker.maxCachedWorkflows,

@@ -12,10 +12,8 @@ export {
   type WorkerState,
 } from './intent-worker.service';
 export { OrchestrationModule } from './orchestration.module';
-export { WORKFLOW_INTERCEPTOR_MODULES } from './workflow-interceptors';
+export { workflowBundlePath, workflowInterceptorModules } from './workflow-interceptors';
 export { workerTracingOptions } from './worker-tracing';
 
 /** The workflows module, for bundling at start (tests) and for replaying histories. */
 export const WORKFLOWS_PATH = join(__dirname, 'workflows');
-/** Where scripts/build.mjs writes the prebuilt workflow bundle (dist/workflow-bundle.js). */
-export const WORKFLOW_BUNDLE_PATH = join(__dirname, '..', '..', '..', 'workflow-bundle.js');

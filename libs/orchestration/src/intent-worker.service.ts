@@ -1,13 +1,16 @@
 import { type Logger, type Tracing } from '@axle/observability';
 import { TASK_QUEUES } from '@axle/protocol';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { WORKFLOW_INTERCEPTOR_MODULES } from './workflow-interceptors';
+import { workflowInterceptorModules } from './workflow-interceptors';
 import { workerTracingOptions } from './worker-tracing';
 
 export type IntentWorkerOptions = {
   address: string;
   namespace: string;
-  /** A prebuilt bundle (production) or the workflows module to bundle at start (tests). */
+  /**
+   * A prebuilt bundle (production: workflowBundlePath(), traced or not like `tracing`) or the
+   * workflows module to bundle at start (tests).
+   */
   workflows: { bundlePath: string } | { workflowsPath: string };
   /** Stop trying to reach Temporal at start after this long (0 = keep trying). */
   connectTimeoutMs?: number;
@@ -74,7 +77,7 @@ export class IntentWorkerRunner {
         activity: tracing.activityInterceptors,
         ...('bundlePath' in this.options.workflows
           ? {}
-          : { workflowModules: [...WORKFLOW_INTERCEPTOR_MODULES] }),
+          : { workflowModules: workflowInterceptorModules(this.options.tracing?.enabled ?? false) }),
       },
       sinks: tracing.sinks,
     });

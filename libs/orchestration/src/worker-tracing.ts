@@ -82,9 +82,10 @@ function intentIdOf(info: Context['info'], args: readonly unknown[]): string | n
 
 /**
  * The worker's tracing options: an activity span (`RunActivity:<name>`) continuing the workflow's
- * trace and the correlation context for logs, and the `exporter` sink the workflow interceptors
- * (WORKFLOW_INTERCEPTOR_MODULES, always in the bundle) hand their spans to. With tracing off the
- * sink drops them: it is registered anyway, since a workflow calling a missing sink logs an error.
+ * trace and the correlation context for logs, and the `exporter` sink OpenTelemetry's workflow
+ * interceptors (in the traced bundle, workflowInterceptorModules(true)) hand their spans to. With
+ * tracing off the sink drops them: it is registered anyway, since a workflow calling a missing sink
+ * logs an error (replaying a history with the traced bundle, say).
  */
 export function workerTracingOptions(
   tracing: Tracing | undefined,

@@ -1,4 +1,4 @@
-// Workflow interceptor module (bundled with the workflows: scripts/build.mjs, WORKFLOW_INTERCEPTOR_MODULES):
+// Workflow interceptor module (bundled with the workflows: scripts/build.mjs, workflowInterceptorModules()):
 // every activity the workflow schedules carries the workflow's trace id (the X-Trace-Id of the
 // request that created it, kept in the memo) as a Temporal header, for the activity's log lines.
 // It only adds a header: no command, timer or yield, so replaying existing histories is unaffected.
