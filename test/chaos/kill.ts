@@ -8,7 +8,7 @@
 // errors, 5xx, 429 and 409 idempotency_in_progress with the same key and body), a handler follows its
 // agent delivery stream from its cursor and resumes, senders cancel some intents, some carry a short
 // deadline and must end TIMED_OUT; beside them a stream of exec jobs (tier none) is attached to.
-import { TERMINAL_STATUSES } from '@axle/protocol';
+import { STATUS_EVENT, TERMINAL_JOB_STATUSES, TERMINAL_STATUSES } from '@axle/protocol';
 import { PrismaService } from '@axle/data';
 import { type AxleApp, parseSse, registerTestAgent, requireEnv, type TestAgent } from '@axle/testing';
 import { Redis } from 'ioredis';
@@ -26,8 +26,8 @@ const INTENT_WAIT_MS = 90_000;
 /** Bounded wait for everything to settle after the load and the last restart. */
 const SETTLE_MS = 180_000;
 const TERMINAL: ReadonlySet<string> = TERMINAL_STATUSES;
-const TERMINAL_EVENTS = new Set(['intent.completed', 'intent.failed', 'intent.canceled', 'intent.timed_out']);
-const TERMINAL_JOBS = new Set(['exited', 'killed', 'failed']);
+const TERMINAL_EVENTS: ReadonlySet<string> = new Set([...TERMINAL_STATUSES].map((s) => STATUS_EVENT[s]));
+const TERMINAL_JOBS: ReadonlySet<string> = TERMINAL_JOB_STATUSES;
 const APPS: AxleApp[] = ['gateway', 'worker', 'runner'];
 
 type Plan = 'complete' | 'fail' | 'cancel' | 'timeout';

@@ -33,9 +33,11 @@ export class ResolveIntentUseCase {
     const updateId = updateIdFor('resolve', cmd.principal, cmd.idempotencyKey);
     if (isTerminal(intent.status)) {
       // Perhaps by this very request, whose first answer was lost: then it answers what it did.
-      const prior = updateId && (await this.workflows.priorOutcome<ResolveUpdateResult>(intent.id, updateId));
-      if (!prior) assertNotTerminal(intent);
-      else return this.answer(cmd, intent.id, prior);
+      const prior = updateId
+        ? await this.workflows.priorOutcome<ResolveUpdateResult>(intent.id, updateId)
+        : null;
+      if (prior) return this.answer(cmd, intent.id, prior);
+      assertNotTerminal(intent);
     }
     const outcome = await this.workflows.ensuring(workflowInput(intent), () =>
       this.workflows.resolve(
