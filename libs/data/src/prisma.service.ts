@@ -1,5 +1,6 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import { PrismaClient } from './generated/prisma/client';
 
 export const DATABASE_URL = Symbol('DATABASE_URL');
@@ -7,14 +8,19 @@ export const DATABASE_URL = Symbol('DATABASE_URL');
 /** How long a query or transaction waits for a pooled connection before it is a 503. */
 const POOL_WAIT_MS = 3_000;
 
-/** The one PrismaClient of a process. Only repositories in this lib use it. */
+/** The one PrismaClient of a process, and its connection pool. Only repositories in this lib use them. */
 @Injectable()
 export class PrismaService implements OnModuleDestroy {
   readonly client: PrismaClient;
+  /**
+   * The pool under the client, for the few hot reads that skip Prisma's result mapping
+   * (raw-read.ts): one pool, so they share its bound and its 503 behaviour with every other query.
+   */
+  readonly pool: pg.Pool;
 
   constructor(@Inject(DATABASE_URL) url: string) {
     // A bounded pool that fails fast when Postgres is down, so callers can answer 503 instead of hanging.
-    const adapter = new PrismaPg({
+    this.pool = new pg.Pool({
       connectionString: url,
       max: 10,
       connectionTimeoutMillis: POOL_WAIT_MS,
@@ -22,7 +28,10 @@ export class PrismaService implements OnModuleDestroy {
     });
     // A transaction waits for a pooled connection as long as a plain query does (Prisma's own
     // default is 2 s, which under a burst of creates failed with P2028 before the pool gave up).
-    this.client = new PrismaClient({ adapter, transactionOptions: { maxWait: POOL_WAIT_MS } });
+    this.client = new PrismaClient({
+      adapter: new PrismaPg(this.pool, { disposeExternalPool: true }),
+      transactionOptions: { maxWait: POOL_WAIT_MS },
+    });
   }
 
   async ping(): Promise<void> {

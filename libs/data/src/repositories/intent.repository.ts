@@ -14,6 +14,7 @@ import { Prisma } from '../generated/prisma/client';
 import { guarded } from '../errors';
 import { json } from '../json';
 import { PrismaService } from '../prisma.service';
+import { preparedRows, selectList } from '../raw-read';
 import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
 
 export type IntentRecord = {
@@ -150,6 +151,49 @@ type Tx = Prisma.TransactionClient;
 type IntentRow = Awaited<ReturnType<PrismaService['client']['intent']['findFirstOrThrow']>>;
 type EventRow = Awaited<ReturnType<PrismaService['client']['intentEvent']['findFirstOrThrow']>>;
 
+/** The intents columns a raw read selects, as IntentRow's fields (raw-read.ts). */
+const INTENT_SELECT = selectList<IntentRow>('i', {
+  id: 'id',
+  orgId: 'org_id',
+  workspaceId: 'workspace_id',
+  intentType: 'intent_type',
+  correlationId: 'correlation_id',
+  fromAgent: 'from_agent',
+  toAgent: 'to_agent',
+  replyTo: 'reply_to',
+  status: 'status',
+  waitingReason: 'waiting_reason',
+  handler: 'handler',
+  handlerOrgId: 'handler_org_id',
+  pendingWith: 'pending_with',
+  payload: 'payload',
+  humanTask: 'human_task',
+  result: 'result',
+  error: 'error',
+  deadlineAt: 'deadline_at',
+  remindAfterSeconds: 'remind_after_seconds',
+  remindIntervalSeconds: 'remind_interval_seconds',
+  maxReminders: 'max_reminders',
+  escalateTo: 'escalate_to',
+  maxDeliveryAttempts: 'max_delivery_attempts',
+  deliveryAttempt: 'delivery_attempt',
+  remindCount: 'remind_count',
+  policyGeneration: 'policy_generation',
+  controls: 'controls',
+  grants: 'grants',
+  envelope: 'envelope',
+  workflowStartedAt: 'workflow_started_at',
+  lastSeq: 'last_seq',
+  traceId: 'trace_id',
+  policyDecision: 'policy_decision',
+  scenarioId: 'scenario_id',
+  workflowPlan: 'workflow_plan',
+  currentStep: 'current_step',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+  completedAt: 'completed_at',
+});
+
 /**
  * The intents a scope may read: its org's own, and those another org sent to one of its agents
  * (the current handler's org). Writes stay in the sender's org, through the intent's workflow.
@@ -259,11 +303,23 @@ export class IntentRepository {
     });
   }
 
+  /** One intent as `scope` may read it (see visibleTo), in plain SQL: every `GET /v1/intents/{id}` reads it. */
   async findById(scope: TenantScope, id: string): Promise<IntentRecord | null> {
-    return guarded(async () => {
-      const row = await this.prisma.client.intent.findFirst({ where: { AND: [{ id }, visibleTo(scope)] } });
-      return row ? toIntent(row) : null;
-    });
+    const [row] =
+      scope.kind === 'org'
+        ? await preparedRows<IntentRow>(
+            this.prisma.pool,
+            'intent_by_id_for_org',
+            `SELECT ${INTENT_SELECT} FROM intents i WHERE i.id = $1 AND (i.org_id = $2 OR i.handler_org_id = $2)`,
+            [id, scope.orgId],
+          )
+        : await preparedRows<IntentRow>(
+            this.prisma.pool,
+            'intent_by_id',
+            `SELECT ${INTENT_SELECT} FROM intents i WHERE i.id = $1`,
+            [id],
+          );
+    return row ? toIntent(row) : null;
   }
 
   async listEvents(

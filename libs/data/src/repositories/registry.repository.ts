@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { createUnlessDuplicate, guarded } from '../errors';
 import { type SigningKeyRecord } from './signing-key.repository';
 import { PrismaService } from '../prisma.service';
+import { preparedRows, selectList } from '../raw-read';
 import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
 
 export type AgentRecord = {
@@ -41,6 +42,34 @@ export type ApiKeyRecord = {
 };
 
 export type OrgRecord = { id: string; slug: string };
+
+/** What findCredential reads: the agent, its signing settings, its org and its usable keys. */
+type CredentialRow = AgentRecord &
+  Pick<SigningKeyRecord, 'requireSignature'> & {
+    signingPublicKey: string | null;
+    signingKeyId: string | null;
+    orgSlug: string;
+    orgStatus: string;
+    keys: { id: string; orgId: string; secretHash: string }[];
+  };
+
+const CREDENTIAL_SELECT = selectList<Omit<CredentialRow, 'orgSlug' | 'orgStatus' | 'keys'>>('sa', {
+  id: 'id',
+  orgId: 'org_id',
+  workspaceId: 'workspace_id',
+  name: 'name',
+  address: 'address',
+  displayName: 'display_name',
+  deliveryMode: 'delivery_mode',
+  callbackUrl: 'callback_url',
+  platformAdmin: 'platform_admin',
+  role: 'role',
+  status: 'status',
+  rateLimitPerMinute: 'rate_limit_per_minute',
+  signingPublicKey: 'signing_public_key',
+  signingKeyId: 'signing_key_id',
+  requireSignature: 'require_signature',
+});
 
 export type OrganizationRecord = OrgRecord & {
   name: string;
@@ -199,42 +228,47 @@ export class RegistryRepository {
     );
   }
 
-  /** Pre-tenant lookup used only to authenticate a key: the key names its service account. */
+  /**
+   * Pre-tenant lookup used only to authenticate a key: the key names its service account. Every
+   * request with a key makes it, so it is one plain SQL query (raw-read.ts), not three Prisma ones.
+   */
   async findCredential(
     serviceAccountId: string,
   ): Promise<{ agent: AgentRecord; org: OrgRecord; keys: ApiKeyRecord[]; signing: SigningKeyRecord } | null> {
-    return guarded(async () => {
-      const now = new Date();
-      const sa = await this.prisma.client.serviceAccount.findUnique({
-        where: { id: serviceAccountId },
-        include: {
-          apiKeys: { where: { revokedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] } },
-          org: { select: { id: true, slug: true, status: true } },
-        },
-      });
-      if (!sa || sa.org.status !== 'active') return null;
-      const { apiKeys, org, ...agent } = sa;
-      return {
-        agent: toAgent(agent),
-        org: { id: org.id, slug: org.slug },
-        // Read with the credential so that verifying X-Axle-Signature needs no query of its own.
-        signing: {
-          agentId: agent.id,
-          orgId: agent.orgId,
-          address: agent.address,
-          publicKey: agent.signingPublicKey,
-          keyId: agent.signingKeyId,
-          requireSignature: agent.requireSignature,
-        },
-        keys: apiKeys.map((k) => ({
-          id: k.id,
-          orgId: k.orgId,
-          serviceAccountId: k.serviceAccountId,
-          secretHash: k.secretHash,
-          revokedAt: k.revokedAt,
-        })),
-      };
-    });
+    const [row] = await preparedRows<CredentialRow>(
+      this.prisma.pool,
+      'credential_by_service_account',
+      `SELECT ${CREDENTIAL_SELECT}, o.slug AS "orgSlug", o.status AS "orgStatus",
+         COALESCE((SELECT json_agg(json_build_object('id', k.id, 'orgId', k.org_id, 'secretHash', k.secret_hash) ORDER BY k.created_at)
+                     FROM api_keys k
+                    WHERE k.service_account_id = sa.id AND k.revoked_at IS NULL
+                      AND (k.expires_at IS NULL OR k.expires_at > $2)), '[]') AS "keys"
+         FROM service_accounts sa JOIN organizations o ON o.id = sa.org_id
+        WHERE sa.id = $1`,
+      [serviceAccountId, new Date()],
+    );
+    if (!row || row.orgStatus !== 'active') return null;
+    const { orgSlug, keys, signingPublicKey, signingKeyId, requireSignature, ...agent } = row;
+    return {
+      agent: toAgent(agent),
+      org: { id: agent.orgId, slug: orgSlug },
+      // Read with the credential so that verifying X-Axle-Signature needs no query of its own.
+      signing: {
+        agentId: agent.id,
+        orgId: agent.orgId,
+        address: agent.address,
+        publicKey: signingPublicKey,
+        keyId: signingKeyId,
+        requireSignature,
+      },
+      keys: keys.map((k) => ({
+        id: k.id,
+        orgId: k.orgId,
+        serviceAccountId: agent.id,
+        secretHash: k.secretHash,
+        revokedAt: null,
+      })),
+    };
   }
 
   /** Pre-tenant lookup for a verified user token: its org, default workspace and member row. */

@@ -1,0 +1,34 @@
+// Hot reads in plain SQL on Prisma's own pool. Prisma 7 runs its query interpreter and maps every
+// column in JavaScript: reading one intent row costs ~0.7 ms of CPU through `findFirst` and ~0.15 ms
+// as the same SELECT through node-postgres (docs/benchmarks.md, read path). Only the reads every
+// request makes (its credential, `GET /v1/intents/{id}`) take this path; each is tested to answer
+// exactly what the Prisma read it replaced answered (test/int/raw-read.spec.ts).
+import type pg from 'pg';
+import { guarded } from './errors';
+
+/** Every field of a row type, each with the column it is stored in. */
+export type ColumnsOf<Row> = { readonly [K in keyof Row]-?: string };
+
+/**
+ * The select list `alias."column" AS "field", …`, so node-postgres answers rows keyed as Prisma
+ * does. Naming a column for every field is enforced by the type, so a new field cannot be missed.
+ */
+export function selectList<Row>(alias: string, columns: ColumnsOf<Row>): string {
+  return Object.entries(columns)
+    .map(([field, column]) => `${alias}."${String(column)}" AS "${field}"`)
+    .join(', ');
+}
+
+/**
+ * One prepared statement (parsed once per pooled connection, by its name), answering its rows.
+ * Types come back as Prisma's do for these columns: uuid/text as strings, timestamptz as Date,
+ * jsonb parsed, int4 as number (int8 and numeric would come back as strings: not used here).
+ */
+export async function preparedRows<Row extends pg.QueryResultRow>(
+  pool: pg.Pool,
+  name: string,
+  text: string,
+  values: unknown[],
+): Promise<Row[]> {
+  return guarded(async () => (await pool.query<Row>({ name, text, values })).rows);
+}

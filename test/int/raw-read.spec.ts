@@ -1,0 +1,209 @@
+// The hot reads in plain SQL (libs/data/src/raw-read.ts) against real PostgreSQL: each answers
+// exactly what the Prisma query it replaced answers, for rows with every column filled and with
+// every nullable column empty, and keeps that query's tenant and validity filters.
+import { IntentRepository, orgScope, platformScope, PrismaService, RegistryRepository } from '@axle/data';
+import { requireEnv } from '@axle/testing';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+
+const prisma = new PrismaService(requireEnv('DATABASE_URL'));
+const intents = new IntentRepository(prisma);
+const registry = new RegistryRepository(prisma);
+
+async function newOrg() {
+  const { org, workspaceId } = await registry.createOrganization({ slug: `raw-${randomUUID().slice(0, 8)}` });
+  return { scope: orgScope(org.id), orgId: org.id, workspaceId, slug: org.slug };
+}
+
+async function newIntent(org: Awaited<ReturnType<typeof newOrg>>) {
+  const to = `agent://${org.slug}/default/worker`;
+  const { intent } = await intents.createSubmitted(
+    org.scope,
+    {
+      id: randomUUID(),
+      workspaceId: org.workspaceId,
+      intentType: 'ops.deploy.v1',
+      correlationId: randomUUID(),
+      fromAgent: `agent://${org.slug}/default/caller`,
+      toAgent: to,
+      replyTo: null,
+      handler: to,
+      pendingWith: null,
+      payload: { service: 'api-gateway', nested: { list: [1, 'two', null], flag: true } },
+      humanTask: null,
+      deadlineAt: null,
+      remindAfterSeconds: null,
+      remindIntervalSeconds: null,
+      maxReminders: null,
+      escalateTo: null,
+      maxDeliveryAttempts: 3,
+      traceId: null,
+    },
+    'agent://caller',
+  );
+  return intent;
+}
+
+/** The read findById made before it was plain SQL. */
+function prismaIntent(id: string, orgId: string | null) {
+  return prisma.client.intent.findFirst({
+    where: { AND: [{ id }, orgId ? { OR: [{ orgId }, { handlerOrgId: orgId }] } : {}] },
+  });
+}
+
+describe('hot reads in plain SQL (real PostgreSQL)', () => {
+  before(() => prisma.ping());
+  after(() => prisma.onModuleDestroy());
+
+  test('an intent with its nullable columns empty reads as Prisma reads it', async () => {
+    const org = await newOrg();
+    const intent = await newIntent(org);
+    assert.deepEqual(await intents.findById(org.scope, intent.id), await prismaIntent(intent.id, org.orgId));
+  });
+
+  test('an intent with every column filled reads as Prisma reads it, for its org, the handler org and the platform', async () => {
+    const org = await newOrg();
+    const handlerOrg = await newOrg();
+    const intent = await newIntent(org);
+    await prisma.client.intent.update({
+      where: { id: intent.id },
+      data: {
+        replyTo: 'agent://x/default/reply',
+        status: 'WAITING',
+        waitingReason: 'WAITING_FOR_HUMAN',
+        handlerOrgId: handlerOrg.orgId,
+        pendingWith: { type: 'human', ref: 'ops@example.com', name: 'Ops' },
+        humanTask: { title: 'Approve', options: ['yes', 'no'] },
+        result: { ok: 1.5 },
+        error: { code: 'x', message: 'é ✓ unicode' },
+        deadlineAt: new Date('2027-01-02T03:04:05.678Z'),
+        remindAfterSeconds: 60,
+        remindIntervalSeconds: 120,
+        maxReminders: 4,
+        escalateTo: 'agent://x/default/boss',
+        deliveryAttempt: 2,
+        remindCount: 1,
+        policyGeneration: 7,
+        controls: { max_retries: 2 },
+        grants: { resume: { allow: ['agent://x/default/a'] } },
+        envelope: { trace: 'abc' },
+        workflowStartedAt: new Date('2026-01-01T00:00:00.001Z'),
+        traceId: '0af7651916cd43dd8448eb211c80319c',
+        policyDecision: { decision: 'escalate', rule: 'r1', approver: null },
+        scenarioId: 'scn-1',
+        workflowPlan: { steps: [{ id: 's1' }] },
+        currentStep: 's1',
+        completedAt: new Date('2026-06-01T12:00:00.000Z'),
+      },
+    });
+    const expected = await prismaIntent(intent.id, org.orgId);
+    assert.equal(expected?.handlerOrgId, handlerOrg.orgId);
+    assert.deepEqual(await intents.findById(org.scope, intent.id), expected);
+    assert.deepEqual(await intents.findById(handlerOrg.scope, intent.id), expected);
+    assert.deepEqual(await intents.findById(platformScope(), intent.id), expected);
+  });
+
+  test('an intent of another org, or a missing one, is null', async () => {
+    const org = await newOrg();
+    const other = await newOrg();
+    const intent = await newIntent(org);
+    assert.equal(await intents.findById(other.scope, intent.id), null);
+    assert.equal(await intents.findById(org.scope, randomUUID()), null);
+    assert.equal(await intents.findById(platformScope(), randomUUID()), null);
+  });
+
+  test('a credential carries its agent, signing settings, org and only its usable keys', async () => {
+    const org = await newOrg();
+    const sa = await registry.createServiceAccount(org.scope, {
+      workspaceId: org.workspaceId,
+      name: 'signer',
+      address: `agent://${org.slug}/default/signer`,
+      displayName: 'Signer',
+      deliveryMode: 'http',
+      callbackUrl: 'http://127.0.0.1:9/cb',
+      role: 'admin',
+      description: null,
+      createdBy: 'test',
+    });
+    assert.ok(sa);
+    await prisma.client.serviceAccount.update({
+      where: { id: sa.id },
+      data: {
+        signingPublicKey: 'cHVibGlj',
+        signingKeyId: `kid-${sa.id}`,
+        requireSignature: true,
+        rateLimitPerMinute: 90,
+      },
+    });
+    const key = (name: string, expiresAt: Date | null) =>
+      registry.createApiKey(org.scope, sa.id, {
+        secretHash: `hash-${name}`,
+        hint: name,
+        name,
+        expiresAt,
+        createdBy: 't',
+      });
+    const live = await key('live', null);
+    const notYetExpired = await key('later', new Date(Date.now() + 3_600_000));
+    await key('expired', new Date(Date.now() - 1_000));
+    const revoked = await key('revoked', null);
+    assert.ok(live && notYetExpired && revoked);
+    await registry.revokeApiKey(org.scope, sa.id, revoked.id);
+
+    const credential = await registry.findCredential(sa.id);
+    assert.deepEqual(credential, {
+      agent: {
+        id: sa.id,
+        orgId: org.orgId,
+        workspaceId: org.workspaceId,
+        name: 'signer',
+        address: `agent://${org.slug}/default/signer`,
+        displayName: 'Signer',
+        deliveryMode: 'http',
+        callbackUrl: 'http://127.0.0.1:9/cb',
+        platformAdmin: false,
+        role: 'admin',
+        status: 'active',
+        rateLimitPerMinute: 90,
+      },
+      org: { id: org.orgId, slug: org.slug },
+      signing: {
+        agentId: sa.id,
+        orgId: org.orgId,
+        address: `agent://${org.slug}/default/signer`,
+        publicKey: 'cHVibGlj',
+        keyId: `kid-${sa.id}`,
+        requireSignature: true,
+      },
+      keys: [live, notYetExpired].map((k) => ({
+        id: k.id,
+        orgId: org.orgId,
+        serviceAccountId: sa.id,
+        secretHash: `hash-${k.name}`,
+        revokedAt: null,
+      })),
+    });
+  });
+
+  test('a credential without keys has none; a suspended org or an unknown account has no credential', async () => {
+    const org = await newOrg();
+    const sa = await registry.createServiceAccount(org.scope, {
+      workspaceId: org.workspaceId,
+      name: 'bare',
+      address: `agent://${org.slug}/default/bare`,
+      role: 'member',
+      description: null,
+      createdBy: 'test',
+    });
+    assert.ok(sa);
+    const credential = await registry.findCredential(sa.id);
+    assert.deepEqual(credential?.keys, []);
+    assert.equal(credential?.signing.publicKey, null);
+    assert.equal(credential?.agent.displayName, null);
+
+    await registry.updateOrganization(platformScope(), org.orgId, { status: 'suspended' });
+    assert.equal(await registry.findCredential(sa.id), null);
+    assert.equal(await registry.findCredential(randomUUID()), null);
+  });
+});
