@@ -96,7 +96,7 @@ describe('PolicyRepository (real PostgreSQL)', () => {
     await policies.addEntry(a.scope, entry(a.id, '*'), 10);
     await policies.addEntry(a.scope, entry(target.address, 'agent://p-q/*', 'agent_send'), 10);
     await policies.addEntry(a.scope, entry(other.address, 'agent://r-s/*', 'agent_send'), 10);
-    const read = await policies.recipientPolicies(a.scope, target.address);
+    const read = await policies.recipientPolicies(a.slug, target.address);
     assert.ok(read);
     assert.equal(read.org.receivePolicy, 'closed');
     assert.equal(read.agent?.address, target.address);
@@ -109,9 +109,12 @@ describe('PolicyRepository (real PostgreSQL)', () => {
       ['agent://p-q/*'],
     );
     assert.deepEqual(read.entries.agent_receive, []);
-    const ghost = await policies.recipientPolicies(a.scope, `agent://${a.slug}/default/ghost`);
+    const ghost = await policies.recipientPolicies(a.slug, `agent://${a.slug}/default/ghost`);
     assert.equal(ghost?.agent, null);
-    assert.equal(await policies.recipientPolicies(orgScope(randomUUID()), target.address), null);
+    assert.equal(
+      await policies.recipientPolicies(`nobody-${randomUUID().slice(0, 8)}`, target.address),
+      null,
+    );
   });
 
   test('an escalated intent keeps its decision; WAITING → DELIVERED only when held for approval', async () => {

@@ -1,8 +1,15 @@
 // The hot reads in plain SQL (libs/data/src/raw-read.ts) against real PostgreSQL: each answers
 // exactly what the Prisma query it replaced answers, for rows with every column filled and with
 // every nullable column empty, and keeps that query's tenant and validity filters.
-import { IntentRepository, orgScope, platformScope, PrismaService, RegistryRepository } from '@axle/data';
-import { requireEnv } from '@axle/testing';
+import {
+  IntentRepository,
+  orgScope,
+  platformScope,
+  PolicyRepository,
+  PrismaService,
+  RegistryRepository,
+} from '@axle/data';
+import { registerTestAgent, requireEnv } from '@axle/testing';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -10,6 +17,7 @@ import { after, before, describe, test } from 'node:test';
 const prisma = new PrismaService(requireEnv('DATABASE_URL'));
 const intents = new IntentRepository(prisma);
 const registry = new RegistryRepository(prisma);
+const policies = new PolicyRepository(prisma);
 
 async function newOrg() {
   const { org, workspaceId } = await registry.createOrganization({ slug: `raw-${randomUUID().slice(0, 8)}` });
@@ -205,5 +213,87 @@ describe('hot reads in plain SQL (real PostgreSQL)', () => {
     await registry.updateOrganization(platformScope(), org.orgId, { status: 'suspended' });
     assert.equal(await registry.findCredential(sa.id), null);
     assert.equal(await registry.findCredential(randomUUID()), null);
+  });
+
+  test('recipient policies read as the Prisma queries they replaced read them', async () => {
+    const org = await newOrg();
+    const other = await newOrg();
+    const target = await registerTestAgent(prisma, { org: org.slug, name: 'target' });
+    const add = (kind: 'org_receive' | 'agent_receive' | 'agent_send', owner: string, pattern: string) =>
+      policies.addEntry(
+        orgScope(org.orgId),
+        {
+          kind,
+          owner,
+          pattern,
+          decision: kind === 'agent_send' ? 'deny' : 'escalate',
+          approver: kind === 'agent_receive' ? target.address : null,
+          createdBy: 'test',
+        },
+        10,
+      );
+    await add('org_receive', org.orgId, 'agent://b-*/*');
+    await add('org_receive', org.orgId, '*');
+    await add('agent_receive', target.address, 'agent://c/*');
+    await add('agent_send', target.address, 'agent://d/*');
+    await add('agent_send', `agent://${org.slug}/default/someone-else`, 'agent://e/*');
+    await policies.addEntry(
+      orgScope(other.orgId),
+      {
+        kind: 'org_receive',
+        owner: other.orgId,
+        pattern: '*',
+        decision: 'allow',
+        approver: null,
+        createdBy: null,
+      },
+      10,
+    );
+    await policies.setOrgReceivePolicy(orgScope(org.orgId), 'allowlist');
+
+    // What recipientPolicies read before it was plain SQL: the org, the agent, the entries.
+    const [prismaOrg, prismaAgent, prismaRows] = await Promise.all([
+      prisma.client.organization.findUnique({
+        where: { id: org.orgId },
+        select: { id: true, slug: true, receivePolicy: true },
+      }),
+      prisma.client.serviceAccount.findFirst({
+        where: { address: target.address, orgId: org.orgId },
+        select: { id: true, orgId: true, address: true, sendPolicy: true, receiveOverride: true },
+      }),
+      prisma.client.policyEntry.findMany({
+        where: {
+          orgId: org.orgId,
+          OR: [
+            { kind: 'org_receive', owner: org.orgId },
+            { kind: { in: ['agent_receive', 'agent_send'] }, owner: target.address },
+          ],
+        },
+        orderBy: [{ position: 'asc' }, { createdAt: 'asc' }],
+      }),
+    ]);
+    const read = await policies.recipientPolicies(org.slug, target.address);
+    assert.deepEqual(read, {
+      org: prismaOrg,
+      agent: prismaAgent,
+      entries: {
+        org_receive: prismaRows.filter((r) => r.kind === 'org_receive'),
+        agent_receive: prismaRows.filter((r) => r.kind === 'agent_receive'),
+        agent_send: prismaRows.filter((r) => r.kind === 'agent_send'),
+      },
+    });
+    assert.deepEqual(
+      read?.entries.org_receive.map((e) => e.pattern),
+      ['agent://b-*/*', '*'],
+    );
+
+    const unregistered = await policies.recipientPolicies(org.slug, `agent://${org.slug}/default/ghost`);
+    assert.equal(unregistered?.agent, null);
+    assert.deepEqual(unregistered?.entries.agent_send, []);
+    assert.equal(unregistered?.entries.org_receive.length, 2);
+    assert.equal(
+      await policies.recipientPolicies(`nobody-${randomUUID().slice(0, 8)}`, target.address),
+      null,
+    );
   });
 });

@@ -88,8 +88,7 @@ export class PolicyService {
   /** The verdict for a send from `sender` to `recipient` (any accepted address form). */
   async evaluate(sender: { address: string; orgId: string }, recipient: string): Promise<PolicyVerdict> {
     const address = agentAddressOrThrow(recipient, 'to_agent', 'body');
-    const org = await this.registry.findOrgBySlug(address.org);
-    const policies = org ? await this.policies.recipientPolicies(orgScope(org.id), address.canonical) : null;
+    const policies = await this.policies.recipientPolicies(address.org, address.canonical);
     return evaluatePolicies(sender, address.canonical, policies);
   }
 

@@ -2,6 +2,7 @@ import { ConflictError, isUuid, type PolicyDecisionKind, type PolicyEntryKind } 
 import { Injectable } from '@nestjs/common';
 import { guarded, isDuplicate } from '../errors';
 import { PrismaService } from '../prisma.service';
+import { preparedRows } from '../raw-read';
 import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
 
 /** An org as the policy routes address it (by id or slug) with its cross-org receive policy. */
@@ -47,6 +48,11 @@ export type RecipientPolicies = {
 };
 
 type EntryRow = Awaited<ReturnType<PrismaService['client']['policyEntry']['findFirstOrThrow']>>;
+
+type RecipientPoliciesRow = PolicyOrgRecord & {
+  agent: AgentPolicyRecord | null;
+  entries: (Omit<PolicyEntryRecord, 'createdAt'> & { createdAt: string })[];
+};
 
 /**
  * Send and receive policies (SPEC §2): the org's receive policy, each agent's send policy and receive
@@ -151,33 +157,39 @@ export class PolicyRepository {
   }
 
   /**
-   * What deciding a send to `address` needs, read in the recipient's org (the scope): the org's
-   * receive policy, the agent's policies (if registered) and the three entry lists.
+   * What deciding a send to `address` needs, read in the recipient's org (named by the address's
+   * org slug): the org's receive policy, the agent's policies (if registered) and the three entry
+   * lists. Every send decides, so this is one plain SQL query (raw-read.ts), not four Prisma ones.
    */
-  async recipientPolicies(scope: OrgScope, address: string): Promise<RecipientPolicies | null> {
-    return guarded(async () => {
-      const [org, agent, rows] = await Promise.all([
-        this.prisma.client.organization.findUnique({
-          where: { id: scope.orgId },
-          select: { id: true, slug: true, receivePolicy: true },
-        }),
-        this.findAgent(scope, address),
-        this.prisma.client.policyEntry.findMany({
-          where: {
-            orgId: scope.orgId,
-            OR: [
-              { kind: 'org_receive', owner: scope.orgId },
-              { kind: { in: ['agent_receive', 'agent_send'] }, owner: address },
-            ],
-          },
-          orderBy: [{ position: 'asc' }, { createdAt: 'asc' }],
-        }),
-      ]);
-      if (!org) return null;
-      const entries: RecipientPolicies['entries'] = { org_receive: [], agent_receive: [], agent_send: [] };
-      for (const row of rows) entries[row.kind as PolicyEntryKind]?.push(toEntry(row));
-      return { org, agent, entries };
-    });
+  async recipientPolicies(orgSlug: string, address: string): Promise<RecipientPolicies | null> {
+    const [row] = await preparedRows<RecipientPoliciesRow>(
+      this.prisma.pool,
+      'recipient_policies',
+      `SELECT o.id, o.slug, o.receive_policy AS "receivePolicy",
+         (SELECT json_build_object('id', sa.id, 'orgId', sa.org_id, 'address', sa.address,
+                   'sendPolicy', sa.send_policy, 'receiveOverride', sa.receive_override)
+            FROM service_accounts sa WHERE sa.org_id = o.id AND sa.address = $2) AS "agent",
+         COALESCE((SELECT json_agg(json_build_object('id', e.id, 'orgId', e.org_id, 'kind', e.kind,
+                     'owner', e.owner, 'pattern', e.pattern, 'decision', e.decision, 'approver', e.approver,
+                     'position', e.position, 'createdBy', e.created_by, 'createdAt', e.created_at)
+                     ORDER BY e.position, e.created_at)
+                     FROM policy_entries e
+                    WHERE e.org_id = o.id
+                      AND ((e.kind = 'org_receive' AND e.owner = o.id::text)
+                        OR (e.kind IN ('agent_receive', 'agent_send') AND e.owner = $2))), '[]') AS "entries"
+         FROM organizations o WHERE o.slug = $1`,
+      [orgSlug, address],
+    );
+    if (!row) return null;
+    const entries: RecipientPolicies['entries'] = { org_receive: [], agent_receive: [], agent_send: [] };
+    // json_build_object renders timestamptz as text.
+    for (const entry of row.entries)
+      entries[entry.kind]?.push({ ...entry, createdAt: new Date(entry.createdAt) });
+    return {
+      org: { id: row.id, slug: row.slug, receivePolicy: row.receivePolicy },
+      agent: row.agent,
+      entries,
+    };
   }
 }
 
