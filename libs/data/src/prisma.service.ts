@@ -14,7 +14,7 @@ export class PrismaService implements OnModuleDestroy {
   readonly client: PrismaClient;
   /**
    * The pool under the client, for the few hot reads that skip Prisma's result mapping
-   * (raw-read.ts): one pool, so they share its bound and its 503 behaviour with every other query.
+   * (raw-sql.ts): one pool, so they share its bound and its 503 behaviour with every other query.
    */
   readonly pool: pg.Pool;
 

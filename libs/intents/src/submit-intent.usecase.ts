@@ -216,25 +216,30 @@ export class SubmitIntentUseCase {
       throw err;
     }
     axleMetrics.intentsCreated.inc({ intent_type: boundedLabel('intent_type', intent.intentType) });
-    await this.startWorkflow(intent);
-    await this.audit.record({
-      orgId: intent.orgId,
-      actorType: cmd.principal.kind,
-      actorId: cmd.principal.actorId,
-      action: 'intent.create',
-      targetType: 'intent',
-      targetId: intent.id,
-      outcome: 'success',
-      requestId: cmd.requestId,
-      details: { intent_type: intent.intentType, to_agent: intent.toAgent },
-    });
-    await this.policies.recordDecision(recipient.verdict, {
-      principal: cmd.principal,
-      requestId: cmd.requestId,
-      operation: 'send',
-      intentId: intent.id,
-      bypassed: recipient.bypassed,
-    });
+    // The intent is durable: its workflow starts while its audit rows are written (in their order).
+    await Promise.all([
+      this.startWorkflow(intent),
+      (async () => {
+        await this.audit.record({
+          orgId: intent.orgId,
+          actorType: cmd.principal.kind,
+          actorId: cmd.principal.actorId,
+          action: 'intent.create',
+          targetType: 'intent',
+          targetId: intent.id,
+          outcome: 'success',
+          requestId: cmd.requestId,
+          details: { intent_type: intent.intentType, to_agent: intent.toAgent },
+        });
+        await this.policies.recordDecision(recipient.verdict, {
+          principal: cmd.principal,
+          requestId: cmd.requestId,
+          operation: 'send',
+          intentId: intent.id,
+          bypassed: recipient.bypassed,
+        });
+      })(),
+    ]);
     return { status: 200, body: (cmd.scenario?.response ?? createdBody)(intent), replayed: false };
   }
 

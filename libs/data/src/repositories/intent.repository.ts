@@ -14,7 +14,7 @@ import { Prisma } from '../generated/prisma/client';
 import { guarded } from '../errors';
 import { json } from '../json';
 import { PrismaService } from '../prisma.service';
-import { preparedRows, selectList } from '../raw-read';
+import { preparedRows, selectList } from '../raw-sql';
 import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
 
 export type IntentRecord = {
@@ -151,7 +151,7 @@ type Tx = Prisma.TransactionClient;
 type IntentRow = Awaited<ReturnType<PrismaService['client']['intent']['findFirstOrThrow']>>;
 type EventRow = Awaited<ReturnType<PrismaService['client']['intentEvent']['findFirstOrThrow']>>;
 
-/** The intents columns a raw read selects, as IntentRow's fields (raw-read.ts). */
+/** The intents columns a raw read selects, as IntentRow's fields (raw-sql.ts). */
 const INTENT_SELECT = selectList<IntentRow>('i', {
   id: 'id',
   orgId: 'org_id',
@@ -248,20 +248,13 @@ export class IntentRepository {
             },
           });
           const base = { intentId: row.id, orgId: scope.orgId, actor, handler: input.handler, at: now };
-          const events = [
-            await tx.intentEvent.create({
-              data: { ...base, seq: 1, eventType: 'intent.created', status: 'CREATED', dedupeKey: 'created' },
-            }),
-            await tx.intentEvent.create({
-              data: {
-                ...base,
-                seq: 2,
-                eventType: 'intent.submitted',
-                status: 'SUBMITTED',
-                dedupeKey: 'submitted',
-              },
-            }),
-          ];
+          const events = await tx.intentEvent.createManyAndReturn({
+            data: [
+              { ...base, seq: 1, eventType: 'intent.created', status: 'CREATED', dedupeKey: 'created' },
+              { ...base, seq: 2, eventType: 'intent.submitted', status: 'SUBMITTED', dedupeKey: 'submitted' },
+            ],
+          });
+          events.sort((a, b) => a.seq - b.seq);
           const intent = toIntent(row);
           if (idempotency) {
             const response = idempotency.response(intent);
@@ -515,12 +508,14 @@ export class IntentRepository {
     );
   }
 
-  async markWorkflowStarted(scope: TenantScope, intentId: string): Promise<void> {
-    await guarded(() =>
-      this.prisma.client.intent.updateMany({
-        where: { id: intentId, workflowStartedAt: null, ...orgFilter(scope) },
-        data: { workflowStartedAt: new Date() },
-      }),
+  /** Every create makes this write right after its workflow starts, so it is plain SQL (raw-sql.ts). */
+  async markWorkflowStarted(scope: OrgScope, intentId: string): Promise<void> {
+    await preparedRows(
+      this.prisma.pool,
+      'intent_workflow_started',
+      `UPDATE intents SET workflow_started_at = $3, updated_at = $3
+        WHERE id = $1 AND org_id = $2 AND workflow_started_at IS NULL`,
+      [intentId, scope.orgId, new Date()],
     );
   }
 

@@ -2,7 +2,7 @@ import { ConflictError, isUuid, type PolicyDecisionKind, type PolicyEntryKind } 
 import { Injectable } from '@nestjs/common';
 import { guarded, isDuplicate } from '../errors';
 import { PrismaService } from '../prisma.service';
-import { preparedRows } from '../raw-read';
+import { preparedRows } from '../raw-sql';
 import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
 
 /** An org as the policy routes address it (by id or slug) with its cross-org receive policy. */
@@ -159,7 +159,7 @@ export class PolicyRepository {
   /**
    * What deciding a send to `address` needs, read in the recipient's org (named by the address's
    * org slug): the org's receive policy, the agent's policies (if registered) and the three entry
-   * lists. Every send decides, so this is one plain SQL query (raw-read.ts), not four Prisma ones.
+   * lists. Every send decides, so this is one plain SQL query (raw-sql.ts), not four Prisma ones.
    */
   async recipientPolicies(orgSlug: string, address: string): Promise<RecipientPolicies | null> {
     const [row] = await preparedRows<RecipientPoliciesRow>(

@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { createUnlessDuplicate, guarded } from '../errors';
 import { type SigningKeyRecord } from './signing-key.repository';
 import { PrismaService } from '../prisma.service';
-import { preparedRows, selectList } from '../raw-read';
+import { preparedRows, selectList } from '../raw-sql';
 import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
 
 export type AgentRecord = {
@@ -230,7 +230,7 @@ export class RegistryRepository {
 
   /**
    * Pre-tenant lookup used only to authenticate a key: the key names its service account. Every
-   * request with a key makes it, so it is one plain SQL query (raw-read.ts), not three Prisma ones.
+   * request with a key makes it, so it is one plain SQL query (raw-sql.ts), not three Prisma ones.
    */
   async findCredential(
     serviceAccountId: string,

@@ -1,4 +1,4 @@
-import { IntentRepository, platformScope } from '@axle/data';
+import { IntentRepository, orgScope, platformScope } from '@axle/data';
 import { IntentWorkflowClient, workflowInput } from '@axle/intents';
 import { type ReconcileActivities } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
@@ -19,7 +19,7 @@ export class ReconcileActivitiesService {
     const stranded = await this.intents.findStranded(platformScope(), new Date(Date.now() - GRACE_MS), BATCH);
     for (const intent of stranded) {
       await this.workflows.start(workflowInput(intent));
-      await this.intents.markWorkflowStarted(platformScope(), intent.id);
+      await this.intents.markWorkflowStarted(orgScope(intent.orgId), intent.id);
     }
     return { started: stranded.length };
   }

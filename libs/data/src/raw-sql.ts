@@ -1,8 +1,9 @@
-// Hot reads in plain SQL on Prisma's own pool. Prisma 7 runs its query interpreter and maps every
+// Hot queries in plain SQL on Prisma's own pool. Prisma 7 runs its query interpreter and maps every
 // column in JavaScript: reading one intent row costs ~0.7 ms of CPU through `findFirst` and ~0.15 ms
-// as the same SELECT through node-postgres (docs/benchmarks.md, read path). Only the reads every
-// request makes (its credential, `GET /v1/intents/{id}`) take this path; each is tested to answer
-// exactly what the Prisma read it replaced answered (test/int/raw-read.spec.ts).
+// as the same SELECT through node-postgres (docs/benchmarks.md, read path). Only what nearly every
+// request does takes this path: its credential, a send's recipient policies, `GET /v1/intents/{id}`
+// and a create's mark that its workflow started. Each is tested to answer exactly what the Prisma
+// query it replaced answered (test/int/raw-sql.spec.ts).
 import type pg from 'pg';
 import { guarded } from './errors';
 

@@ -1,4 +1,4 @@
-// The hot reads in plain SQL (libs/data/src/raw-read.ts) against real PostgreSQL: each answers
+// The hot queries in plain SQL (libs/data/src/raw-sql.ts) against real PostgreSQL: each answers
 // exactly what the Prisma query it replaced answers, for rows with every column filled and with
 // every nullable column empty, and keeps that query's tenant and validity filters.
 import {
@@ -60,7 +60,7 @@ function prismaIntent(id: string, orgId: string | null) {
   });
 }
 
-describe('hot reads in plain SQL (real PostgreSQL)', () => {
+describe('hot queries in plain SQL (real PostgreSQL)', () => {
   before(() => prisma.ping());
   after(() => prisma.onModuleDestroy());
 
@@ -295,5 +295,20 @@ describe('hot reads in plain SQL (real PostgreSQL)', () => {
       await policies.recipientPolicies(`nobody-${randomUUID().slice(0, 8)}`, target.address),
       null,
     );
+  });
+
+  test('marking a workflow started sets it once, in the org of the intent only', async () => {
+    const org = await newOrg();
+    const other = await newOrg();
+    const intent = await newIntent(org);
+    assert.equal(intent.workflowStartedAt, null);
+    await intents.markWorkflowStarted(other.scope, intent.id);
+    assert.equal((await intents.findById(org.scope, intent.id))?.workflowStartedAt, null);
+    await intents.markWorkflowStarted(org.scope, intent.id);
+    const first = (await intents.findById(org.scope, intent.id))?.workflowStartedAt;
+    assert.ok(first instanceof Date);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await intents.markWorkflowStarted(org.scope, intent.id);
+    assert.deepEqual((await intents.findById(org.scope, intent.id))?.workflowStartedAt, first);
   });
 });
