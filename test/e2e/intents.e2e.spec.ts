@@ -1,11 +1,13 @@
 // The thin slice end to end: real gateway and worker processes from dist/, real PostgreSQL, Redis
 // and Temporal. Create → agent stream → resume → COMPLETED with ordered events, plus the edges.
-import { PrismaService } from '@axle/data';
+import { IntentRepository, orgScope, PrismaService } from '@axle/data';
+import { SYSTEM_ACTOR } from '@axle/protocol';
 import {
   apiClient,
   AxleProcesses,
   freePort,
   parseSse,
+  registerTestAgent,
   requireEnv,
   runToExit,
   TEST_ADMIN_ADDRESS,
@@ -401,6 +403,93 @@ describe('intent slice end to end', () => {
         assert.equal(other.status, 409);
         assert.equal((other.body.error as { code: string }).code, 'intent_terminal');
       }
+    } finally {
+      await prisma.onModuleDestroy();
+    }
+  });
+
+  test('a workflow task lost after its event was stored does not take the next event for it', async () => {
+    // Found by `npm run chaos -- kill` at 1,000 intents: the worker stored `delivered` (a local
+    // activity, dedupe key step-1) and died before its workflow task completed. The retried task
+    // counted from 0 again, so the resume's `in_progress` (step 1) was answered with the stored
+    // `delivered`, and `complete` was refused: 409, the intent stuck DELIVERED.
+    const prisma = new PrismaService(requireEnv('DATABASE_URL'));
+    try {
+      await axle.stop('worker');
+      const id = await createIntent();
+      const { orgId, handler } = await prisma.client.intent.findUniqueOrThrow({ where: { id } });
+      await new IntentRepository(prisma).appendEvent(orgScope(orgId), id, {
+        eventType: 'intent.delivered',
+        status: 'DELIVERED',
+        actor: SYSTEM_ACTOR,
+        dedupeKey: 'step-1',
+        deliverTo: handler!,
+        details: { binding: 'stream', delivery_attempt: 1 },
+      });
+      axle.start('worker');
+      await axle.waitReady();
+      const done = await api('POST', `/v1/intents/${id}/resume`, {
+        body: { action: 'complete', result: { ok: 1 } },
+      });
+      assert.equal(done.status, 200, done.text);
+      assert.equal(done.body.status, 'COMPLETED');
+      const events = (await api('GET', `/v1/intents/${id}/events`)).body.events as {
+        seq: number;
+        event_type: string;
+      }[];
+      assert.deepEqual(
+        events.map((e) => [e.seq, e.event_type]),
+        [
+          [1, 'intent.created'],
+          [2, 'intent.submitted'],
+          [3, 'intent.delivered'],
+          [4, 'intent.in_progress'],
+          [5, 'intent.completed'],
+        ],
+      );
+    } finally {
+      await prisma.onModuleDestroy();
+    }
+  });
+
+  test('two callers sending one Idempotency-Key to one intent make two requests, not one', async () => {
+    // Keys are per caller (SPEC §1): the agent's update must not be taken for the admin's replay,
+    // neither by the gateway's records nor by Temporal's update ids (scoped to the caller).
+    const prisma = new PrismaService(requireEnv('DATABASE_URL'));
+    try {
+      const agent = await registerTestAgent(prisma, { name: `handler-${randomUUID().slice(0, 8)}` });
+      const asAgent = apiClient(axle.baseUrl, agent.key);
+      const id = await createIntent({ to_agent: agent.address });
+      await waitForStatus(id, 'DELIVERED');
+      const headers = { 'Idempotency-Key': randomUUID() };
+      const byAdmin = await api('POST', `/v1/intents/${id}/resume`, {
+        body: { action: 'in_progress' },
+        headers,
+      });
+      assert.equal(byAdmin.status, 200, byAdmin.text);
+      const byAgent = await asAgent('POST', `/v1/intents/${id}/resume`, {
+        body: { action: 'complete', result: { ok: 1 } },
+        headers,
+      });
+      assert.equal(byAgent.status, 200, byAgent.text);
+      assert.equal(byAgent.body.status, 'COMPLETED');
+      assert.notEqual(byAgent.body.seq, byAdmin.body.seq);
+      // Each caller's retry replays its own answer and changes nothing.
+      const events = (await api('GET', `/v1/intents/${id}/events`)).body.events as unknown[];
+      const adminRetry = await api('POST', `/v1/intents/${id}/resume`, {
+        body: { action: 'in_progress' },
+        headers,
+      });
+      assert.deepEqual([adminRetry.status, adminRetry.body.seq], [200, byAdmin.body.seq]);
+      const agentRetry = await asAgent('POST', `/v1/intents/${id}/resume`, {
+        body: { action: 'complete', result: { ok: 1 } },
+        headers,
+      });
+      assert.deepEqual([agentRetry.status, agentRetry.body.seq], [200, byAgent.body.seq]);
+      assert.equal(
+        ((await api('GET', `/v1/intents/${id}/events`)).body.events as unknown[]).length,
+        events.length,
+      );
     } finally {
       await prisma.onModuleDestroy();
     }

@@ -189,6 +189,13 @@ export type IntentPlan = {
   approval?: PolicyApprovalPlan | null;
   /** A ScenarioBundle's compiled steps (docs/humans.md); absent for plain intents. */
   scenario?: ScenarioPlan | null;
+  /**
+   * The highest step whose event is already stored (dedupe key `step-N`): written by a workflow task
+   * that never completed (its worker died after the local activity committed). The run's step
+   * counter starts there, so its next event cannot be taken for that one. Absent in plans recorded
+   * before it existed, which replay unchanged.
+   */
+  recordedSteps?: number;
 };
 
 /** Who must approve an escalated intent, and the rule that asked for it. */

@@ -508,6 +508,18 @@ export class IntentRepository {
     );
   }
 
+  /** The highest N among the intent's events recorded by its workflow (dedupe key `step-N`), or 0. */
+  async lastWorkflowStep(scope: OrgScope, intentId: string): Promise<number> {
+    const [row] = await preparedRows<{ step: number | null }>(
+      this.prisma.pool,
+      'intent_last_workflow_step',
+      `SELECT max(substring(dedupe_key FROM 6)::int) AS step FROM intent_events
+        WHERE intent_id = $1 AND org_id = $2 AND dedupe_key ~ '^step-[0-9]+$'`,
+      [intentId, scope.orgId],
+    );
+    return row?.step ?? 0;
+  }
+
   /** Every create makes this write right after its workflow starts, so it is plain SQL (raw-sql.ts). */
   async markWorkflowStarted(scope: OrgScope, intentId: string): Promise<void> {
     await preparedRows(

@@ -65,9 +65,13 @@ export class IntentActivitiesService implements OnModuleDestroy {
   }
 
   async loadPlan({ intentId, orgId }: { intentId: string; orgId: string }): Promise<IntentPlan> {
-    const intent = await this.intent(intentId, orgId);
+    const [intent, recordedSteps] = await Promise.all([
+      this.intent(intentId, orgId),
+      this.intents.lastWorkflowStep(orgScope(orgId), intentId),
+    ]);
     const handler = intent.handler ?? intent.toAgent;
     return {
+      recordedSteps,
       status: intent.status,
       toAgent: intent.toAgent,
       handler,

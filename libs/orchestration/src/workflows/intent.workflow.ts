@@ -397,6 +397,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     state.remindCount = loaded.remindCount;
     state.deadlineAt = loaded.deadlineAt;
     deliveryAttempt = loaded.deliveryAttempt;
+    step = loaded.recordedSteps ?? 0;
     plan = loaded;
   });
 
