@@ -9,6 +9,17 @@ const FIXED = `## Faults found by these scenarios and fixed
 
 Each has a regression test in the normal suite (\`npm test\`).
 
+- **An intent stuck DELIVERED after a worker kill** (kill at 1,000 intents, 2 of them: their
+  resume answered 409 \`InvalidTransition\` "intent is DELIVERED; COMPLETED is not allowed"). The
+  workflow stores each event with a local activity whose dedupe key is the run's step counter
+  (\`step-N\`). A worker killed after the \`delivered\` event was committed, but before its workflow
+  task completed, left that event stored while the history did not have it. The retried task read
+  the status DELIVERED with the plan, and counted its steps from 0 again. So the resume's
+  \`in_progress\` got step 1 and was answered with the stored \`delivered\`, and \`complete\` was then
+  refused. The plan now carries the highest step already stored (\`recordedSteps\`), and the counter
+  starts there. Plans recorded before this have no such field and replay unchanged. Test: intents
+  e2e "a workflow task lost after its event was stored does not take the next event for it". It
+  stores the orphan event while the worker is stopped, then resumes once the worker is back.
 - **Every app failed at startup** (ReferenceError: EXEC_REDIS before initialization): exec-job.service
   and exec-session.service import each other. The token now lives in libs/exec/src/exec-redis.ts.
   Test: libs/exec/src/exec-redis.spec.ts loads each exec module first in a fresh process.
