@@ -388,8 +388,11 @@ describe('POST /v1/scenarios/apply', () => {
     assert.equal((await sink.waitFor(approver, { count: 3 })).length, 3, 'assignment + 2 reminders');
     const escalated = list.find((e) => e.event_type === 'intent.escalated');
     assert.deepEqual(escalated?.details.escalated_to, [lead]);
-    const current = await intent(id);
-    assert.equal((current.pending_with as Record<string, unknown>).ref, lead);
+    // The lead's task (and its email) opens before the event that names the lead as pending_with.
+    await until('pending_with to name the lead', async () => {
+      const current = await intent(id);
+      return (current.pending_with as Record<string, unknown>).ref === lead ? true : undefined;
+    });
     // The approver's task closed with the escalation; only the lead decides now.
     const stale = await postForm(magicLinkOf(assigned!), { outcome: 'approved' });
     assert.ok(stale.status >= 400, `stale link answered ${stale.status}`);

@@ -13,7 +13,7 @@ const POOL_WAIT_MS = 3_000;
 export class PrismaService implements OnModuleDestroy {
   readonly client: PrismaClient;
   /**
-   * The pool under the client, for the few hot reads that skip Prisma's result mapping
+   * The pool under the client, for the few hot queries that skip Prisma's result mapping
    * (raw-sql.ts): one pool, so they share its bound and its 503 behaviour with every other query.
    */
   readonly pool: pg.Pool;

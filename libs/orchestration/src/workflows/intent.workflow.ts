@@ -1285,7 +1285,7 @@ function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 }
 
-function refuse(message: string, code: string = FAILURE_TYPES.invalidTransition): never {
+function refuse(message: string, code = 'invalid_transition'): never {
   throw ApplicationFailure.create({
     type: FAILURE_TYPES.invalidTransition,
     message,
