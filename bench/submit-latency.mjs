@@ -3,7 +3,6 @@
 // p99 ≤ 40 ms. Also the CPU one create costs in each process, and, one request at a time on an
 // idle stack, a create against its floor: a bare Temporal StartWorkflowExecution on the same server.
 import { Client, Connection } from '@temporalio/client';
-import { performance } from 'node:perf_hooks';
 import {
   api200,
   benchContext,
@@ -14,6 +13,9 @@ import {
   ensureAgent,
   formatCpu,
   intentBody,
+  msSince,
+  sleep,
+  summarize,
 } from './lib/common.mjs';
 import { row } from './lib/report.mjs';
 
@@ -39,18 +41,16 @@ const options = (rate, duration) => ({
   ],
 });
 
-/** Latency percentiles (ms) of `count` calls made one at a time, with a pause between them. */
+/** Latency summary (ms) of `count` calls made one at a time, 20 ms apart. */
 async function oneAtATime(count, call) {
   const ms = [];
   for (let i = 0; i < count; i++) {
-    const start = performance.now();
+    const start = process.hrtime.bigint();
     await call(i);
-    ms.push(performance.now() - start);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    ms.push(msSince(start));
+    await sleep(20);
   }
-  ms.sort((a, b) => a - b);
-  const at = (q) => Math.round(ms[Math.min(ms.length - 1, Math.floor(q * ms.length))] * 10) / 10;
-  return { p50: at(0.5), p99: at(0.99), min: Math.round(ms[0] * 10) / 10 };
+  return summarize(ms);
 }
 
 await cannon(options(RATES[0], 3)); // warm-up: JIT, connection pools, Temporal client

@@ -13,6 +13,7 @@ import { PrismaService } from '@axle/data';
 import { type AxleApp, parseSse, registerTestAgent, requireEnv, type TestAgent } from '@axle/testing';
 import { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type ChaosContext, gatewayErrorLog, type ScenarioResult } from './harness';
 import { jsonOf, send } from './http';
 
@@ -54,7 +55,6 @@ function rngOf(seed: number): () => number {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const bump = <K>(m: Map<K, number>, k: K, by = 1) => m.set(k, (m.get(k) ?? 0) + by);
 const fmtMap = <K>(m: Map<K, number>) =>
   [...m]

@@ -14,6 +14,7 @@ import { TERMINAL_STATUSES } from '@axle/protocol';
 import { PrismaService } from '@axle/data';
 import { AxleProcesses, PrivateStack, registerTestAgent, type ServiceName } from '@axle/testing';
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type ChaosContext, type ScenarioResult } from './harness';
 import { jsonOf, type RawRequest, type RawResponse, send } from './http';
 
@@ -35,8 +36,6 @@ const TERMINAL: ReadonlySet<string> = TERMINAL_STATUSES;
 
 type Phase = 'steady' | 'redis down' | 'redis back' | 'postgres down' | 'postgres back' | 'settle';
 type Accepted = { id: string; key: string; resumed: boolean };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function restarts(ctx: ChaosContext): Promise<ScenarioResult> {
   const t0 = Date.now();

@@ -5,30 +5,22 @@ import {
   hashBody,
   IdempotencyRepository,
   IntentRepository,
-  orgScope,
   platformScope,
   PrismaService,
-  RegistryRepository,
   requestHash,
 } from '@axle/data';
-import { requireEnv } from '@axle/testing';
+import { createTestOrg, requireEnv } from '@axle/testing';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 const prisma = new PrismaService(requireEnv('DATABASE_URL'));
 const records = new IdempotencyRepository(prisma);
-const registry = new RegistryRepository(prisma);
 const intents = new IntentRepository(prisma);
 
 const DAY_MS = 24 * 3_600_000;
 
-async function newOrg() {
-  const { org, workspaceId } = await registry.createOrganization({
-    slug: `idem-${randomUUID().slice(0, 8)}`,
-  });
-  return { scope: orgScope(org.id), workspaceId };
-}
+const newOrg = () => createTestOrg(prisma, 'idem');
 
 function claimInput(overrides: Partial<Parameters<IdempotencyRepository['claim']>[1]> = {}) {
   return {

@@ -8,23 +8,18 @@ import {
   orgScope,
   platformScope,
   PrismaService,
-  RegistryRepository,
 } from '@axle/data';
-import { requireEnv } from '@axle/testing';
+import { createTestOrg, requireEnv } from '@axle/testing';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 const prisma = new PrismaService(requireEnv('DATABASE_URL'));
 const intents = new IntentRepository(prisma);
-const registry = new RegistryRepository(prisma);
 const idempotency = new IdempotencyRepository(prisma);
 const audit = new AuditRepository(prisma);
 
-async function newOrg() {
-  const { org, workspaceId } = await registry.createOrganization({ slug: `org-${randomUUID().slice(0, 8)}` });
-  return { scope: orgScope(org.id), workspaceId, slug: org.slug };
-}
+const newOrg = () => createTestOrg(prisma);
 
 function newIntent(workspaceId: string, toAgent = 'agent://acme/default/worker') {
   return {

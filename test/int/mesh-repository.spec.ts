@@ -1,9 +1,8 @@
 // MeshRepository against real PostgreSQL: tenant scoping, one event per change under concurrent
 // heartbeats and kills, the kill switch lookups, health filters and intent counts.
-import { MeshRepository, orgScope, platformScope, PrismaService, RegistryRepository } from '@axle/data';
-import { requireEnv } from '@axle/testing';
+import { MeshRepository, platformScope, PrismaService, RegistryRepository } from '@axle/data';
+import { createTestOrg, requireEnv } from '@axle/testing';
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 const prisma = new PrismaService(requireEnv('DATABASE_URL'));
@@ -11,14 +10,11 @@ const mesh = new MeshRepository(prisma);
 const registry = new RegistryRepository(prisma);
 
 async function newOrg() {
-  const { org, workspaceId } = await registry.createOrganization({
-    slug: `mesh-${randomUUID().slice(0, 8)}`,
-  });
-  const scope = orgScope(org.id);
+  const { scope, workspaceId, slug } = await createTestOrg(prisma, 'mesh');
   const agent = async (name: string) =>
     registry.registerAgent(
       scope,
-      { workspaceId, name, address: `agent://${org.slug}/default/${name}` },
+      { workspaceId, name, address: `agent://${slug}/default/${name}` },
       { secretHash: 'x', hint: 'xxxx' },
     );
   return { scope, agent };

@@ -8,7 +8,7 @@ import {
   PrismaService,
   RegistryRepository,
 } from '@axle/data';
-import { registerTestAgent, requireEnv } from '@axle/testing';
+import { createTestOrg, registerTestAgent, requireEnv } from '@axle/testing';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -18,10 +18,7 @@ const policies = new PolicyRepository(prisma);
 const registry = new RegistryRepository(prisma);
 const intents = new IntentRepository(prisma);
 
-async function newOrg() {
-  const { org } = await registry.createOrganization({ slug: `pr-${randomUUID().slice(0, 8)}` });
-  return { ...org, scope: orgScope(org.id) };
-}
+const newOrg = () => createTestOrg(prisma, 'pr');
 
 const entry = (owner: string, pattern: string, kind: 'org_receive' | 'agent_send' = 'org_receive') => ({
   kind,

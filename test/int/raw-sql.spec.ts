@@ -9,7 +9,7 @@ import {
   PrismaService,
   RegistryRepository,
 } from '@axle/data';
-import { registerTestAgent, requireEnv } from '@axle/testing';
+import { createTestOrg, registerTestAgent, requireEnv, type TestOrg } from '@axle/testing';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -19,12 +19,9 @@ const intents = new IntentRepository(prisma);
 const registry = new RegistryRepository(prisma);
 const policies = new PolicyRepository(prisma);
 
-async function newOrg() {
-  const { org, workspaceId } = await registry.createOrganization({ slug: `raw-${randomUUID().slice(0, 8)}` });
-  return { scope: orgScope(org.id), orgId: org.id, workspaceId, slug: org.slug };
-}
+const newOrg = () => createTestOrg(prisma, 'raw');
 
-async function newIntent(org: Awaited<ReturnType<typeof newOrg>>) {
+async function newIntent(org: TestOrg) {
   const to = `agent://${org.slug}/default/worker`;
   const { intent } = await intents.createSubmitted(
     org.scope,
@@ -67,7 +64,7 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
   test('an intent with its nullable columns empty reads as Prisma reads it', async () => {
     const org = await newOrg();
     const intent = await newIntent(org);
-    assert.deepEqual(await intents.findById(org.scope, intent.id), await prismaIntent(intent.id, org.orgId));
+    assert.deepEqual(await intents.findById(org.scope, intent.id), await prismaIntent(intent.id, org.id));
   });
 
   test('an intent with every column filled reads as Prisma reads it, for its org, the handler org and the platform', async () => {
@@ -80,7 +77,7 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
         replyTo: 'agent://x/default/reply',
         status: 'WAITING',
         waitingReason: 'WAITING_FOR_HUMAN',
-        handlerOrgId: handlerOrg.orgId,
+        handlerOrgId: handlerOrg.id,
         pendingWith: { type: 'human', ref: 'ops@example.com', name: 'Ops' },
         humanTask: { title: 'Approve', options: ['yes', 'no'] },
         result: { ok: 1.5 },
@@ -105,8 +102,8 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
         completedAt: new Date('2026-06-01T12:00:00.000Z'),
       },
     });
-    const expected = await prismaIntent(intent.id, org.orgId);
-    assert.equal(expected?.handlerOrgId, handlerOrg.orgId);
+    const expected = await prismaIntent(intent.id, org.id);
+    assert.equal(expected?.handlerOrgId, handlerOrg.id);
     assert.deepEqual(await intents.findById(org.scope, intent.id), expected);
     assert.deepEqual(await intents.findById(handlerOrg.scope, intent.id), expected);
     assert.deepEqual(await intents.findById(platformScope(), intent.id), expected);
@@ -163,7 +160,7 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
     assert.deepEqual(credential, {
       agent: {
         id: sa.id,
-        orgId: org.orgId,
+        orgId: org.id,
         workspaceId: org.workspaceId,
         name: 'signer',
         address: `agent://${org.slug}/default/signer`,
@@ -175,10 +172,10 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
         status: 'active',
         rateLimitPerMinute: 90,
       },
-      org: { id: org.orgId, slug: org.slug },
+      org: { id: org.id, slug: org.slug },
       signing: {
         agentId: sa.id,
-        orgId: org.orgId,
+        orgId: org.id,
         address: `agent://${org.slug}/default/signer`,
         publicKey: 'cHVibGlj',
         keyId: `kid-${sa.id}`,
@@ -186,7 +183,7 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
       },
       keys: [live, notYetExpired].map((k) => ({
         id: k.id,
-        orgId: org.orgId,
+        orgId: org.id,
         serviceAccountId: sa.id,
         secretHash: `hash-${k.name}`,
         revokedAt: null,
@@ -210,7 +207,7 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
     assert.equal(credential?.signing.publicKey, null);
     assert.equal(credential?.agent.displayName, null);
 
-    await registry.updateOrganization(platformScope(), org.orgId, { status: 'suspended' });
+    await registry.updateOrganization(platformScope(), org.id, { status: 'suspended' });
     assert.equal(await registry.findCredential(sa.id), null);
     assert.equal(await registry.findCredential(randomUUID()), null);
   });
@@ -221,7 +218,7 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
     const target = await registerTestAgent(prisma, { org: org.slug, name: 'target' });
     const add = (kind: 'org_receive' | 'agent_receive' | 'agent_send', owner: string, pattern: string) =>
       policies.addEntry(
-        orgScope(org.orgId),
+        orgScope(org.id),
         {
           kind,
           owner,
@@ -232,16 +229,16 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
         },
         10,
       );
-    await add('org_receive', org.orgId, 'agent://b-*/*');
-    await add('org_receive', org.orgId, '*');
+    await add('org_receive', org.id, 'agent://b-*/*');
+    await add('org_receive', org.id, '*');
     await add('agent_receive', target.address, 'agent://c/*');
     await add('agent_send', target.address, 'agent://d/*');
     await add('agent_send', `agent://${org.slug}/default/someone-else`, 'agent://e/*');
     await policies.addEntry(
-      orgScope(other.orgId),
+      orgScope(other.id),
       {
         kind: 'org_receive',
-        owner: other.orgId,
+        owner: other.id,
         pattern: '*',
         decision: 'allow',
         approver: null,
@@ -249,23 +246,23 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
       },
       10,
     );
-    await policies.setOrgReceivePolicy(orgScope(org.orgId), 'allowlist');
+    await policies.setOrgReceivePolicy(orgScope(org.id), 'allowlist');
 
     // What recipientPolicies read before it was plain SQL: the org, the agent, the entries.
     const [prismaOrg, prismaAgent, prismaRows] = await Promise.all([
       prisma.client.organization.findUnique({
-        where: { id: org.orgId },
+        where: { id: org.id },
         select: { id: true, slug: true, receivePolicy: true },
       }),
       prisma.client.serviceAccount.findFirst({
-        where: { address: target.address, orgId: org.orgId },
+        where: { address: target.address, orgId: org.id },
         select: { id: true, orgId: true, address: true, sendPolicy: true, receiveOverride: true },
       }),
       prisma.client.policyEntry.findMany({
         where: {
-          orgId: org.orgId,
+          orgId: org.id,
           OR: [
-            { kind: 'org_receive', owner: org.orgId },
+            { kind: 'org_receive', owner: org.id },
             { kind: { in: ['agent_receive', 'agent_send'] }, owner: target.address },
           ],
         },

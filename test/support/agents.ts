@@ -1,7 +1,18 @@
 import { generateApiKey, hashSecret } from '@axle/auth';
-import { type PrismaService, orgScope, RegistryRepository } from '@axle/data';
+import { type OrgScope, type PrismaService, orgScope, RegistryRepository } from '@axle/data';
+import { randomUUID } from 'node:crypto';
 
 export type TestAgent = { key: string; address: string; id: string };
+
+export type TestOrg = { id: string; slug: string; scope: OrgScope; workspaceId: string };
+
+/** A new organization with its default workspace, under a unique slug `<prefix>-<8 hex>`. */
+export async function createTestOrg(prisma: PrismaService, prefix = 'org'): Promise<TestOrg> {
+  const { org, workspaceId } = await new RegistryRepository(prisma).createOrganization({
+    slug: `${prefix}-${randomUUID().slice(0, 8)}`,
+  });
+  return { id: org.id, slug: org.slug, scope: orgScope(org.id), workspaceId };
+}
 
 /**
  * Registers an agent with its own key straight through the data lib (faster than the registry API,

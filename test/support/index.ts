@@ -1,7 +1,7 @@
 export { type AxleApp, AxleProcesses, runToExit } from './axle-processes';
 export { freePort, requireEnv, TEST_ADMIN_ADDRESS, TEST_ADMIN_KEY } from './env';
 export { type ApiResponse, apiClient, parseSse, type SseFrame } from './http-client';
-export { registerTestAgent, type TestAgent } from './agents';
+export { createTestOrg, registerTestAgent, type TestAgent, type TestOrg } from './agents';
 export { PrivateStack, type ServiceName } from './private-stack';
 export {
   generateSigningKey,
