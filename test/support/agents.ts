@@ -1,14 +1,26 @@
-import { generateApiKey, hashSecret } from '@axle/auth';
+import { BootstrapService, generateApiKey, hashSecret } from '@axle/auth';
 import { type OrgScope, type PrismaService, orgScope, RegistryRepository } from '@axle/data';
 import { randomUUID } from 'node:crypto';
+import { TEST_ADMIN_KEY } from './env';
 
 export type TestAgent = { key: string; address: string; id: string };
 
 export type TestOrg = { id: string; slug: string; scope: OrgScope; workspaceId: string };
 
+/**
+ * The platform admin every test gateway bootstraps with. A gateway bootstraps only an empty
+ * database, so a spec that creates organizations before any gateway has started (a repository
+ * spec run alone, or first) creates the admin first, as that gateway would have.
+ */
+async function ensureTestAdmin(registry: RegistryRepository): Promise<void> {
+  await new BootstrapService(registry).ensureBootstrapped({ bootstrapApiKey: TEST_ADMIN_KEY, dataDir: '' });
+}
+
 /** A new organization with its default workspace, under a unique slug `<prefix>-<8 hex>`. */
 export async function createTestOrg(prisma: PrismaService, prefix = 'org'): Promise<TestOrg> {
-  const { org, workspaceId } = await new RegistryRepository(prisma).createOrganization({
+  const registry = new RegistryRepository(prisma);
+  await ensureTestAdmin(registry);
+  const { org, workspaceId } = await registry.createOrganization({
     slug: `${prefix}-${randomUUID().slice(0, 8)}`,
   });
   return { id: org.id, slug: org.slug, scope: orgScope(org.id), workspaceId };
@@ -30,6 +42,7 @@ export async function registerTestAgent(
   },
 ): Promise<TestAgent> {
   const registry = new RegistryRepository(prisma);
+  await ensureTestAdmin(registry);
   const orgSlug = options.org ?? 'default';
   let org = await registry.findOrgBySlug(orgSlug);
   let workspaceId: string;
