@@ -193,8 +193,8 @@ describe('IdempotencyRepository (real PostgreSQL)', () => {
       'x',
       claim(new Date(Date.now() + DAY_MS)),
     );
-    assert.notEqual(first.intent.id, second.intent.id);
+    assert.notEqual(first.id, second.id);
     const record = await records.find(scope, callerId, 'POST /v1/intents', key);
-    assert.equal(record?.responseBody?.intent_id, second.intent.id);
+    assert.equal(record?.responseBody?.intent_id, second.id);
   });
 });

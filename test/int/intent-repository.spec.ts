@@ -50,12 +50,13 @@ describe('IntentRepository (real PostgreSQL)', () => {
 
   test('create writes events 1 CREATED and 2 SUBMITTED', async () => {
     const { scope, workspaceId } = await newOrg();
-    const { intent, events } = await intents.createSubmitted(
+    const intent = await intents.createSubmitted(
       scope,
       newIntent(workspaceId),
       'agent://acme/default/caller',
     );
     assert.equal(intent.status, 'SUBMITTED');
+    const events = await intents.listEvents(scope, intent.id, 0, 10);
     assert.deepEqual(
       events.map((e) => [e.seq, e.eventType, e.status]),
       [
@@ -68,7 +69,7 @@ describe('IntentRepository (real PostgreSQL)', () => {
   test('another org sees neither the intent nor its events, and cannot append to it', async () => {
     const a = await newOrg();
     const b = await newOrg();
-    const { intent } = await intents.createSubmitted(a.scope, newIntent(a.workspaceId), 'x');
+    const intent = await intents.createSubmitted(a.scope, newIntent(a.workspaceId), 'x');
     assert.equal(await intents.findById(b.scope, intent.id), null);
     assert.deepEqual(await intents.listEvents(b.scope, intent.id, 0, 100), []);
     await assert.rejects(
@@ -89,7 +90,7 @@ describe('IntentRepository (real PostgreSQL)', () => {
 
   test('concurrent writers get gapless, unique seq numbers', async () => {
     const { scope, workspaceId } = await newOrg();
-    const { intent } = await intents.createSubmitted(scope, newIntent(workspaceId), 'x');
+    const intent = await intents.createSubmitted(scope, newIntent(workspaceId), 'x');
     await intents.appendEvent(scope, intent.id, {
       eventType: 'intent.delivered',
       status: 'DELIVERED',
@@ -113,7 +114,7 @@ describe('IntentRepository (real PostgreSQL)', () => {
 
   test('a retried append with the same dedupe key writes its event once', async () => {
     const { scope, workspaceId } = await newOrg();
-    const { intent } = await intents.createSubmitted(scope, newIntent(workspaceId), 'x');
+    const intent = await intents.createSubmitted(scope, newIntent(workspaceId), 'x');
     const input = {
       eventType: 'intent.delivered' as const,
       status: 'DELIVERED' as const,
@@ -132,7 +133,7 @@ describe('IntentRepository (real PostgreSQL)', () => {
 
   test('refused transitions and writes to terminal intents are 409 and record nothing', async () => {
     const { scope, workspaceId } = await newOrg();
-    const { intent } = await intents.createSubmitted(scope, newIntent(workspaceId), 'x');
+    const intent = await intents.createSubmitted(scope, newIntent(workspaceId), 'x');
     await assert.rejects(
       intents.appendEvent(scope, intent.id, {
         eventType: 'intent.completed',
@@ -169,7 +170,7 @@ describe('IntentRepository (real PostgreSQL)', () => {
       Array.from({ length: 5 }, () => intents.createSubmitted(scope, newIntent(workspaceId, agent), 'x')),
     );
     await Promise.all(
-      created.map(({ intent }) =>
+      created.map((intent) =>
         intents.appendEvent(scope, intent.id, {
           eventType: 'intent.delivered',
           status: 'DELIVERED',

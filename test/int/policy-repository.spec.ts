@@ -146,7 +146,7 @@ describe('PolicyRepository (real PostgreSQL)', () => {
         'x',
       );
     const decision = { decision: 'escalate', approver: 'agent://pr-x/default/b', rule: null };
-    const { intent: held } = await create(decision);
+    const held = await create(decision);
     assert.deepEqual((await intents.findById(scope, held.id))?.policyDecision, decision);
     const wait = (waitingReason: 'WAITING_FOR_APPROVAL' | 'WAITING_FOR_HUMAN') => ({
       eventType: 'intent.waiting' as const,
@@ -158,7 +158,7 @@ describe('PolicyRepository (real PostgreSQL)', () => {
     await intents.appendEvent(scope, held.id, wait('WAITING_FOR_APPROVAL'));
     assert.equal((await intents.appendEvent(scope, held.id, deliver)).intent.status, 'DELIVERED');
 
-    const { intent: human } = await create(null);
+    const human = await create(null);
     assert.equal(human.policyDecision, null);
     await intents.appendEvent(scope, human.id, wait('WAITING_FOR_HUMAN'));
     await assert.rejects(intents.appendEvent(scope, human.id, deliver), { code: 'invalid_transition' });

@@ -2,6 +2,8 @@
 // exactly what the Prisma query it replaced answers, for rows with every column filled and with
 // every nullable column empty, and keeps that query's tenant and validity filters.
 import {
+  type IdempotencyClaim,
+  IdempotencyKeyTakenError,
   IntentRepository,
   orgScope,
   platformScope,
@@ -21,9 +23,9 @@ const policies = new PolicyRepository(prisma);
 
 const newOrg = () => createTestOrg(prisma, 'raw');
 
-async function newIntent(org: TestOrg) {
+function newIntent(org: TestOrg, claim?: IdempotencyClaim) {
   const to = `agent://${org.slug}/default/worker`;
-  const { intent } = await intents.createSubmitted(
+  return intents.createSubmitted(
     org.scope,
     {
       id: randomUUID(),
@@ -46,8 +48,8 @@ async function newIntent(org: TestOrg) {
       traceId: null,
     },
     'agent://caller',
+    claim,
   );
-  return intent;
 }
 
 /** The read findById made before it was plain SQL. */
@@ -307,5 +309,139 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
     await new Promise((resolve) => setTimeout(resolve, 5));
     await intents.markWorkflowStarted(org.scope, intent.id);
     assert.deepEqual((await intents.findById(org.scope, intent.id))?.workflowStartedAt, first);
+  });
+
+  test('a create writes the intent, its two events and its key as the Prisma create it replaced', async () => {
+    const org = await newOrg();
+    const handlerOrg = await newOrg();
+    const handler = `agent://${handlerOrg.slug}/default/worker`;
+    const full = (id: string) => ({
+      id,
+      workspaceId: org.workspaceId,
+      intentType: 'ops.deploy.v1',
+      correlationId: randomUUID(),
+      fromAgent: `agent://${org.slug}/default/caller`,
+      toAgent: handler,
+      replyTo: `agent://${org.slug}/default/reply`,
+      handler,
+      pendingWith: { type: 'agent' as const, ref: handler, name: null },
+      payload: { list: [1, 'two', null], text: 'é ✓' },
+      humanTask: { title: 'Approve', options: ['yes', 'no'] },
+      deadlineAt: new Date('2027-01-02T03:04:05.678Z'),
+      remindAfterSeconds: 60,
+      remindIntervalSeconds: 120,
+      maxReminders: 4,
+      escalateTo: `agent://${org.slug}/default/boss`,
+      maxDeliveryAttempts: 5,
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      policyDecision: { decision: 'escalate', code: 'x', rule: 'r1', approver: null },
+      scenarioId: 'scn-1',
+      workflowPlan: { steps: [{ id: 's1' }] },
+    });
+    const claim = {
+      callerId: randomUUID(),
+      route: 'POST /v1/intents',
+      key: randomUUID(),
+      requestHash: 'h',
+      expiresAt: new Date('2030-01-01T00:00:00.000Z'),
+      response: (intent: { id: string }) => ({ status: 200, body: { ok: true, intent_id: intent.id } }),
+    };
+    const created = await intents.createSubmitted(org.scope, full(randomUUID()), 'agent://actor', claim);
+
+    // The same intent as the Prisma create wrote it (id and timestamps aside).
+    const reference = full(randomUUID());
+    await prisma.client.intent.create({
+      data: {
+        ...reference,
+        orgId: org.id,
+        handlerOrgId: handlerOrg.id,
+        status: 'SUBMITTED',
+        lastSeq: 2,
+        createdAt: created.createdAt,
+        events: {
+          create: [
+            { orgId: org.id, seq: 1, eventType: 'intent.created', status: 'CREATED', dedupeKey: 'created' },
+            {
+              orgId: org.id,
+              seq: 2,
+              eventType: 'intent.submitted',
+              status: 'SUBMITTED',
+              dedupeKey: 'submitted',
+            },
+          ].map((e) => ({ ...e, actor: 'agent://actor', handler, at: created.createdAt })),
+        },
+      },
+    });
+    const stored = await prismaIntent(created.id, org.id);
+    const expected = await prismaIntent(reference.id, org.id);
+    const comparable = (row: typeof stored) => ({ ...row, id: null, correlationId: null, updatedAt: null });
+    assert.deepEqual(comparable(stored), comparable(expected));
+    assert.deepEqual(
+      { ...created, handlerOrgId: stored?.handlerOrgId },
+      stored,
+      'the answer is the stored row',
+    );
+    assert.deepEqual(created.updatedAt, created.createdAt);
+
+    const events = (intentId: string) =>
+      prisma.client.intentEvent.findMany({
+        where: { intentId },
+        orderBy: { seq: 'asc' },
+        omit: { id: true, intentId: true },
+      });
+    assert.deepEqual(await events(created.id), await events(reference.id));
+    const record = await prisma.client.idempotencyRecord.findUniqueOrThrow({
+      where: { callerId_route_key: { callerId: claim.callerId, route: claim.route, key: claim.key } },
+    });
+    assert.deepEqual(
+      [record.orgId, record.requestHash, record.responseStatus, record.responseBody, record.expiresAt],
+      [org.id, 'h', 200, { ok: true, intent_id: created.id }, claim.expiresAt],
+    );
+
+    // A handler in the intent's own org, or at no registered org, has no handler org.
+    const own = await newIntent(org);
+    assert.equal((await prismaIntent(own.id, org.id))?.handlerOrgId, null);
+    const nowhere = {
+      ...full(randomUUID()),
+      handler: 'agent://no-such-org/default/x',
+      toAgent: 'agent://no-such-org/default/x',
+    };
+    const elsewhere = await intents.createSubmitted(org.scope, nowhere, 'x');
+    assert.equal((await prismaIntent(elsewhere.id, org.id))?.handlerOrgId, null);
+  });
+
+  test('a create whose key a live record holds stores nothing; an expired record of the key gives way', async () => {
+    const org = await newOrg();
+    const claim = (expiresAt: Date) => ({
+      callerId: randomUUID(),
+      route: 'POST /v1/intents',
+      key: randomUUID(),
+      requestHash: 'h',
+      expiresAt,
+      response: () => ({ status: 200, body: { ok: true } }),
+    });
+    const live = claim(new Date(Date.now() + 60_000));
+    await newIntent(org, live);
+    const before = await prisma.client.intent.count({ where: { orgId: org.id } });
+    await assert.rejects(newIntent(org, live), IdempotencyKeyTakenError);
+    assert.equal(await prisma.client.intent.count({ where: { orgId: org.id } }), before, 'rolled back');
+
+    // Another org's caller with the same caller id, route and key does not take this org's record.
+    const other = await newOrg();
+    await assert.rejects(
+      newIntent(other, { ...live, expiresAt: new Date(Date.now() + 60_000) }),
+      IdempotencyKeyTakenError,
+    );
+
+    const expired = claim(new Date(Date.now() - 1_000));
+    await newIntent(org, expired);
+    const renewed = await newIntent(org, {
+      ...expired,
+      requestHash: 'h2',
+      expiresAt: new Date(Date.now() + 60_000),
+    });
+    const record = await prisma.client.idempotencyRecord.findFirstOrThrow({ where: { key: expired.key } });
+    assert.equal(record.requestHash, 'h2');
+    assert.ok(renewed.id);
   });
 });

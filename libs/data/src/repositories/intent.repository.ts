@@ -10,11 +10,13 @@ import {
   type WaitingReason,
 } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
 import { Prisma } from '../generated/prisma/client';
 import { guarded } from '../errors';
 import { json } from '../json';
 import { PrismaService } from '../prisma.service';
-import { preparedRows, selectList } from '../raw-sql';
+import { jsonParam, preparedRows, rawTransaction, selectList } from '../raw-sql';
 import { orgFilter, type OrgScope, type TenantScope } from '../tenancy';
 
 export type IntentRecord = {
@@ -195,6 +197,28 @@ const INTENT_SELECT = selectList<IntentRow>('i', {
 });
 
 /**
+ * A create's writes as one statement (IntentRepository.createSubmitted's values, in order): the
+ * intent, with the handler's org when it is another org's agent, and its events 1 and 2.
+ */
+const CREATE_INTENT_SQL = `
+  WITH intent AS (
+    INSERT INTO intents (id, org_id, workspace_id, intent_type, correlation_id, from_agent, to_agent, reply_to,
+      status, handler, handler_org_id, pending_with, payload, human_task, deadline_at, remind_after_seconds,
+      remind_interval_seconds, max_reminders, escalate_to, max_delivery_attempts, trace_id, policy_decision,
+      scenario_id, workflow_plan, last_seq, created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'SUBMITTED', $9,
+      (SELECT o.id FROM organizations o WHERE o.slug = $10 AND o.id <> $2),
+      $11::jsonb, $12::jsonb, $13::jsonb, $14, $15, $16, $17, $18, $19, $20, $21::jsonb, $22, $23::jsonb, 2, $24, $24)
+    RETURNING *
+  ), events AS (
+    INSERT INTO intent_events (intent_id, org_id, seq, event_type, status, handler, actor, dedupe_key, at)
+    SELECT i.id, i.org_id, e.seq, e.event_type, e.status, i.handler, $25, e.dedupe_key, i.created_at
+    FROM intent i CROSS JOIN (VALUES (1, 'intent.created', 'CREATED', 'created'),
+                                     (2, 'intent.submitted', 'SUBMITTED', 'submitted')) AS e(seq, event_type, status, dedupe_key)
+  )
+  SELECT ${INTENT_SELECT} FROM intent i`;
+
+/**
  * The intents a scope may read: its org's own, and those another org sent to one of its agents
  * (the current handler's org). Writes stay in the sender's org, through the intent's workflow.
  */
@@ -219,80 +243,80 @@ export class IntentRepository {
   constructor(private readonly prisma: PrismaService) {}
 
   /**
-   * Persists the intent with events 1 (CREATED) and 2 (SUBMITTED), plus the idempotency record when a
-   * key was given, in one transaction. Throws IdempotencyKeyTakenError when the key was claimed first.
+   * Stores a new intent with events 1 `intent.created`/CREATED and 2 `intent.submitted`/SUBMITTED,
+   * and, for a create under an Idempotency-Key, the key's record with the answer to replay, all in
+   * one transaction. Plain SQL (raw-sql.ts): one statement without a key, and with one the key's
+   * claim in the same transaction; it throws IdempotencyKeyTakenError when a live record holds it.
    */
   async createSubmitted(
     scope: OrgScope,
     input: NewIntent,
     actor: string,
     idempotency?: IdempotencyClaim,
-  ): Promise<{ intent: IntentRecord; events: IntentEventRecord[] }> {
-    return guarded(async () => {
-      try {
-        return await this.prisma.client.$transaction(async (tx) => {
-          const now = new Date();
-          const row = await tx.intent.create({
-            data: {
-              ...input,
-              orgId: scope.orgId,
-              handlerOrgId: await foreignOrgOf(tx, input.handler, scope.orgId),
-              status: 'SUBMITTED',
-              lastSeq: 2,
-              pendingWith: json(input.pendingWith),
-              payload: json(input.payload) ?? {},
-              humanTask: json(input.humanTask),
-              policyDecision: json(input.policyDecision),
-              workflowPlan: json(input.workflowPlan),
-              createdAt: now,
-            },
-          });
-          const base = { intentId: row.id, orgId: scope.orgId, actor, handler: input.handler, at: now };
-          const events = await tx.intentEvent.createManyAndReturn({
-            data: [
-              { ...base, seq: 1, eventType: 'intent.created', status: 'CREATED', dedupeKey: 'created' },
-              { ...base, seq: 2, eventType: 'intent.submitted', status: 'SUBMITTED', dedupeKey: 'submitted' },
-            ],
-          });
-          events.sort((a, b) => a.seq - b.seq);
-          const intent = toIntent(row);
-          if (idempotency) {
-            const response = idempotency.response(intent);
-            // An expired record of the same key does not block it: the key is new again.
-            await tx.idempotencyRecord.deleteMany({
-              where: {
-                callerId: idempotency.callerId,
-                route: idempotency.route,
-                key: idempotency.key,
-                expiresAt: { lte: now },
-                ...orgFilter(scope),
-              },
-            });
-            await tx.idempotencyRecord.create({
-              data: {
-                orgId: scope.orgId,
-                callerId: idempotency.callerId,
-                route: idempotency.route,
-                key: idempotency.key,
-                requestHash: idempotency.requestHash,
-                responseStatus: response.status,
-                responseBody: json(response.body) ?? {},
-                expiresAt: idempotency.expiresAt,
-              },
-            });
-          }
-          return { intent, events: events.map(toEvent) };
-        });
-      } catch (err) {
-        if (
-          err instanceof Prisma.PrismaClientKnownRequestError &&
-          err.code === 'P2002' &&
-          /IdempotencyRecord|idempotency/i.test(`${JSON.stringify(err.meta ?? {})} ${err.message}`)
-        ) {
-          throw new IdempotencyKeyTakenError();
-        }
-        throw err;
-      }
+  ): Promise<IntentRecord> {
+    const now = new Date();
+    const values = [
+      input.id,
+      scope.orgId,
+      input.workspaceId,
+      input.intentType,
+      input.correlationId,
+      input.fromAgent,
+      input.toAgent,
+      input.replyTo,
+      input.handler,
+      (input.handler && parseAgentAddress(input.handler)?.org) ?? null,
+      jsonParam(input.pendingWith),
+      jsonParam(input.payload) ?? '{}',
+      jsonParam(input.humanTask),
+      input.deadlineAt,
+      input.remindAfterSeconds,
+      input.remindIntervalSeconds,
+      input.maxReminders,
+      input.escalateTo,
+      input.maxDeliveryAttempts,
+      input.traceId,
+      jsonParam(input.policyDecision),
+      input.scenarioId ?? null,
+      jsonParam(input.workflowPlan),
+      now,
+      actor,
+    ];
+    const insert = async (db: pg.Pool | pg.PoolClient) => {
+      const [row] = await preparedRows<IntentRow>(db, 'intent_create', CREATE_INTENT_SQL, values);
+      return toIntent(row!);
+    };
+    if (!idempotency) return insert(this.prisma.pool);
+    return rawTransaction(this.prisma.pool, async (client) => {
+      const intent = await insert(client);
+      const response = idempotency.response(intent);
+      // An expired record of the same key (in this org) does not block it: the key is new again.
+      const claimed = await preparedRows(
+        client,
+        'intent_create_idempotency',
+        `INSERT INTO idempotency_records
+           (id, org_id, caller_id, route, key, request_hash, response_status, response_body, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10)
+         ON CONFLICT (caller_id, route, key) DO UPDATE SET
+           id = EXCLUDED.id, request_hash = EXCLUDED.request_hash, response_status = EXCLUDED.response_status,
+           response_body = EXCLUDED.response_body, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+         WHERE idempotency_records.expires_at <= EXCLUDED.created_at AND idempotency_records.org_id = EXCLUDED.org_id
+         RETURNING id`,
+        [
+          randomUUID(),
+          scope.orgId,
+          idempotency.callerId,
+          idempotency.route,
+          idempotency.key,
+          idempotency.requestHash,
+          response.status,
+          jsonParam(response.body) ?? '{}',
+          now,
+          idempotency.expiresAt,
+        ],
+      );
+      if (claimed.length === 0) throw new IdempotencyKeyTakenError();
+      return intent;
     });
   }
 
