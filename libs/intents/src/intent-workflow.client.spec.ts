@@ -2,7 +2,7 @@ import { ConflictError, DependencyUnavailableError } from '@axle/protocol';
 import { ServiceError } from '@temporalio/client';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { toTemporalError } from './intent-workflow.client';
+import { IntentWorkflowClient, toTemporalError } from './intent-workflow.client';
 
 /** A gRPC failure as the Temporal client reports it: a ServiceError whose cause has the status code. */
 const grpcFailure = (code: number, name: string) =>
@@ -35,5 +35,53 @@ describe('toTemporalError', () => {
     assert.equal(closed.code, 'intent_terminal');
     const other = grpcFailure(3, 'INVALID_ARGUMENT');
     assert.equal(toTemporalError(other), other);
+  });
+});
+
+describe('IntentWorkflowClient.startDetached', () => {
+  // Lazy: no connection is made until a Temporal call, and these starts make none.
+  const newClient = () => new IntentWorkflowClient({ address: '127.0.0.1:1', namespace: 'default' });
+
+  test('returns before its start ends; shutdown waits for every detached start', async () => {
+    const client = newClient();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let finished = false;
+    await client.startDetached(async () => {
+      await gate;
+      finished = true;
+    });
+    assert.equal(finished, false, 'the caller went on while its start runs');
+    const shutdown = client.onModuleDestroy();
+    release();
+    await shutdown;
+    assert.equal(finished, true);
+  });
+
+  test('a failing start is logged, not thrown to anyone', async () => {
+    const client = newClient();
+    await client.startDetached(() => Promise.reject(new Error('temporal said no')));
+    await client.startDetached(() => {
+      throw new Error('thrown before any await');
+    });
+    await client.onModuleDestroy();
+  });
+
+  test('beyond 256 running starts a caller waits for its own start', async () => {
+    const client = newClient();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    for (let i = 0; i < 256; i += 1) await client.startDetached(() => gate);
+    let ownDone = false;
+    const own = client.startDetached(async () => {
+      await gate;
+      ownDone = true;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(ownDone, false);
+    release();
+    await own;
+    assert.equal(ownDone, true, 'its call returned only once its start ended');
+    await client.onModuleDestroy();
   });
 });

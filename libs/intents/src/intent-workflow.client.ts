@@ -24,7 +24,7 @@ import {
   type TransferUpdateResult,
   WORKFLOW_TYPES,
 } from '@axle/protocol';
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import {
   Client,
   Connection,
@@ -39,13 +39,22 @@ import {
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 
 export const TEMPORAL_OPTIONS = Symbol('TEMPORAL_OPTIONS');
+
+/**
+ * Starts that may run after their create has answered. Beyond this many a create waits for its own
+ * start, so a Temporal slower than the gateway's intake slows creates down instead of piling up.
+ */
+const MAX_DETACHED_STARTS = 256;
 export type TemporalOptions = { address: string; namespace: string };
 
 /** The gateway's side of the intent workflow: start it, send it updates, check the server. */
 @Injectable()
 export class IntentWorkflowClient implements OnModuleDestroy {
+  private readonly logger = new Logger(IntentWorkflowClient.name);
   private readonly connection: Connection;
   private readonly client: Client;
+  /** Starts running after their caller went on (startDetached); shutdown waits for them. */
+  private readonly detached = new Set<Promise<void>>();
 
   constructor(@Inject(TEMPORAL_OPTIONS) private readonly options: TemporalOptions) {
     // Lazy: the gateway starts (and reports not-ready) while Temporal is down, and connects when it is back.
@@ -81,6 +90,27 @@ export class IntentWorkflowClient implements OnModuleDestroy {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return;
       throw toTemporalError(err);
     }
+  }
+
+  /**
+   * Runs `start` (a workflow start and what the caller does once it is confirmed) without the
+   * caller waiting for it, as long as few are running; see MAX_DETACHED_STARTS. Only for intents
+   * already durable: a start lost here (a crash, Temporal down) is the reconciler's to redo. Its
+   * failures are logged, never thrown.
+   */
+  async startDetached(start: () => Promise<void>): Promise<void> {
+    const logged = async () => {
+      try {
+        await start();
+      } catch (err) {
+        this.logger.warn(
+          `workflow start left to the reconciler: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+    };
+    if (this.detached.size >= MAX_DETACHED_STARTS) return logged();
+    const running = logged().finally(() => this.detached.delete(running));
+    this.detached.add(running);
   }
 
   /** Runs an update; an intent whose workflow never started gets it started first (at most once). */
@@ -193,6 +223,7 @@ export class IntentWorkflowClient implements OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
+    await Promise.all(this.detached);
     await this.connection.close().catch(() => undefined);
   }
 }

@@ -58,7 +58,8 @@ export type SubmitIntentResult = {
 
 /**
  * Creates an intent: validates it, makes it durable (events 1 and 2) together with its idempotency
- * record, then starts its workflow. The answer is sent only once the intent is durable (SPEC §3).
+ * record, then starts its workflow. The answer is sent once the intent is durable (SPEC §3), while
+ * its workflow may still be starting.
  */
 @Injectable()
 export class SubmitIntentUseCase {
@@ -189,7 +190,7 @@ export class SubmitIntentUseCase {
     const reservation = await this.quotas.reserveIntent(scope.orgId, newIntent.fromAgent);
     let intent: IntentRecord;
     try {
-      ({ intent } = await this.intents.createSubmitted(
+      intent = await this.intents.createSubmitted(
         scope,
         newIntent,
         cmd.principal.address,
@@ -206,7 +207,7 @@ export class SubmitIntentUseCase {
               }),
             }
           : undefined,
-      ));
+      );
     } catch (err) {
       await reservation.release();
       if (err instanceof IdempotencyKeyTakenError) {
@@ -216,30 +217,27 @@ export class SubmitIntentUseCase {
       throw err;
     }
     axleMetrics.intentsCreated.inc({ intent_type: boundedLabel('intent_type', intent.intentType) });
-    // The intent is durable: its workflow starts while its audit rows are written (in their order).
-    await Promise.all([
-      this.startWorkflow(intent),
-      (async () => {
-        await this.audit.record({
-          orgId: intent.orgId,
-          actorType: cmd.principal.kind,
-          actorId: cmd.principal.actorId,
-          action: 'intent.create',
-          targetType: 'intent',
-          targetId: intent.id,
-          outcome: 'success',
-          requestId: cmd.requestId,
-          details: { intent_type: intent.intentType, to_agent: intent.toAgent },
-        });
-        await this.policies.recordDecision(recipient.verdict, {
-          principal: cmd.principal,
-          requestId: cmd.requestId,
-          operation: 'send',
-          intentId: intent.id,
-          bypassed: recipient.bypassed,
-        });
-      })(),
-    ]);
+    // The intent is durable, so the answer does not wait for its workflow's start (SPEC §3): a start
+    // that is lost (a crash, Temporal down) is the worker's reconciler's to redo.
+    await this.workflows.startDetached(() => this.startWorkflow(intent));
+    await this.audit.record({
+      orgId: intent.orgId,
+      actorType: cmd.principal.kind,
+      actorId: cmd.principal.actorId,
+      action: 'intent.create',
+      targetType: 'intent',
+      targetId: intent.id,
+      outcome: 'success',
+      requestId: cmd.requestId,
+      details: { intent_type: intent.intentType, to_agent: intent.toAgent },
+    });
+    await this.policies.recordDecision(recipient.verdict, {
+      principal: cmd.principal,
+      requestId: cmd.requestId,
+      operation: 'send',
+      intentId: intent.id,
+      bypassed: recipient.bypassed,
+    });
     return { status: 200, body: (cmd.scenario?.response ?? createdBody)(intent), replayed: false };
   }
 
