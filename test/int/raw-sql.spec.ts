@@ -444,4 +444,100 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
     assert.equal(record.requestHash, 'h2');
     assert.ok(renewed.id);
   });
+
+  test('an appended event answers the intent and event as stored, and changes only the fields it names', async () => {
+    const org = await newOrg();
+    const handlerOrg = await newOrg();
+    const intent = await newIntent(org);
+    const storedEvent = async (seq: number) => {
+      const row = await prisma.client.intentEvent.findUniqueOrThrow({
+        where: { intentId_seq: { intentId: intent.id, seq } },
+        omit: { id: true, orgId: true, dedupeKey: true },
+      });
+      return row;
+    };
+
+    const foreign = `agent://${handlerOrg.slug}/default/worker`;
+    const delivered = await intents.appendEvent(org.scope, intent.id, {
+      eventType: 'intent.delivered',
+      status: 'DELIVERED',
+      handler: foreign,
+      pendingWith: { type: 'agent', ref: foreign, name: null },
+      deliveryAttempt: 2,
+      currentStep: 's1',
+      actor: 'agent://actor',
+      details: { attempt: 2, list: [1, null], skipped: undefined },
+      dedupeKey: 'step-1',
+      deliverTo: foreign,
+    });
+    assert.equal(delivered.created, true);
+    assert.deepEqual(delivered.intent, await intents.findById(org.scope, intent.id));
+    assert.equal((await prismaIntent(intent.id, org.id))?.handlerOrgId, handlerOrg.id, 'a foreign handler');
+    assert.deepEqual(delivered.event, await storedEvent(3));
+    assert.deepEqual(delivered.event.details, { attempt: 2, list: [1, null] });
+    const entry = await prisma.client.agentStreamEntry.findFirstOrThrow({ where: { intentId: intent.id } });
+    assert.deepEqual(
+      [entry.orgId, entry.address, entry.seq, entry.eventSeq, entry.eventType],
+      [handlerOrg.id, foreign, delivered.agentSeq, 3, 'intent.delivered'],
+      "the stream entry is in the listening agent's org",
+    );
+
+    // Fields not named keep their values; a named null clears one.
+    const waiting = await intents.appendEvent(org.scope, intent.id, {
+      eventType: 'intent.waiting',
+      status: 'WAITING',
+      waitingReason: 'WAITING_FOR_HUMAN',
+      pendingWith: null,
+      remindCount: 1,
+      actor: 'x',
+    });
+    assert.deepEqual(
+      [
+        waiting.intent.handler,
+        waiting.intent.pendingWith,
+        waiting.intent.deliveryAttempt,
+        waiting.intent.currentStep,
+      ],
+      [foreign, null, 2, 's1'],
+    );
+    assert.equal(waiting.agentSeq, null);
+    assert.equal(waiting.intent.remindCount, 1);
+    assert.deepEqual(waiting.event, await storedEvent(4));
+
+    // Back to a handler of the intent's own org; then a terminal event with its result.
+    const own = `agent://${org.slug}/default/worker`;
+    await intents.appendEvent(org.scope, intent.id, {
+      eventType: 'intent.transfer',
+      handler: own,
+      actor: 'x',
+    });
+    assert.equal((await prismaIntent(intent.id, org.id))?.handlerOrgId, null);
+    const done = await intents.appendEvent(org.scope, intent.id, {
+      eventType: 'intent.failed',
+      status: 'FAILED',
+      result: { ok: 1.5, text: 'é ✓' },
+      error: null,
+      currentStep: null,
+      actor: 'x',
+    });
+    assert.deepEqual(done.intent, await intents.findById(org.scope, intent.id));
+    assert.deepEqual(
+      [done.intent.status, done.intent.waitingReason, done.intent.lastSeq],
+      ['FAILED', null, 6],
+    );
+    assert.deepEqual(done.intent.completedAt, done.event.at);
+    assert.deepEqual(done.intent.result, { ok: 1.5, text: 'é ✓' });
+    assert.equal(done.intent.currentStep, null);
+
+    // The first append again, by its dedupe key: its stored event, the current intent, nothing new.
+    const retried = await intents.appendEvent(org.scope, intent.id, {
+      eventType: 'intent.delivered',
+      status: 'DELIVERED',
+      actor: 'agent://actor',
+      dedupeKey: 'step-1',
+    });
+    assert.equal(retried.created, false);
+    assert.deepEqual(retried.event, delivered.event);
+    assert.deepEqual(retried.intent, done.intent);
+  });
 });

@@ -196,6 +196,21 @@ const INTENT_SELECT = selectList<IntentRow>('i', {
   completedAt: 'completed_at',
 });
 
+/** The intent_events columns a raw read selects, as EventRow's fields (not its int8 id: unused). */
+const EVENT_SELECT = selectList<Omit<EventRow, 'id'>>('e', {
+  intentId: 'intent_id',
+  orgId: 'org_id',
+  seq: 'seq',
+  eventType: 'event_type',
+  status: 'status',
+  waitingReason: 'waiting_reason',
+  handler: 'handler',
+  actor: 'actor',
+  details: 'details',
+  dedupeKey: 'dedupe_key',
+  at: 'at',
+});
+
 /**
  * A create's writes as one statement (IntentRepository.createSubmitted's values, in order): the
  * intent, with the handler's org when it is another org's agent, and its events 1 and 2.
@@ -219,23 +234,57 @@ const CREATE_INTENT_SQL = `
   SELECT ${INTENT_SELECT} FROM intent i`;
 
 /**
+ * One event's writes after its intent is locked and its transition checked (appendEvent's values,
+ * in order): the intent's new state (each optional field changes only when its flag is set; the
+ * handler's org is looked up only when the handler changes), the event, and when it is delivered,
+ * the agent's next stream seq and entry, in the listening agent's org.
+ */
+const APPEND_EVENT_SQL = `
+  WITH updated AS (
+    UPDATE intents SET
+      status = $2,
+      waiting_reason = $3,
+      last_seq = last_seq + 1,
+      handler = CASE WHEN $4::boolean THEN $5 ELSE handler END,
+      handler_org_id = CASE WHEN $4::boolean AND $5 IS DISTINCT FROM handler
+        THEN (SELECT o.id FROM organizations o WHERE o.slug = $6 AND o.id <> intents.org_id)
+        ELSE handler_org_id END,
+      pending_with = CASE WHEN $7::boolean THEN $8::jsonb ELSE pending_with END,
+      result = CASE WHEN $9::boolean THEN $10::jsonb ELSE result END,
+      error = CASE WHEN $11::boolean THEN $12::jsonb ELSE error END,
+      remind_count = COALESCE($13, remind_count),
+      delivery_attempt = COALESCE($14, delivery_attempt),
+      current_step = CASE WHEN $15::boolean THEN $16 ELSE current_step END,
+      completed_at = CASE WHEN $17::boolean THEN $18 ELSE completed_at END,
+      updated_at = $18
+    WHERE id = $1
+    RETURNING *
+  ), event AS (
+    INSERT INTO intent_events (intent_id, org_id, seq, event_type, status, waiting_reason, handler, actor, details, dedupe_key, at)
+    SELECT u.id, u.org_id, u.last_seq, $19, u.status, u.waiting_reason, u.handler, $20, $21::jsonb, $22, $18
+    FROM updated u
+  ), stream AS (
+    SELECT CASE WHEN $23 = u.handler THEN COALESCE(u.handler_org_id, u.org_id)
+           ELSE COALESCE((SELECT o.id FROM organizations o WHERE o.slug = $24 AND o.id <> u.org_id), u.org_id)
+           END AS org_id
+    FROM updated u WHERE $23::text IS NOT NULL
+  ), cursor AS (
+    -- Its row lock is held to commit, so an agent's stream order is commit order.
+    INSERT INTO agent_stream_cursors (address, org_id, last_seq) SELECT $23, s.org_id, 1 FROM stream s
+    ON CONFLICT (address) DO UPDATE SET last_seq = agent_stream_cursors.last_seq + 1
+    RETURNING last_seq
+  ), entry AS (
+    INSERT INTO agent_stream_entries (org_id, address, seq, intent_id, event_seq, event_type, at)
+    SELECT s.org_id, $23, c.last_seq, u.id, u.last_seq, $19, $18 FROM stream s, cursor c, updated u
+  )
+  SELECT ${INTENT_SELECT}, (SELECT c.last_seq FROM cursor c) AS "agentSeq" FROM updated i`;
+
+/**
  * The intents a scope may read: its org's own, and those another org sent to one of its agents
  * (the current handler's org). Writes stay in the sender's org, through the intent's workflow.
  */
 function visibleTo(scope: TenantScope): Prisma.IntentWhereInput {
   return scope.kind === 'org' ? { OR: [{ orgId: scope.orgId }, { handlerOrgId: scope.orgId }] } : {};
-}
-
-/** The org of an agent address's slug when it is another org than the intent's own; else null. */
-async function foreignOrgOf(
-  tx: Tx,
-  address: string | null | undefined,
-  ownOrgId: string,
-): Promise<string | null> {
-  const slug = address ? parseAgentAddress(address)?.org : undefined;
-  if (!slug) return null;
-  const org = await tx.organization.findUnique({ where: { slug }, select: { id: true } });
-  return org && org.id !== ownOrgId ? org.id : null;
 }
 
 @Injectable()
@@ -365,95 +414,86 @@ export class IntentRepository {
     intentId: string,
     input: AppendEventInput,
   ): Promise<AppendEventResult> {
-    return guarded(() =>
-      this.prisma.client.$transaction(async (tx) => {
-        const locked = await lockIntent(tx, scope, intentId);
-        if (!locked) throw new NotFoundError('intent_not_found', `intent ${intentId} not found`);
-        if (input.dedupeKey) {
-          const existing = await tx.intentEvent.findUnique({
-            where: { intentId_dedupeKey: { intentId, dedupeKey: input.dedupeKey } },
-          });
-          if (existing) {
-            const row = await tx.intent.findUniqueOrThrow({ where: { id: intentId } });
-            return { event: toEvent(existing), intent: toIntent(row), created: false, agentSeq: null };
-          }
-        }
-        const from = locked.status as IntentStatus;
-        const to = input.status ?? from;
-        if (isTerminal(from) || (to !== from && !canTransition(from, to, locked.waiting_reason))) {
-          throw new ConflictError(
-            isTerminal(from) ? 'intent_terminal' : 'invalid_transition',
-            `intent is ${from}; ${input.eventType} (${to}) is not allowed`,
-            { status: from },
-          );
-        }
-        const seq = locked.last_seq + 1;
-        const now = new Date();
-        const waitingReason = to === 'WAITING' ? (input.waitingReason ?? null) : null;
-        const row = await tx.intent.update({
-          where: { id: intentId },
-          data: {
-            status: to,
-            waitingReason,
-            lastSeq: seq,
-            ...(input.handler !== undefined
-              ? {
-                  handler: input.handler,
-                  // Looked up only when the handler really changes (a transfer), not on every event.
-                  ...(input.handler !== locked.handler
-                    ? { handlerOrgId: await foreignOrgOf(tx, input.handler, locked.org_id) }
-                    : {}),
-                }
-              : {}),
-            ...(input.pendingWith !== undefined
-              ? { pendingWith: json(input.pendingWith) ?? Prisma.DbNull }
-              : {}),
-            ...(input.result !== undefined ? { result: json(input.result) ?? Prisma.DbNull } : {}),
-            ...(input.error !== undefined ? { error: json(input.error) ?? Prisma.DbNull } : {}),
-            ...(input.remindCount !== undefined ? { remindCount: input.remindCount } : {}),
-            ...(input.deliveryAttempt !== undefined ? { deliveryAttempt: input.deliveryAttempt } : {}),
-            ...(input.currentStep !== undefined ? { currentStep: input.currentStep } : {}),
-            ...(isTerminal(to) ? { completedAt: now } : {}),
-          },
-        });
-        const event = await tx.intentEvent.create({
-          data: {
-            intentId,
-            orgId: row.orgId,
-            seq,
-            eventType: input.eventType,
-            status: to,
-            waitingReason,
-            handler: row.handler,
-            actor: input.actor,
-            details: json(input.details) ?? {},
-            dedupeKey: input.dedupeKey ?? null,
-            at: now,
-          },
-        });
-        let agentSeq: number | null = null;
-        if (input.deliverTo) {
-          // The entry belongs to the listening agent's org, which may not be the sender's.
-          const streamOrgId =
-            input.deliverTo === row.handler
-              ? (row.handlerOrgId ?? row.orgId)
-              : ((await foreignOrgOf(tx, input.deliverTo, row.orgId)) ?? row.orgId);
-          agentSeq = await nextAgentSeq(tx, input.deliverTo, streamOrgId);
-          await tx.agentStreamEntry.create({
-            data: {
-              orgId: streamOrgId,
-              address: input.deliverTo,
-              seq: agentSeq,
-              intentId,
-              eventSeq: seq,
-              eventType: input.eventType,
-              at: now,
-            },
-          });
-        }
-        return { event: toEvent(event), intent: toIntent(row), created: true, agentSeq };
-      }),
-    );
+    return rawTransaction(this.prisma.pool, async (client) => {
+      const [locked] = await preparedRows<IntentRow & { dedupedSeq: number | null }>(
+        client,
+        'intent_lock_for_event',
+        `SELECT ${INTENT_SELECT}, e.seq AS "dedupedSeq"
+         FROM intents i LEFT JOIN intent_events e ON e.intent_id = i.id AND e.dedupe_key = $3
+         WHERE i.id = $1 AND ($2::uuid IS NULL OR i.org_id = $2)
+         FOR UPDATE OF i`,
+        [intentId, scope.kind === 'org' ? scope.orgId : null, input.dedupeKey ?? null],
+      );
+      if (!locked) throw new NotFoundError('intent_not_found', `intent ${intentId} not found`);
+      const { dedupedSeq, ...current } = locked;
+      if (dedupedSeq !== null) {
+        const [existing] = await preparedRows<Omit<EventRow, 'id'>>(
+          client,
+          'intent_event_by_seq',
+          `SELECT ${EVENT_SELECT} FROM intent_events e WHERE e.intent_id = $1 AND e.seq = $2`,
+          [intentId, dedupedSeq],
+        );
+        return { event: toEvent(existing!), intent: toIntent(current), created: false, agentSeq: null };
+      }
+      const from = current.status as IntentStatus;
+      const to = input.status ?? from;
+      if (isTerminal(from) || (to !== from && !canTransition(from, to, current.waitingReason))) {
+        throw new ConflictError(
+          isTerminal(from) ? 'intent_terminal' : 'invalid_transition',
+          `intent is ${from}; ${input.eventType} (${to}) is not allowed`,
+          { status: from },
+        );
+      }
+      const now = new Date();
+      const waitingReason = to === 'WAITING' ? (input.waitingReason ?? null) : null;
+      const details = jsonParam(input.details) ?? '{}';
+      const slugOf = (address: string | null | undefined) =>
+        (address && parseAgentAddress(address)?.org) ?? null;
+      const [row] = await preparedRows<IntentRow & { agentSeq: number | null }>(
+        client,
+        'intent_append_event',
+        APPEND_EVENT_SQL,
+        [
+          intentId,
+          to,
+          waitingReason,
+          input.handler !== undefined,
+          input.handler ?? null,
+          slugOf(input.handler),
+          input.pendingWith !== undefined,
+          jsonParam(input.pendingWith),
+          input.result !== undefined,
+          jsonParam(input.result),
+          input.error !== undefined,
+          jsonParam(input.error),
+          input.remindCount ?? null,
+          input.deliveryAttempt ?? null,
+          input.currentStep !== undefined,
+          input.currentStep ?? null,
+          isTerminal(to),
+          now,
+          input.eventType,
+          input.actor,
+          details,
+          input.dedupeKey ?? null,
+          input.deliverTo ?? null,
+          slugOf(input.deliverTo),
+        ],
+      );
+      const { agentSeq, ...updated } = row!;
+      const event: IntentEventRecord = {
+        intentId,
+        seq: updated.lastSeq,
+        eventType: input.eventType,
+        status: to,
+        waitingReason,
+        handler: updated.handler,
+        actor: input.actor,
+        details: JSON.parse(details) as Record<string, unknown>,
+        at: now,
+      };
+      return { event, intent: toIntent(updated), created: true, agentSeq };
+    });
   }
 
   /** Newest first, keyset-paged on (createdAt, id) so pages stay stable while intents arrive. */
@@ -665,15 +705,6 @@ async function lockIntent(tx: Tx, scope: TenantScope, intentId: string): Promise
   return rows[0] ?? null;
 }
 
-/** Increments the agent's cursor; its row lock is held to commit, so cursor order is commit order. */
-async function nextAgentSeq(tx: Tx, address: string, orgId: string): Promise<number> {
-  const rows = await tx.$queryRaw<{ last_seq: number }[]>`
-    INSERT INTO agent_stream_cursors (address, org_id, last_seq) VALUES (${address}, ${orgId}::uuid, 1)
-    ON CONFLICT (address) DO UPDATE SET last_seq = agent_stream_cursors.last_seq + 1
-    RETURNING last_seq`;
-  return rows[0]!.last_seq;
-}
-
 /** A grant set to null is removed; others replace the grant for that key. */
 function mergeGrants(
   current: Record<string, { allow: string[] }>,
@@ -703,7 +734,7 @@ function toIntent(row: IntentRow): IntentRecord {
   };
 }
 
-function toEvent(row: EventRow): IntentEventRecord {
+function toEvent(row: Omit<EventRow, 'id'>): IntentEventRecord {
   return {
     intentId: row.intentId,
     seq: row.seq,
