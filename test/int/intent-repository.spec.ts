@@ -9,7 +9,7 @@ import {
   platformScope,
   PrismaService,
 } from '@axle/data';
-import { createTestOrg, requireEnv } from '@axle/testing';
+import { createTestOrg, requireEnv, until } from '@axle/testing';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -128,6 +128,43 @@ describe('IntentRepository (real PostgreSQL)', () => {
     assert.equal(first.event.seq, 3);
     assert.equal(second.event.seq, 3);
     assert.equal([first.created, second.created].filter(Boolean).length, 1);
+    assert.equal((await intents.listEvents(scope, intent.id, 0, 100)).length, 3);
+  });
+
+  test("an append that waited for the lock of a writer of its dedupe key gets that writer's event", async () => {
+    const { scope, workspaceId } = await newOrg();
+    const intent = await intents.createSubmitted(scope, newIntent(workspaceId), 'x');
+    // The first writer, by hand: it holds the intent's lock while the retry starts and waits for it.
+    const first = await prisma.pool.connect();
+    try {
+      await first.query('BEGIN');
+      await first.query('SELECT 1 FROM intents WHERE id = $1 FOR UPDATE', [intent.id]);
+      const retry = intents.appendEvent(scope, intent.id, {
+        eventType: 'intent.delivered',
+        status: 'DELIVERED',
+        actor: 'x',
+        dedupeKey: 'step-1',
+      });
+      await until('the retry waits for the lock', async () => {
+        const { rows } = await prisma.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted`,
+        );
+        return rows[0]!.n > 0 ? true : undefined;
+      });
+      await first.query(
+        `INSERT INTO intent_events (intent_id, org_id, seq, event_type, status, actor, dedupe_key)
+         VALUES ($1, $2, 3, 'intent.delivered', 'DELIVERED', 'x', 'step-1')`,
+        [intent.id, scope.orgId],
+      );
+      await first.query(`UPDATE intents SET status = 'DELIVERED', last_seq = 3 WHERE id = $1`, [intent.id]);
+      await first.query('COMMIT');
+      const result = await retry;
+      assert.equal(result.created, false);
+      assert.equal(result.event.seq, 3);
+      assert.equal(result.intent.lastSeq, 3);
+    } finally {
+      first.release();
+    }
     assert.equal((await intents.listEvents(scope, intent.id, 0, 100)).length, 3);
   });
 

@@ -415,25 +415,26 @@ export class IntentRepository {
     input: AppendEventInput,
   ): Promise<AppendEventResult> {
     return rawTransaction(this.prisma.pool, async (client) => {
-      const [locked] = await preparedRows<IntentRow & { dedupedSeq: number | null }>(
+      const [current] = await preparedRows<IntentRow>(
         client,
         'intent_lock_for_event',
-        `SELECT ${INTENT_SELECT}, e.seq AS "dedupedSeq"
-         FROM intents i LEFT JOIN intent_events e ON e.intent_id = i.id AND e.dedupe_key = $3
+        `SELECT ${INTENT_SELECT} FROM intents i
          WHERE i.id = $1 AND ($2::uuid IS NULL OR i.org_id = $2)
-         FOR UPDATE OF i`,
-        [intentId, scope.kind === 'org' ? scope.orgId : null, input.dedupeKey ?? null],
+         FOR UPDATE`,
+        [intentId, scope.kind === 'org' ? scope.orgId : null],
       );
-      if (!locked) throw new NotFoundError('intent_not_found', `intent ${intentId} not found`);
-      const { dedupedSeq, ...current } = locked;
-      if (dedupedSeq !== null) {
+      if (!current) throw new NotFoundError('intent_not_found', `intent ${intentId} not found`);
+      if (input.dedupeKey) {
+        // Its own statement, after the lock: a statement sees what was committed when it began, so a
+        // concurrent writer of the same key that held the lock is seen only by a later statement.
         const [existing] = await preparedRows<Omit<EventRow, 'id'>>(
           client,
-          'intent_event_by_seq',
-          `SELECT ${EVENT_SELECT} FROM intent_events e WHERE e.intent_id = $1 AND e.seq = $2`,
-          [intentId, dedupedSeq],
+          'intent_event_by_dedupe_key',
+          `SELECT ${EVENT_SELECT} FROM intent_events e WHERE e.intent_id = $1 AND e.dedupe_key = $2`,
+          [intentId, input.dedupeKey],
         );
-        return { event: toEvent(existing!), intent: toIntent(current), created: false, agentSeq: null };
+        if (existing)
+          return { event: toEvent(existing), intent: toIntent(current), created: false, agentSeq: null };
       }
       const from = current.status as IntentStatus;
       const to = input.status ?? from;
