@@ -2,6 +2,7 @@
 // exactly what the Prisma query it replaced answers, for rows with every column filled and with
 // every nullable column empty, and keeps that query's tenant and validity filters.
 import {
+  AuditRepository,
   type IdempotencyClaim,
   IdempotencyKeyTakenError,
   IntentRepository,
@@ -20,6 +21,7 @@ const prisma = new PrismaService(requireEnv('DATABASE_URL'));
 const intents = new IntentRepository(prisma);
 const registry = new RegistryRepository(prisma);
 const policies = new PolicyRepository(prisma);
+const audit = new AuditRepository(prisma);
 
 const newOrg = () => createTestOrg(prisma, 'raw');
 
@@ -539,5 +541,64 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
     assert.equal(retried.created, false);
     assert.deepEqual(retried.event, delivered.event);
     assert.deepEqual(retried.intent, done.intent);
+  });
+
+  test('an audit row is stored with every field, its secrets redacted; a platform row has no org', async () => {
+    const org = await newOrg();
+    const requestId = randomUUID();
+    const before = new Date();
+    await audit.record({
+      orgId: org.id,
+      actorType: 'service_account',
+      actorId: 'sa-1',
+      action: 'intent.create',
+      targetType: 'intent',
+      targetId: 'i-1',
+      outcome: 'denied',
+      requestId,
+      details: { list: [1, null], nested: { api_key: 'secret' }, text: 'é ✓' },
+    });
+    await audit.record({
+      orgId: null,
+      actorType: 'system',
+      actorId: null,
+      action: 'platform.x',
+      outcome: 'success',
+      requestId,
+    });
+    const rows = await prisma.client.auditEvent.findMany({
+      where: { requestId },
+      orderBy: { id: 'asc' },
+      omit: { id: true },
+    });
+    assert.equal(rows.length, 2);
+    assert.ok(rows[0]!.at >= new Date(before.getTime() - 1_000), 'stamped by the database');
+    assert.deepEqual(
+      rows.map(({ at: _at, ...row }) => row),
+      [
+        {
+          orgId: org.id,
+          actorType: 'service_account',
+          actorId: 'sa-1',
+          action: 'intent.create',
+          targetType: 'intent',
+          targetId: 'i-1',
+          outcome: 'denied',
+          requestId,
+          details: { list: [1, null], nested: { api_key: '[redacted]' }, text: 'é ✓' },
+        },
+        {
+          orgId: null,
+          actorType: 'system',
+          actorId: null,
+          action: 'platform.x',
+          targetType: null,
+          targetId: null,
+          outcome: 'success',
+          requestId,
+          details: {},
+        },
+      ],
+    );
   });
 });

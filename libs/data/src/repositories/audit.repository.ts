@@ -1,8 +1,8 @@
 import { currentCorrelation, markAudited } from '@axle/observability';
 import { Injectable } from '@nestjs/common';
 import { guarded } from '../errors';
-import { json } from '../json';
 import { PrismaService } from '../prisma.service';
+import { jsonParam, preparedRows } from '../raw-sql';
 import { orgFilter, type TenantScope } from '../tenancy';
 
 export type AuditEntry = {
@@ -66,20 +66,23 @@ export class AuditRepository {
 
   async record(entry: AuditEntry): Promise<void> {
     const requestId = entry.requestId ?? currentCorrelation()?.requestId ?? null;
-    await guarded(() =>
-      this.prisma.client.auditEvent.create({
-        data: {
-          orgId: entry.orgId,
-          actorType: entry.actorType,
-          actorId: entry.actorId,
-          action: entry.action,
-          targetType: entry.targetType ?? null,
-          targetId: entry.targetId ?? null,
-          outcome: entry.outcome,
-          requestId,
-          details: json(scrub(entry.details ?? {})) ?? {},
-        },
-      }),
+    // Plain SQL (raw-sql.ts): every write request records a row.
+    await preparedRows(
+      this.prisma.pool,
+      'audit_insert',
+      `INSERT INTO audit_events (org_id, actor_type, actor_id, action, target_type, target_id, outcome, request_id, details)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)`,
+      [
+        entry.orgId,
+        entry.actorType,
+        entry.actorId,
+        entry.action,
+        entry.targetType ?? null,
+        entry.targetId ?? null,
+        entry.outcome,
+        requestId,
+        jsonParam(scrub(entry.details ?? {})),
+      ],
     );
     markAudited(requestId);
   }
