@@ -150,7 +150,7 @@ The command exits non-zero when a scenario fails.
 
 Last run: ${new Date().toISOString()}, commit ${git('rev-parse --short HEAD')}${dirty}, branch ${git('rev-parse --abbrev-ref HEAD')};
 ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM (shared with other work), ${os.type()} ${os.release()}, Node ${process.version}.
-Scenarios this run: ${results.map((r) => `${r.name} ${r.passed ? 'PASS' : 'FAIL'}`).join(', ')}; fuzz seed ${seed}.
+Scenarios this run: ${results.map((r) => `${r.name} ${r.passed ? 'PASS' : 'FAIL'}`).join(', ')}; seed ${seed}.
 
 ## Scenarios
 `;
