@@ -547,15 +547,18 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
     const org = await newOrg();
     const requestId = randomUUID();
     const before = new Date();
-    await audit.record({
+    const filled = {
       orgId: org.id,
-      actorType: 'service_account',
+      actorType: 'service_account' as const,
       actorId: 'sa-1',
       action: 'intent.create',
       targetType: 'intent',
       targetId: 'i-1',
-      outcome: 'denied',
+      outcome: 'denied' as const,
       requestId,
+    };
+    await audit.record({
+      ...filled,
       details: { list: [1, null], nested: { api_key: 'secret' }, text: 'é ✓' },
     });
     await audit.record({
@@ -576,17 +579,7 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
     assert.deepEqual(
       rows.map(({ at: _at, ...row }) => row),
       [
-        {
-          orgId: org.id,
-          actorType: 'service_account',
-          actorId: 'sa-1',
-          action: 'intent.create',
-          targetType: 'intent',
-          targetId: 'i-1',
-          outcome: 'denied',
-          requestId,
-          details: { list: [1, null], nested: { api_key: '[redacted]' }, text: 'é ✓' },
-        },
+        { ...filled, details: { list: [1, null], nested: { api_key: '[redacted]' }, text: 'é ✓' } },
         {
           orgId: null,
           actorType: 'system',

@@ -40,12 +40,13 @@ import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 
 export const TEMPORAL_OPTIONS = Symbol('TEMPORAL_OPTIONS');
 
+export type TemporalOptions = { address: string; namespace: string };
+
 /**
  * Starts that may run after their create has answered. Beyond this many a create waits for its own
  * start, so a Temporal slower than the gateway's intake slows creates down instead of piling up.
  */
 const MAX_DETACHED_STARTS = 256;
-export type TemporalOptions = { address: string; namespace: string };
 
 /** The gateway's side of the intent workflow: start it, send it updates, check the server. */
 @Injectable()
