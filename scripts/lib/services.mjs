@@ -715,6 +715,13 @@ export async function startTemporal({
       namespace,
       '--log-level',
       'warn',
+      // The dev server has one history shard, and Temporal reads a shard's transfer and timer
+      // queues at most 20 times a second by default: past a burst of ~20 tasks, every workflow
+      // task, activity and fired timer waited ~30 ms before matching saw it (docs/benchmarks.md).
+      '--dynamic-config-value',
+      'history.transferProcessorMaxPollRPS=200',
+      '--dynamic-config-value',
+      'history.timerProcessorMaxPollRPS=200',
       ...(dbFile
         ? [
             '--db-filename',
