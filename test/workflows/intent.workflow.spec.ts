@@ -5,6 +5,8 @@ import { WORKFLOWS_PATH } from '@axle/orchestration';
 import { compileScenario } from '@axle/scenarios';
 import {
   canTransition,
+  deliveredEvent,
+  deliversDirectly,
   FAILURE_TYPES,
   type HttpDeliveryInput,
   type HttpDeliveryResult,
@@ -24,6 +26,7 @@ import {
   TASK_QUEUES,
   transferUpdate,
   WORKFLOW_TYPES,
+  workflowStepKey,
 } from '@axle/protocol';
 import { requireEnv } from '@axle/testing';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
@@ -53,10 +56,13 @@ function stubActivities() {
   const seqByKey = new Map<string, number>();
   const approvalsOpened: string[] = [];
   const humanNotices: NotifyHumanTaskInput[] = [];
+  /** Intents whose first plan load stores the delivery, then fails as if its answer were lost. */
+  const lostLoads = new Set<string>();
   const activities: IntentActivities = {
-    loadPlan({ intentId }) {
-      return Promise.resolve({
-        status: 'SUBMITTED',
+    async loadPlan({ intentId, orgId, deliverDirectly }) {
+      const plan: IntentPlan = {
+        status: status.get(intentId) ?? 'SUBMITTED',
+        recordedSteps: calls.filter((c) => c.intentId === intentId).length,
         toAgent: 'agent://acme/default/worker',
         handler: 'agent://acme/default/worker',
         replyTo: null,
@@ -72,7 +78,16 @@ function stubActivities() {
         deliveryAttempt: 0,
         retry: { backoffMs: 20, backoffMaxMs: 100 },
         ...plans.get(intentId),
+      };
+      if (!deliverDirectly || !deliversDirectly(plan)) return plan;
+      const delivered = await activities.recordEvent({
+        ...deliveredEvent(plan, plan.deliveryAttempt),
+        intentId,
+        orgId,
+        dedupeKey: workflowStepKey((plan.recordedSteps ?? 0) + 1),
       });
+      if (lostLoads.delete(intentId)) throw new Error('the plan load stored the delivery, then failed');
+      return { ...plan, delivered };
     },
     resolveBinding({ address }) {
       return Promise.resolve(
@@ -99,6 +114,11 @@ function stubActivities() {
         }
       }
       return Promise.resolve({ seq: seqByKey.get(key)!, status: status.get(input.intentId) ?? 'SUBMITTED' });
+    },
+    async recordEvents(inputs) {
+      const results = [];
+      for (const one of inputs) results.push(await activities.recordEvent(one));
+      return results;
     },
     deliverHttp(input) {
       httpCalls.push(input);
@@ -148,6 +168,7 @@ function stubActivities() {
     httpCalls,
     approvalsOpened,
     humanNotices,
+    lostLoads,
     notifications,
     sendNotification,
   };
@@ -181,8 +202,11 @@ describe('intentWorkflow', () => {
     await env.teardown();
   });
 
-  async function start(plan: StubPlan = {}, toAgent = 'agent://acme/default/worker') {
-    const intentId = randomUUID();
+  async function start(
+    plan: StubPlan = {},
+    toAgent = 'agent://acme/default/worker',
+    intentId = randomUUID(),
+  ) {
     stub.plans.set(intentId, plan);
     const handle = await env.client.workflow.start(WORKFLOW_TYPES.intent, {
       workflowId: intentId,
@@ -235,12 +259,13 @@ describe('intentWorkflow', () => {
     assert.deepEqual(mine[2]!.result, { ok: 1 });
     assert.deepEqual(result.completion, { delivered: false, reason: 'reply_to_not_set' });
     assert.deepEqual(new Set(mine.map((c) => c.dedupeKey)).size, 3, 'every step has its own dedupe key');
-    // Bookkeeping runs as local activities (markers), never as scheduled activity tasks.
+    // Bookkeeping runs as local activities (markers), never as scheduled activity tasks; the plan
+    // load records the delivery, and in progress and completed go in one call.
     const history = await handle.fetchHistory();
     const scheduled = history.events?.filter((e) => e.activityTaskScheduledEventAttributes) ?? [];
     const markers = history.events?.filter((e) => e.markerRecordedEventAttributes) ?? [];
     assert.deepEqual(scheduled, []);
-    assert.equal(markers.length, 5, 'the patch marker, the plan load and 3 events');
+    assert.equal(markers.length, 3, 'the patch marker, the plan load and one call for 2 events');
     await exportHistory(handle, 'intent-complete');
   });
 
@@ -387,6 +412,31 @@ describe('intentWorkflow', () => {
       args: [{ kind: 'task_result', actor: 'a', taskResult: { outcome: 'rejected' } }],
     });
     assert.equal(no.status, 'FAILED');
+  });
+
+  test('a plan load retried after it stored the delivery still opens the human task, once delivered', async () => {
+    const intentId = randomUUID();
+    stub.lostLoads.add(intentId);
+    const { handle } = await start(
+      { humanTask: { title: 'Check', assignees: ['ops@example.com'] } },
+      undefined,
+      intentId,
+    );
+    let state = await handle.query(stateQuery);
+    for (let i = 0; i < 50 && state.waitingReason !== 'WAITING_FOR_HUMAN'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      state = await handle.query(stateQuery);
+    }
+    assert.equal(state.waitingReason, 'WAITING_FOR_HUMAN');
+    assert.equal(stub.lostLoads.has(intentId), false, 'the first load failed after storing');
+    assert.deepEqual(
+      eventsOf(intentId).map((c) => [c.eventType, c.dedupeKey]),
+      [
+        ['intent.delivered', 'step-1'],
+        ['intent.human_task_assigned', 'step-2'],
+      ],
+    );
+    await handle.executeUpdate(resolveUpdate, { args: [{ status: 'CANCELED', actor: 'a' }] });
   });
 
   test('a resume flavour that does not fit the state is refused and changes nothing', async () => {

@@ -5,7 +5,8 @@
 // dist/workflow-bundle.untraced.js without), each with the trace-id header interceptor and the
 // worker's tracing sink with tracing off: a worker may switch tracing on or off under running intents.
 // `scheduled-bookkeeping-*` are intents recorded before events were recorded by local activities
-// (patch `local-bookkeeping`): workflows of that age must keep replaying.
+// (patch `local-bookkeeping`), `local-bookkeeping-*` before the plan load delivered and back-to-back
+// events went in one call (patch `batched-bookkeeping`): workflows of those ages must keep replaying.
 import { createLogger } from '@axle/observability';
 import {
   workflowBundlePath,

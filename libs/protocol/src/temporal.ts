@@ -1,6 +1,12 @@
 // Temporal contracts shared by the gateway (client) and the worker (workflows, activities).
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { IntentEventType, IntentStatus, PendingWith, WaitingReason } from './lifecycle';
+import {
+  type IntentEventType,
+  type IntentStatus,
+  type PendingWith,
+  SYSTEM_ACTOR,
+  type WaitingReason,
+} from './lifecycle';
 import type { NotificationInput, NotificationResult, ScenarioPlan } from './scenarios.schema';
 
 export const TASK_QUEUES = { intents: 'axle-intents' } as const;
@@ -196,7 +202,56 @@ export type IntentPlan = {
    * before it existed, which replay unchanged.
    */
   recordedSteps?: number;
+  /**
+   * Set when the plan load recorded the intent's delivery itself (`deliverDirectly`, for a plan that
+   * `deliversDirectly`): the event's result, one local activity fewer per intent. Absent otherwise.
+   */
+  delivered?: RecordEventResult;
 };
+
+/** The dedupe key of the workflow's n-th recorded event. */
+export function workflowStepKey(step: number): string {
+  return `step-${step}`;
+}
+
+/** A recorded event as the workflow describes it; the run's identity and step key are added per call. */
+export type WorkflowEvent = Omit<RecordEventInput, 'intentId' | 'orgId' | 'dedupeKey'>;
+
+/**
+ * A submitted intent whose delivery needs nothing first: no policy approval, no scenario, no POST
+ * to an http agent. Its plan load may record the delivery itself.
+ */
+export function deliversDirectly(plan: IntentPlan): boolean {
+  return (
+    plan.status === 'SUBMITTED' &&
+    !plan.approval &&
+    !plan.scenario &&
+    !(plan.binding.mode === 'http' && plan.binding.callbackUrl)
+  );
+}
+
+/**
+ * The `intent.delivered` event for the plan's handler: built in one place, since both the workflow
+ * and a plan load that delivers directly record it.
+ */
+export function deliveredEvent(
+  plan: IntentPlan,
+  deliveryAttempt: number,
+  approval?: Record<string, unknown>,
+): WorkflowEvent {
+  return {
+    eventType: 'intent.delivered',
+    status: 'DELIVERED',
+    actor: SYSTEM_ACTOR,
+    deliverTo: plan.handler,
+    ...(plan.binding.mode === 'http' ? { deliveryAttempt } : {}),
+    details: {
+      binding: plan.binding.mode,
+      delivery_attempt: Math.max(1, deliveryAttempt),
+      ...(approval ? { approval } : {}),
+    },
+  };
+}
 
 /** Who must approve an escalated intent, and the rule that asked for it. */
 export type PolicyApprovalPlan = {
@@ -276,9 +331,12 @@ export type NotifyHumanTaskInput = {
 
 /** The activities the intent workflow calls; implemented by the worker with the data lib. */
 export type IntentActivities = {
-  loadPlan(input: { intentId: string; orgId: string }): Promise<IntentPlan>;
+  /** `deliverDirectly`: also record the delivery when the plan `deliversDirectly` (see `delivered`). */
+  loadPlan(input: { intentId: string; orgId: string; deliverDirectly?: boolean }): Promise<IntentPlan>;
   resolveBinding(input: { orgId: string; address: string }): Promise<DeliveryBinding>;
   recordEvent(input: RecordEventInput): Promise<RecordEventResult>;
+  /** Several events in order, in one call; a retry writes each once (its dedupe key). */
+  recordEvents(inputs: RecordEventInput[]): Promise<RecordEventResult[]>;
   deliverHttp(input: HttpDeliveryInput): Promise<HttpDeliveryResult>;
   openHumanTask(input: OpenHumanTaskInput): Promise<OpenHumanTaskResult>;
   /** Emails a waiting human task's assignees (reminder or escalation); never fails the flow. */

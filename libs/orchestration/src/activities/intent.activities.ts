@@ -15,6 +15,8 @@ import {
   type CloseHumanTasksInput,
   type CompletionDelivery,
   type DeliveryBinding,
+  deliveredEvent,
+  deliversDirectly,
   FAILURE_TYPES,
   type HttpDeliveryInput,
   type HttpDeliveryResult,
@@ -30,6 +32,7 @@ import {
   type RecordEventInput,
   type RecordEventResult,
   type ScenarioPlan,
+  workflowStepKey,
 } from '@axle/protocol';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Context } from '@temporalio/activity';
@@ -64,13 +67,21 @@ export class IntentActivitiesService implements OnModuleDestroy {
     );
   }
 
-  async loadPlan({ intentId, orgId }: { intentId: string; orgId: string }): Promise<IntentPlan> {
+  async loadPlan({
+    intentId,
+    orgId,
+    deliverDirectly,
+  }: {
+    intentId: string;
+    orgId: string;
+    deliverDirectly?: boolean;
+  }): Promise<IntentPlan> {
     const [intent, recordedSteps] = await Promise.all([
       this.intent(intentId, orgId),
       this.intents.lastWorkflowStep(orgScope(orgId), intentId),
     ]);
     const handler = intent.handler ?? intent.toAgent;
-    return {
+    const plan: IntentPlan = {
       recordedSteps,
       status: intent.status,
       toAgent: intent.toAgent,
@@ -90,6 +101,14 @@ export class IntentActivitiesService implements OnModuleDestroy {
       approval: policyApprovalOf(intent.policyDecision),
       scenario: (intent.workflowPlan as ScenarioPlan | null) ?? null,
     };
+    if (!deliverDirectly || !deliversDirectly(plan)) return plan;
+    const delivered = await this.recordEvent({
+      ...deliveredEvent(plan, plan.deliveryAttempt),
+      intentId,
+      orgId,
+      dedupeKey: workflowStepKey(recordedSteps + 1),
+    });
+    return { ...plan, delivered };
   }
 
   /** Registered agents deliver by their delivery_mode; unregistered (open addressing) ones by stream. */
@@ -130,6 +149,13 @@ export class IntentActivitiesService implements OnModuleDestroy {
         });
       return { seq: recorded.seq, status: intent.status };
     });
+  }
+
+  /** One activity for events the workflow records back to back (one local activity, not several). */
+  async recordEvents(inputs: RecordEventInput[]): Promise<RecordEventResult[]> {
+    const results: RecordEventResult[] = [];
+    for (const input of inputs) results.push(await this.recordEvent(input));
+    return results;
   }
 
   async deliverHttp(input: HttpDeliveryInput): Promise<HttpDeliveryResult> {
@@ -245,6 +271,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
       loadPlan: this.loadPlan.bind(this),
       resolveBinding: this.resolveBinding.bind(this),
       recordEvent: this.recordEvent.bind(this),
+      recordEvents: this.recordEvents.bind(this),
       deliverHttp: this.deliverHttp.bind(this),
       openHumanTask: this.openHumanTask.bind(this),
       notifyHumanTask: this.notifyHumanTask.bind(this),

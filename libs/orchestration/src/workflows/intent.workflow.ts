@@ -23,7 +23,6 @@ import {
   type PolicyApprovalPlan,
   type PolicyApprovalUpdateInput,
   type PolicyApprovalUpdateResult,
-  type RecordEventInput,
   type RecordEventResult,
   resolveUpdate,
   type ScenarioPlan,
@@ -38,7 +37,10 @@ import {
   transferUpdate,
   type TransferUpdateInput,
   type TransferUpdateResult,
+  deliveredEvent,
+  type WorkflowEvent,
   WORKFLOW_TYPES,
+  workflowStepKey,
 } from '@axle/protocol/workflow';
 import {
   allHandlersFinished,
@@ -71,11 +73,19 @@ const activities = proxyActivities<IntentActivities>({
  * and a workflow task per event (issue #8 benchmarks). Workflows that started before this ran them
  * as scheduled activities and keep doing so on replay (see `ledger`).
  */
-const localBookkeeping = proxyLocalActivities<Pick<IntentActivities, 'recordEvent' | 'loadPlan'>>({
+const localBookkeeping = proxyLocalActivities<
+  Pick<IntentActivities, 'recordEvent' | 'recordEvents' | 'loadPlan'>
+>({
   startToCloseTimeout: '30 seconds',
   retry: BOOKKEEPING_RETRY,
 });
 const LOCAL_BOOKKEEPING_PATCH = 'local-bookkeeping';
+/**
+ * Fewer local activities per intent (issue #8 benchmarks): the plan load records a direct delivery
+ * itself, and events recorded back to back (in progress then completed, timeout then timed out) go
+ * in one call. Each local activity is a round trip to the activity side and a workflow activation.
+ */
+const BATCHED_BOOKKEEPING_PATCH = 'batched-bookkeeping';
 
 /** Emails to people: a few quick tries, then the flow goes on without them (never blocks it). */
 const notices = proxyActivities<Pick<IntentActivities, 'notifyHumanTask'>>({
@@ -145,32 +155,69 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     return run;
   }
 
-  /** Decided once, at the plan load (the first thing every run does), so one run never mixes both. */
+  /**
+   * Decided once, at the plan load (the first thing every run does), so one run never mixes them.
+   * Batching implies local bookkeeping, so a new run records one patch marker, not two (each is
+   * also a search attribute update on the server).
+   */
   let local: boolean | undefined;
+  let batched = false;
   function ledger(): Pick<IntentActivities, 'recordEvent' | 'loadPlan'> {
-    local ??= patched(LOCAL_BOOKKEEPING_PATCH);
+    if (local === undefined) {
+      batched = patched(BATCHED_BOOKKEEPING_PATCH);
+      local = batched || patched(LOCAL_BOOKKEEPING_PATCH);
+    }
     return local ? localBookkeeping : activities;
   }
 
-  async function record(
-    event: Omit<RecordEventInput, 'intentId' | 'orgId' | 'dedupeKey'>,
-  ): Promise<RecordEventResult> {
-    const to = event.status ?? state.status;
-    if (to !== state.status && !canTransition(state.status, to, state.waitingReason))
-      refuse(`intent is ${state.status}; ${to} is not allowed`);
-    step += 1;
-    const result = await ledger().recordEvent({
-      ...event,
-      ...(plan?.scenario ? { currentStep: stepWait.currentStep } : {}),
-      intentId: input.intentId,
-      orgId: input.orgId,
-      dedupeKey: `step-${step}`,
+  /**
+   * Records events in order and returns the last one's result. Each is checked against the
+   * lifecycle first; with batched bookkeeping they go in one local activity, else one call each.
+   */
+  async function record(...events: WorkflowEvent[]): Promise<RecordEventResult> {
+    if (!batched || events.length === 1) {
+      let last: RecordEventResult | undefined;
+      for (const event of events) {
+        const [recordInput] = stepInputs([event]);
+        last = await ledger().recordEvent(recordInput!);
+        applyRecorded(event, last);
+      }
+      return last!;
+    }
+    const results = await localBookkeeping.recordEvents(stepInputs(events));
+    events.forEach((event, i) => applyRecorded(event, results[i]!));
+    return results[results.length - 1]!;
+  }
+
+  /** The events' activity inputs, each on the next step, refused if the lifecycle does not allow it. */
+  function stepInputs(events: WorkflowEvent[]) {
+    let status = state.status;
+    let waitingReason = state.waitingReason;
+    let next = step;
+    const inputs = events.map((event) => {
+      const to = event.status ?? status;
+      if (to !== status && !canTransition(status, to, waitingReason))
+        refuse(`intent is ${status}; ${to} is not allowed`);
+      if (event.status !== undefined) waitingReason = event.waitingReason ?? null;
+      status = to;
+      next += 1;
+      return {
+        ...event,
+        ...(plan?.scenario ? { currentStep: stepWait.currentStep } : {}),
+        intentId: input.intentId,
+        orgId: input.orgId,
+        dedupeKey: workflowStepKey(next),
+      };
     });
+    step = next;
+    return inputs;
+  }
+
+  function applyRecorded(event: WorkflowEvent, result: RecordEventResult): void {
     state.status = result.status;
     if (event.status !== undefined) state.waitingReason = event.waitingReason ?? null;
     if (event.pendingWith !== undefined) state.pendingWith = event.pendingWith;
     if (event.handler) state.handler = event.handler;
-    return result;
   }
 
   /** Ends the lifecycle's bookkeeping: the completion goes to the reply_to inbox (SPEC §3). */
@@ -182,25 +229,27 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     return state.completion;
   }
 
-  async function toInProgress(actor: string, details?: Record<string, unknown>): Promise<void> {
-    if (state.status !== 'IN_PROGRESS')
-      await record({
-        eventType: 'intent.in_progress',
-        status: 'IN_PROGRESS',
-        actor,
-        ...(details ? { details } : {}),
-      });
+  function inProgress(actor: string, details?: Record<string, unknown>): WorkflowEvent {
+    return { eventType: 'intent.in_progress', status: 'IN_PROGRESS', actor, ...(details ? { details } : {}) };
   }
 
+  /**
+   * The terminal event, after an in-progress one when the intent is not in progress yet and either it
+   * completes or `progress` details are given (a human task's result).
+   */
   async function end(
     status: 'COMPLETED' | 'FAILED' | 'CANCELED',
     actor: string,
     fields: { result?: unknown; error?: unknown; details?: Record<string, unknown> },
+    progress?: Record<string, unknown>,
   ): Promise<{ seq: number; completion: CompletionDelivery }> {
-    if (status === 'COMPLETED') await toInProgress(actor);
     const eventType =
       status === 'COMPLETED' ? 'intent.completed' : status === 'FAILED' ? 'intent.failed' : 'intent.canceled';
-    const recorded = await record({ eventType, status, actor, ...fields });
+    const ending: WorkflowEvent = { eventType, status, actor, ...fields };
+    const recorded =
+      state.status !== 'IN_PROGRESS' && (status === 'COMPLETED' || progress)
+        ? await record(inProgress(actor, progress), ending)
+        : await record(ending);
     return { seq: recorded.seq, completion: await finish() };
   }
 
@@ -228,20 +277,22 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
         request.kind === 'task_result'
           ? request.taskResult
           : { outcome: 'approved', ...(request.reason ? { comment: request.reason } : {}) };
-      await toInProgress(actor, { task_result: taskResult });
+      const progress = { task_result: taskResult };
       const done = NEGATIVE_OUTCOMES.has(taskResult.outcome)
-        ? await end('FAILED', actor, {
-            error: {
-              code: 'task_rejected',
-              message: `the human task was ${taskResult.outcome}`,
-              category: 'policy',
+        ? await end(
+            'FAILED',
+            actor,
+            {
+              error: {
+                code: 'task_rejected',
+                message: `the human task was ${taskResult.outcome}`,
+                category: 'policy',
+              },
+              details: progress,
             },
-            details: { task_result: taskResult },
-          })
-        : await end('COMPLETED', actor, {
-            result: { task_result: taskResult },
-            details: { task_result: taskResult },
-          });
+            progress,
+          )
+        : await end('COMPLETED', actor, { result: progress, details: progress }, progress);
       return { status: state.status, ...done };
     }
     if (request.kind === 'approve') {
@@ -390,7 +441,12 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
 
   // Queued before any handler is registered: an update delivered with the start runs after it.
   const planLoaded = exclusive(async () => {
-    const loaded = await ledger().loadPlan({ intentId: input.intentId, orgId: input.orgId });
+    const book = ledger();
+    const loaded = await book.loadPlan({
+      intentId: input.intentId,
+      orgId: input.orgId,
+      ...(batched ? { deliverDirectly: true } : {}),
+    });
     state.status = loaded.status;
     state.handler = loaded.handler;
     state.pendingWith = { type: 'agent', ref: loaded.handler, name: null };
@@ -399,6 +455,10 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     deliveryAttempt = loaded.deliveryAttempt;
     step = loaded.recordedSteps ?? 0;
     plan = loaded;
+    if (loaded.delivered) {
+      step += 1;
+      applyRecorded(deliveredEvent(loaded, loaded.deliveryAttempt), loaded.delivered);
+    }
   });
 
   setHandler(stateQuery, () => state);
@@ -489,7 +549,8 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
   if (plan.approval && state.status === 'SUBMITTED') await awaitApproval(plan.approval);
   const released = gate.decision?.decision === 'approved' && state.status === 'WAITING';
 
-  // Delivery to the first handler (a scenario's steps deliver themselves).
+  // Delivery to the first handler (a scenario's steps deliver themselves), unless the plan load
+  // recorded it already.
   if (!plan.scenario && (state.status === 'SUBMITTED' || released)) {
     const delivered =
       plan.binding.mode === 'http' && plan.binding.callbackUrl
@@ -498,31 +559,27 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     if (delivered) {
       await exclusive(async () => {
         if (isTerminal(state.status)) return;
-        const delivered = await record({
-          eventType: 'intent.delivered',
-          status: 'DELIVERED',
-          actor: SYSTEM_ACTOR,
-          deliverTo: plan.handler,
-          ...(plan.binding.mode === 'http' ? { deliveryAttempt } : {}),
-          details: {
-            binding: plan.binding.mode,
-            delivery_attempt: Math.max(1, deliveryAttempt),
-            ...(released && gate.decision
-              ? {
-                  approval: {
-                    decision: 'approved',
-                    approver: gate.decision.actor,
-                    comment: gate.decision.comment ?? null,
-                    approval_id: gate.threadId,
-                  },
-                }
-              : {}),
-          },
-        });
+        const approval =
+          released && gate.decision
+            ? {
+                decision: 'approved',
+                approver: gate.decision.actor,
+                comment: gate.decision.comment ?? null,
+                approval_id: gate.threadId,
+              }
+            : undefined;
+        const delivered = await record(deliveredEvent(plan, deliveryAttempt, approval));
         if (released) gate.deliveredSeq = delivered.seq;
         if (plan.humanTask) await assignHumanTask(plan.humanTask);
       });
     }
+  } else if (batched && plan.humanTask && !plan.scenario && state.status === 'DELIVERED') {
+    // Delivered by the plan load (or by an attempt of it whose result was lost: then `delivered` is
+    // absent, but the status says it), and its task not assigned yet: assigning makes it WAITING.
+    const task = plan.humanTask;
+    await exclusive(async () => {
+      if (!isTerminal(state.status)) await assignHumanTask(task);
+    });
   }
   deliveryDone = true;
 
@@ -1203,21 +1260,27 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
     const details = step
       ? { step_id: step.id, step_deadline_seconds: step.deadlineSeconds }
       : { deadline_at: deadline };
-    await record({ eventType: 'intent.timeout', actor: SYSTEM_ACTOR, details });
-    await record({
-      eventType: 'intent.timed_out',
-      status: 'TIMED_OUT',
-      actor: SYSTEM_ACTOR,
-      error: step
-        ? stepError('step_timeout', `step ${step.id} passed its ${step.deadlineSeconds} s deadline`, step.id)
-        : {
-            code: 'intent_timeout',
-            message: `deadline ${deadline} passed`,
-            category: 'timeout',
-            retryable: false,
-          },
-      details,
-    });
+    await record(
+      { eventType: 'intent.timeout', actor: SYSTEM_ACTOR, details },
+      {
+        eventType: 'intent.timed_out',
+        status: 'TIMED_OUT',
+        actor: SYSTEM_ACTOR,
+        error: step
+          ? stepError(
+              'step_timeout',
+              `step ${step.id} passed its ${step.deadlineSeconds} s deadline`,
+              step.id,
+            )
+          : {
+              code: 'intent_timeout',
+              message: `deadline ${deadline} passed`,
+              category: 'timeout',
+              retryable: false,
+            },
+        details,
+      },
+    );
     await finish();
   }
 
