@@ -228,9 +228,10 @@ describe('tracing end to end (exporter otlp)', () => {
       (s) => inTrace(s) && s.name === 'RunWorkflow:intentWorkflow',
     );
     assert.equal(run.service, 'axle-worker');
+    // The resume's in-progress and completed events, recorded in one local activity.
     const activity = await sink.waitFor(
       'RunActivity',
-      (s) => inTrace(s) && s.name === 'RunActivity:recordEvent',
+      (s) => inTrace(s) && s.name === 'RunActivity:recordEvents',
     );
     assert.equal(activity.service, 'axle-worker');
     assert.equal(activity.attrs.temporalWorkflowId, intentId);
