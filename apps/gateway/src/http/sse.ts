@@ -11,6 +11,20 @@ export const HEARTBEAT_MS = 15_000;
 /** Aborted when the gateway shuts down: open streams end with a resume hint instead of being cut. */
 export const streamsShutdown = new AbortController();
 
+/**
+ * The wake-ups of the streams waiting now, which a shutdown calls. A set, not a listener per wait on
+ * the shutdown signal: an EventTarget's add and remove walk its listeners, so with 5,000 streams
+ * every wait cost a walk over all the others (15 % of the gateway's CPU in the fan-out benchmark).
+ */
+const waitingStreams = new Set<() => void>();
+streamsShutdown.signal.addEventListener(
+  'abort',
+  () => {
+    for (const wake of waitingStreams) wake();
+  },
+  { once: true },
+);
+
 export type StreamOptions = { since: number; waitSeconds: number; follow: boolean };
 
 export function frame(id: number | null, event: string, data: unknown): string {
@@ -128,9 +142,12 @@ export async function serveStream(
   stream: Exclude<SseStreamKind, 'exec_attach'>,
 ): Promise<void> {
   const closed = new AbortController();
-  request.raw.on('close', () => closed.abort());
   let dirty = false;
   let wake: (() => void) | null = null;
+  request.raw.on('close', () => {
+    closed.abort();
+    wake?.();
+  });
   // Subscribe before the first read so a notice between read and wait is never missed.
   const stopListening = await bus.listen(source.channel, () => {
     dirty = true;
@@ -168,15 +185,14 @@ export async function serveStream(
         await new Promise<void>((resolve) => {
           const done = () => {
             clearTimeout(timer);
-            // Remove both listeners on every path: the shutdown signal lives as long as the process.
-            closed.signal.removeEventListener('abort', done);
-            streamsShutdown.signal.removeEventListener('abort', done);
+            waitingStreams.delete(done);
             resolve();
           };
           const timer = setTimeout(done, waitMs);
           wake = done;
-          closed.signal.addEventListener('abort', done, { once: true });
-          streamsShutdown.signal.addEventListener('abort', done, { once: true });
+          waitingStreams.add(done);
+          // A close or shutdown while the last read ran found no wait to end.
+          if (closed.signal.aborted || streamsShutdown.signal.aborted) done();
         });
         wake = null;
         if (options.follow && !dirty && !closed.signal.aborted) raw.write(': heartbeat\n\n');
