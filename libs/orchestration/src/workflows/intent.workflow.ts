@@ -441,7 +441,7 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
 
   // Queued before any handler is registered: an update delivered with the start runs after it.
   const planLoaded = exclusive(async () => {
-    const book = ledger();
+    const book = ledger(); // first: it also decides `batched`, which the input below reads
     const loaded = await book.loadPlan({
       intentId: input.intentId,
       orgId: input.orgId,
