@@ -49,26 +49,25 @@ Each has a regression test in the normal suite (\`npm test\`).
   \`AXLE_RUNNER_REQUEUE_AFTER_MS\` (30 s) that is missing from the queue or failed in it before a
   runner claimed it (idempotent per job id; a row is claimed pending → running once). Test: exec
   e2e "a job row its gateway never queued … is run by a runner".
+- **A write retried after a gateway kill ran twice** (kill): a POST whose gateway died mid-request
+  left its Idempotency-Key claim unanswered; the retry waited (409 \`idempotency_in_progress\`) until
+  the claim was 60 s old, took it over and ran the request again: a second exec job, or 409
+  \`intent_terminal\` for a resume or resolve whose first attempt had applied. An exec job's row
+  and its stored answer now commit in one transaction, and a resume or resolve recognises its own
+  earlier update (Temporal update ids are scoped to the caller and key) and answers what it did.
+  Tests: exec e2e "a job row and its Idempotency-Key answer commit together: a retry after a crash
+  replays it", intents e2e "a resume or resolve retried after its answer was lost answers what it
+  did, not 409".
 `;
 
 const OPEN = `## Open findings
 
-- **A write retried after a gateway kill runs twice** (kill): a POST whose gateway died mid-request
-  leaves its Idempotency-Key claim unanswered; a retry with the same key waits (409
-  \`idempotency_in_progress\`) until the claim is 60 s old, takes it over and runs the request
-  again. For \`POST /v1/exec/jobs\` that is a second job (the first one's row exists, and now runs
-  thanks to the requeue); for \`POST /v1/intents/{id}/resume\` and \`…/resolve\` whose first attempt
-  had applied, the retry answers 409 \`intent_terminal\` instead of the original 200. Creating an
-  intent is not affected (its answer is stored in the intent's own transaction). Fix: the same for
-  exec jobs (row and idempotency answer in one transaction, replayed by the use case); for resume
-  and resolve, recognise the update of this key (its Temporal update id \`resume:<key>\`) among the
-  intent's recorded events and answer as the first attempt would have.
 - **500 answers during the kill load, cause not captured** (kill, one run of 300 intents at load
   average ~20: 42 answers 500, each retried by the client until it succeeded; nothing lost). The
   scenario did not yet record routes; it now reports any 5xx other than 503 with its route, body
-  and the gateway's log line for its error id. Not seen in the next two runs (300 and 1,000
-  intents); first suspect: a Temporal update error during a worker restart that
-  \`toTemporalError\` does not map to 503.
+  and the gateway's log line for its error id. Not seen in any run since (one of 500 intents and
+  four of 1,000, 5-31 kills each); first suspect: a Temporal update error during a worker restart
+  that \`toTemporalError\` does not map to 503.
 - Most fuzz requests end at routing (404 \`route_not_found\` about 73 %: wrong methods, extra path
   segments, parameters with a slash); a later increment can weight generation toward valid paths.
 `;

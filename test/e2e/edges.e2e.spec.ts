@@ -504,6 +504,30 @@ describe('request edges end to end', () => {
         }
       }
     });
+    test('a body nested deeper than 128 levels → 400 json_too_deep, never a 500 (chaos fuzz)', async () => {
+      const id = await createIntent();
+      const nestedObject = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+      const nestedArray = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+      // 3,000 levels overflowed the request fingerprint's recursion before; 100,000 is 200 KB.
+      for (const path of ['/v1/intents', `/v1/intents/${id}/resume`, '/v1/mesh/heartbeat'])
+        for (const rawBody of [nestedObject(129), nestedObject(3_000), nestedArray(100_000)]) {
+          const res = await api('POST', path, { rawBody, headers: { 'idempotency-key': randomUUID() } });
+          assertErrorShape(res, 400, 'json_too_deep');
+          assert.deepEqual((res.body.error as { details: unknown }).details, { max_depth: 128 });
+        }
+      // 128 levels is the limit, not past it: the body, its payload and 126 arrays are created as sent.
+      let payload: unknown = 'leaf';
+      for (let i = 0; i < 126; i++) payload = [payload];
+      const res = await api('POST', '/v1/intents', { body: intentBody({ payload: { deep: payload } }) });
+      assert.equal(res.status, 200, res.text);
+      const stored = await api('GET', `/v1/intents/${res.body.intent_id as string}`);
+      assert.deepEqual((stored.body.intent as { payload: unknown }).payload, { deep: payload });
+      // The JSON-RPC facade answers in its own shape: a parse error in the body with HTTP 200.
+      const rpc = await api('POST', '/axp', { rawBody: nestedArray(129) });
+      assert.equal(rpc.status, 200, rpc.text);
+      assert.equal((rpc.body.error as { code: number }).code, -32700);
+      assert.ok(!axle.output('gateway').includes('"level":50'), 'no error was logged (no 500)');
+    });
   });
 
   describe('rate limits (AXLE_RATE_LIMIT_PER_MINUTE=5)', () => {

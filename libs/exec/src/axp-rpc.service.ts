@@ -8,6 +8,7 @@ import {
   AxleError,
   CapTokenError,
   ConflictError,
+  JSON_MAX_DEPTH,
   NotFoundError,
 } from '@axle/protocol';
 import { Inject, Injectable } from '@nestjs/common';
@@ -61,7 +62,10 @@ export class AxpRpcService {
     if (payload === AXP_PARSE_ERROR)
       return errorResponse(
         null,
-        new RpcError(AXP_RPC_ERRORS.PARSE_ERROR, 'parse error: the body is not JSON'),
+        new RpcError(
+          AXP_RPC_ERRORS.PARSE_ERROR,
+          `parse error: the body is not JSON, or nests deeper than ${JSON_MAX_DEPTH} levels`,
+        ),
       );
     if (!Array.isArray(payload)) return this.one(caller, payload);
     if (payload.length === 0)

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { canonicalJson } from './http';
+import { canonicalJson, JSON_MAX_DEPTH, jsonDepthExceeds } from './http';
 
 describe('canonicalJson', () => {
   test('sorts keys at every level, keeps array order', () => {
@@ -21,5 +21,34 @@ describe('canonicalJson', () => {
     assert.equal(canonicalJson('a"b'), '"a\\"b"');
     assert.equal(canonicalJson({ a: undefined, b: 1 }), '{"b":1}');
     assert.equal(canonicalJson([undefined]), '[null]');
+  });
+});
+
+describe('jsonDepthExceeds', () => {
+  const nested = (depth: number, leaf: unknown = 1): unknown => {
+    let value = leaf;
+    for (let i = 0; i < depth; i++) value = i % 2 ? [value] : { a: value };
+    return value;
+  };
+
+  test('counts arrays and objects alike; scalars are depth 0', () => {
+    assert.equal(jsonDepthExceeds('x', 0), false);
+    assert.equal(jsonDepthExceeds(null, 0), false);
+    assert.equal(jsonDepthExceeds({}, 0), true);
+    assert.equal(jsonDepthExceeds(nested(3), 3), false);
+    assert.equal(jsonDepthExceeds(nested(4), 3), true);
+    assert.equal(jsonDepthExceeds([[], { a: [] }], 3), false);
+    assert.equal(jsonDepthExceeds([[], { a: [{}] }], 3), true);
+  });
+
+  test('finds the deep branch among wide shallow ones', () => {
+    const wide = Array.from({ length: 10_000 }, (_, i) => ({ i }));
+    assert.equal(jsonDepthExceeds([...wide, nested(JSON_MAX_DEPTH)], JSON_MAX_DEPTH), true);
+    assert.equal(jsonDepthExceeds([...wide, nested(JSON_MAX_DEPTH - 1)], JSON_MAX_DEPTH), false);
+  });
+
+  test('a million levels: no stack overflow', () => {
+    const deep = JSON.parse(`${'['.repeat(1_000_000)}${']'.repeat(1_000_000)}`) as unknown;
+    assert.equal(jsonDepthExceeds(deep, JSON_MAX_DEPTH), true);
   });
 });

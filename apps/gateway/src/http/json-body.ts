@@ -1,3 +1,4 @@
+import { AxleError, JSON_MAX_DEPTH, jsonDepthExceeds } from '@axle/protocol';
 import { type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { type RawServerDefault } from 'fastify';
 
@@ -5,7 +6,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The body bytes exactly as received (signed requests hash these, not a re-serialization). */
     rawBody?: Buffer;
-    /** `POST /axp` only: the body was not JSON (JSON-RPC answers -32700 in the body, not 400). */
+    /**
+     * `POST /axp` only: the body was not JSON, or nested too deep (JSON-RPC answers -32700 in the
+     * body, not 400).
+     */
     jsonParseFailed?: boolean;
   }
 }
@@ -14,6 +18,7 @@ declare module 'fastify' {
  * JSON bodies as Fastify parses them, except that an empty body with `content-type:
  * application/json` is no body rather than a 400: the official SDKs send that header on every call,
  * including POSTs without a body (webhook replay) and DELETEs (webhook subscription revoke).
+ * A body nested deeper than JSON_MAX_DEPTH is refused (400 json_too_deep) before anything walks it.
  * Registered through Nest before init, so it replaces Nest's default JSON parser. The raw bytes
  * are kept on the request for X-Axle-Signature verification (SigningGuard).
  */
@@ -30,13 +35,17 @@ export function acceptEmptyJsonBodies(app: NestFastifyApplication): void {
         done(null, undefined);
         return;
       }
-      // The JSON-RPC facade answers a parse error itself, in the body with HTTP 200.
-      if (request.url.split('?')[0] === '/axp')
-        void parseJson(request, text, (err: Error | null, value?: unknown) => {
-          if (err) request.jsonParseFailed = true;
-          done(null, err ? undefined : value);
-        });
-      else void parseJson(request, text, done);
+      const axp = request.url.split('?')[0] === '/axp';
+      void parseJson(request, text, (err: Error | null, value?: unknown) => {
+        const failure = err ?? (jsonDepthExceeds(value, JSON_MAX_DEPTH) ? tooDeep() : null);
+        if (!failure) done(null, value);
+        else if (!axp) done(failure, undefined);
+        else {
+          // The JSON-RPC facade answers a parse error itself, in the body with HTTP 200.
+          request.jsonParseFailed = true;
+          done(null, undefined);
+        }
+      });
     },
   );
 }
@@ -58,3 +67,11 @@ export function acceptFormBodies(app: NestFastifyApplication): void {
     },
   );
 }
+
+const tooDeep = () =>
+  new AxleError(
+    'malformed',
+    'json_too_deep',
+    `request body nests arrays and objects deeper than ${JSON_MAX_DEPTH} levels`,
+    { max_depth: JSON_MAX_DEPTH },
+  );
