@@ -15,7 +15,7 @@ import {
   clientErrorHandler,
   frameworkErrorHandler,
 } from './http/framework-errors';
-import { acceptEmptyJsonBodies, acceptFormBodies } from './http/json-body';
+import { acceptEmptyJsonBodies, acceptFormBodies, drainUnreadBodies } from './http/json-body';
 import { installHttpMetrics } from './http/http-metrics';
 import { installIdempotencyHooks } from './http/idempotency.interceptor';
 import { generateRequestId, installRequestContext } from './http/request-context';
@@ -49,6 +49,7 @@ async function main(): Promise<void> {
   installHttpMetrics(fastify);
   acceptEmptyJsonBodies(app);
   acceptFormBodies(app);
+  drainUnreadBodies(fastify, config.limits.maxBodyBytes);
   installIdempotencyHooks(fastify, logger);
   installAuditTrail(fastify, app.get(AuditRepository), logger);
   gatewayDrain.install(fastify);
