@@ -58,6 +58,19 @@ Each has a regression test in the normal suite (\`npm test\`).
   Tests: exec e2e "a job row and its Idempotency-Key answer commit together: a retry after a crash
   replays it", intents e2e "a resume or resolve retried after its answer was lost answers what it
   did, not 409".
+- **A body nested a few thousand levels deep → 500** (fuzz, once it reached the handlers: a
+  nested object on \`POST /v1/mesh/heartbeat\` and \`POST /v1/intents\`): JSON.parse takes any
+  depth, but the request fingerprint (and other code that walks a body) recursed into a stack
+  overflow. Bodies nesting arrays and objects deeper than 128 levels are now \`400 json_too_deep\`
+  (a JSON-RPC parse error on \`/axp\`), in the body parser, before anything walks them. Tests:
+  edges e2e "a body nested deeper than 128 levels → 400 json_too_deep, never a 500",
+  libs/protocol/src/http.spec.ts (\`jsonDepthExceeds\`).
+- **An answer lost to a connection reset** (fuzz: \`GET /metrics\` with a 64 KB body and
+  \`Connection: close\` → ECONNRESET): Fastify does not read a GET's body, and a 404 or 415 is
+  answered before the body is read; the gateway then closed the socket with unread bytes in it, and
+  the kernel's reset could destroy the answer before the client read it. Such an answer now waits
+  (up to the body limit and 5 s) until the body has arrived and been dropped. Test:
+  framework-errors e2e "an answer due before the body was read waits for the whole body".
 `;
 
 const OPEN = `## Open findings
@@ -68,8 +81,6 @@ const OPEN = `## Open findings
   and the gateway's log line for its error id. Not seen in any run since (one of 500 intents and
   four of 1,000, 5-31 kills each); first suspect: a Temporal update error during a worker restart
   that \`toTemporalError\` does not map to 503.
-- Most fuzz requests end at routing (404 \`route_not_found\` about 73 %: wrong methods, extra path
-  segments, parameters with a slash); a later increment can weight generation toward valid paths.
 `;
 
 const MEMORY = `## Worker memory under the soak
