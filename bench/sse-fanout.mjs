@@ -72,15 +72,16 @@ async function fanOut({ url, headers, prefix, produce }) {
 // --- Axle
 const to = await ensureAgent(ctx, 'bench-fanout');
 const { intent_id: id } = await api200(ctx.baseUrl, ctx.key, 'POST', '/v1/intents', intentBody(to));
-// Let it reach DELIVERED, so the produced events are the only ones after the cursor.
-let since = 0;
-for (let i = 0; i < 100; i++) {
+// Let it reach DELIVERED, so the produced events are the only ones after the cursor (a run that
+// went on before its delivery counted the delivery as one more frame per stream).
+for (let i = 0; ; i++) {
   const { intent } = await api200(ctx.baseUrl, ctx.key, 'GET', `/v1/intents/${id}`);
   if (intent.status === 'DELIVERED') break;
+  if (i === 600) throw new Error(`the fan-out intent is still ${intent.status} after 60 s`);
   await sleep(100);
 }
 const { events } = await api200(ctx.baseUrl, ctx.key, 'GET', `/v1/intents/${id}/events?since=0`);
-since = events.at(-1).seq;
+const since = events.at(-1).seq;
 await sleep(2000);
 const rssIdle = rssMiB(ctx.gatewayPid);
 console.log(`fanout: ${S} subscribers × ${E} events (gateway RSS idle ${rssIdle} MiB)`);

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import crypto from 'node:crypto';
 import os from 'node:os';
+import { performance } from 'node:perf_hooks';
 
 /** Nearest-rank percentile of an ascending array (q in 0..1); null when empty. */
 export function percentile(sorted, q) {
@@ -269,6 +270,55 @@ export async function cannon(options) {
     instance.on('response', (_client, _status, _bytes, responseTime) => times.push(responseTime));
   });
   return { ...result, latencyMs: summarize(times) };
+}
+
+/**
+ * An open-loop load at a fixed arrival rate: request i is sent at start + i / rate, whether or not
+ * the earlier ones have answered. (autocannon's rate limit lets each connection send its quota at the
+ * start of every second, so 20 connections at 20/s were a burst of 20 each second, and the
+ * percentiles measured the burst's queue.) Latency counts from the time a request was due, not from
+ * when it went out, so a generator that falls behind shows in the numbers (no coordinated omission);
+ * `sendLagMs` says how far behind it was. `send(i)` resolves with the HTTP status.
+ */
+export async function openLoop({ rate, seconds, send }) {
+  const total = Math.round(rate * seconds);
+  const latencies = [];
+  const lags = [];
+  const statuses = {};
+  let errors = 0;
+  let lastDone = 0;
+  const start = performance.now() + 5;
+  const pending = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate;
+    // A timer can fire up to a millisecond early (it counts whole milliseconds): never send early.
+    for (let wait = due - performance.now(); wait > 0; wait = due - performance.now())
+      await sleep(Math.ceil(wait));
+    lags.push(performance.now() - due);
+    pending.push(
+      send(i).then(
+        (status) => {
+          lastDone = performance.now();
+          latencies.push(lastDone - due);
+          statuses[status] = (statuses[status] ?? 0) + 1;
+        },
+        () => {
+          lastDone = performance.now();
+          errors++;
+        },
+      ),
+    );
+  }
+  await Promise.all(pending);
+  const ok = Object.entries(statuses).reduce((n, [s, c]) => (s >= 200 && s < 300 ? n + c : n), 0);
+  return {
+    latencyMs: summarize(latencies),
+    sendLagMs: summarize(lags),
+    ok,
+    non2xx: latencies.length - ok,
+    errors,
+    achievedRps: Math.round((ok / ((lastDone - start) / 1000)) * 10) / 10,
+  };
 }
 
 /** Registers a stream agent in org `default` (a 409 for an existing one is fine) → its address. */

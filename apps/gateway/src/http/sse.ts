@@ -122,13 +122,24 @@ export function startCursor(request: FastifyRequest, since: number | undefined):
   return since ?? 0;
 }
 
+/**
+ * Frames as bytes, by frame object: the streams one coalesced read woke share its frames (SSE
+ * fan-out), so each is serialized and encoded once instead of once per stream.
+ */
+const encodedFrames = new WeakMap<object, Buffer>();
+
 /** Writes one event frame; axle_event_delivery_lag_seconds gets the time since the event was recorded. */
 export function writeEventFrame(
   raw: FastifyReply['raw'],
   stream: SseStreamKind,
   f: { id: number; event: string; data: unknown; at?: Date | undefined },
 ): boolean {
-  const ok = raw.write(frame(f.id, f.event, f.data));
+  let bytes = encodedFrames.get(f);
+  if (!bytes) {
+    bytes = Buffer.from(frame(f.id, f.event, f.data));
+    encodedFrames.set(f, bytes);
+  }
+  const ok = raw.write(bytes);
   if (f.at) axleMetrics.eventDeliveryLag.observe({ stream }, secondsSince(f.at));
   return ok;
 }
