@@ -13,7 +13,7 @@ import {
   TEST_ADMIN_KEY,
   type TestAgent,
 } from '@axle/testing';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -154,10 +154,21 @@ async function intentOf(id: string): Promise<Record<string, unknown>> {
   return (await admin('GET', `/v1/intents/${id}`)).body.intent as Record<string, unknown>;
 }
 
-/** The intent workflow's pending http delivery as Temporal reports it (workflow id = intent id). */
+/**
+ * The intent workflow's status and pending http delivery as Temporal reports them (workflow id =
+ * intent id); status NOT_STARTED before its start.
+ */
 async function pendingDelivery(intentId: string) {
   const client = new Client({ connection: temporal, namespace: 'default' });
-  const description = await client.workflow.getHandle(intentId).describe();
+  // A create answers before its workflow starts (docs/api.md), so the first look may find none.
+  const description = await client.workflow
+    .getHandle(intentId)
+    .describe()
+    .catch((err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw err;
+    });
+  if (!description) return { status: 'NOT_STARTED', attempt: 0, failureType: null };
   const pending = description.raw.pendingActivities?.find((a) => a.activityType?.name === 'deliverHttp');
   return {
     status: description.status.name,
