@@ -25,8 +25,8 @@ describe('canonicalJson', () => {
 });
 
 describe('jsonDepthExceeds', () => {
-  const nested = (depth: number, leaf: unknown = 1): unknown => {
-    let value = leaf;
+  const nested = (depth: number): unknown => {
+    let value: unknown = 1;
     for (let i = 0; i < depth; i++) value = i % 2 ? [value] : { a: value };
     return value;
   };
