@@ -655,6 +655,12 @@ async function fixtures(): Promise<Fixtures> {
   }
 }
 
+/** A JSON-RPC 2.0 response or batch of responses (the `/axp` facade answers in that shape). */
+function isJsonRpcAnswer(body: unknown): boolean {
+  const isResponse = (r: unknown) => (r as { jsonrpc?: unknown } | null)?.jsonrpc === '2.0';
+  return Array.isArray(body) ? body.length > 0 && body.every(isResponse) : isResponse(body);
+}
+
 /** The gateway's default body limit (AXLE_MAX_BODY_BYTES). */
 const BODY_LIMIT = 1024 * 1024;
 
@@ -725,8 +731,8 @@ export async function fuzz(ctx: ChaosContext): Promise<ScenarioResult> {
       String(res.headers['content-type'] ?? '').includes('application/json') &&
       c.method !== 'HEAD'
     ) {
-      const body = jsonOf(res.text) as { ok?: unknown; jsonrpc?: unknown } | undefined;
-      if (typeof body?.ok !== 'boolean' && body?.jsonrpc !== '2.0') {
+      const body = jsonOf(res.text) as { ok?: unknown } | undefined;
+      if (typeof body?.ok !== 'boolean' && !isJsonRpcAnswer(body)) {
         shapeProblemCount++;
         const sig = `${c.route.method} ${c.route.path} ${res.status}`;
         if (!seen.has(sig) && shapeProblems.length < 10) {
