@@ -1,3 +1,4 @@
+import { createLogger } from '@axle/observability';
 import { ConflictError, DependencyUnavailableError } from '@axle/protocol';
 import { ServiceError } from '@temporalio/client';
 import assert from 'node:assert/strict';
@@ -40,7 +41,11 @@ describe('toTemporalError', () => {
 
 describe('IntentWorkflowClient.startDetached', () => {
   // Lazy: no connection is made until a Temporal call, and these starts make none.
-  const newClient = () => new IntentWorkflowClient({ address: '127.0.0.1:1', namespace: 'default' });
+  const newClient = () =>
+    new IntentWorkflowClient(
+      { address: '127.0.0.1:1', namespace: 'default' },
+      createLogger({ level: 'silent', app: 'test' }),
+    );
 
   test('returns before its start ends; shutdown waits for every detached start', async () => {
     const client = newClient();

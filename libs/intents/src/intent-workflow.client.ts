@@ -1,4 +1,4 @@
-import { temporalClientInterceptors } from '@axle/observability';
+import { AXLE_LOGGER, type Logger, temporalClientInterceptors } from '@axle/observability';
 import {
   ConflictError,
   DependencyUnavailableError,
@@ -24,7 +24,7 @@ import {
   type TransferUpdateResult,
   WORKFLOW_TYPES,
 } from '@axle/protocol';
-import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import {
   Client,
   Connection,
@@ -51,13 +51,15 @@ const MAX_DETACHED_STARTS = 256;
 /** The gateway's side of the intent workflow: start it, send it updates, check the server. */
 @Injectable()
 export class IntentWorkflowClient implements OnModuleDestroy {
-  private readonly logger = new Logger(IntentWorkflowClient.name);
   private readonly connection: Connection;
   private readonly client: Client;
   /** Starts running after their caller went on (startDetached); shutdown waits for them. */
   private readonly detached = new Set<Promise<void>>();
 
-  constructor(@Inject(TEMPORAL_OPTIONS) private readonly options: TemporalOptions) {
+  constructor(
+    @Inject(TEMPORAL_OPTIONS) private readonly options: TemporalOptions,
+    @Inject(AXLE_LOGGER) private readonly logger: Logger,
+  ) {
     // Lazy: the gateway starts (and reports not-ready) while Temporal is down, and connects when it is back.
     // Few, short retries: while Temporal is down a call fails within about a second with a 503 and
     // Retry-After (the client retries), instead of holding the request through the SDK's default
@@ -105,7 +107,8 @@ export class IntentWorkflowClient implements OnModuleDestroy {
         await start();
       } catch (err) {
         this.logger.warn(
-          `workflow start left to the reconciler: ${err instanceof Error ? err.message : String(err)}`,
+          { err: err instanceof Error ? err.message : String(err) },
+          'workflow start left to the reconciler',
         );
       }
     };
