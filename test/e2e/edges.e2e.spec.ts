@@ -515,6 +515,13 @@ describe('request edges end to end', () => {
           assertErrorShape(res, 400, 'json_too_deep');
           assert.deepEqual((res.body.error as { details: unknown }).details, { max_depth: 128 });
         }
+      // The body is refused as it is parsed, before the credential is looked at, as malformed JSON is.
+      const anonymous = apiClient(axle.baseUrl);
+      assertErrorShape(
+        await anonymous('POST', '/v1/intents', { rawBody: nestedArray(129) }),
+        400,
+        'json_too_deep',
+      );
       // 128 levels is the limit, not past it: the body, its payload and 126 arrays are created as sent.
       let payload: unknown = 'leaf';
       for (let i = 0; i < 126; i++) payload = [payload];
