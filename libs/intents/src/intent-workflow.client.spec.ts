@@ -1,6 +1,6 @@
 import { createLogger } from '@axle/observability';
 import { ConflictError, DependencyUnavailableError } from '@axle/protocol';
-import { ServiceError } from '@temporalio/client';
+import { ServiceError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { IntentWorkflowClient, toTemporalError } from './intent-workflow.client';
@@ -28,6 +28,18 @@ describe('toTemporalError', () => {
     assert.ok(mapped instanceof DependencyUnavailableError);
     assert.equal(mapped.retryAfterSeconds, 1);
     assert.equal(mapped.dependency, 'temporal');
+  });
+
+  test('an update call cut short (CANCELLED) is a 503 retried after 1 s: the update may not have run', () => {
+    const cancelled = new WorkflowUpdateRPCTimeoutOrCancelledError(
+      'Workflow update call timeout or cancelled',
+      {
+        cause: Object.assign(new Error('1 CANCELLED: Call cancelled'), { code: 1 }),
+      },
+    );
+    const mapped = toTemporalError(cancelled);
+    assert.ok(mapped instanceof DependencyUnavailableError);
+    assert.equal(mapped.retryAfterSeconds, 1);
   });
 
   test('a closed workflow is 409 intent_terminal; anything else passes through unchanged', () => {

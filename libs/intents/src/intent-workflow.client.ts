@@ -35,6 +35,7 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
 } from '@temporalio/client';
 import { ActivityFailure, ApplicationFailure } from '@temporalio/common';
 
@@ -264,6 +265,13 @@ export function toTemporalError(err: unknown): unknown {
   // allows 10). Seen under load as 500s on resume; it is "later", not a failure.
   if (hasGrpcCode(err, GRPC_RESOURCE_EXHAUSTED, /RESOURCE_EXHAUSTED/))
     return new DependencyUnavailableError('temporal', 1);
+  // The update's workflow task failed or timed out (a worker killed mid-task): Temporal aborts the
+  // update unapplied with WorkflowNotReady. The write's retry (same update id) goes to the next task.
+  if (
+    err instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
+    hasGrpcCode(err, GRPC_FAILED_PRECONDITION, /FAILED_PRECONDITION/)
+  )
+    return new DependencyUnavailableError('temporal', 1);
   return err;
 }
 
@@ -271,6 +279,7 @@ export function toTemporalError(err: unknown): unknown {
 const GRPC_UNAVAILABLE = 14;
 const GRPC_DEADLINE_EXCEEDED = 4;
 const GRPC_RESOURCE_EXHAUSTED = 8;
+const GRPC_FAILED_PRECONDITION = 9;
 
 /** True when the server is down or unreachable. */
 function isTransportFailure(err: unknown): boolean {
