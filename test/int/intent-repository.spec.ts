@@ -168,6 +168,34 @@ describe('IntentRepository (real PostgreSQL)', () => {
     assert.equal((await intents.listEvents(scope, intent.id, 0, 100)).length, 3);
   });
 
+  test('the plan read gives status and last workflow step of one moment, never a status older than its step', async () => {
+    const { scope, workspaceId } = await newOrg();
+    const intent = await intents.createSubmitted(scope, newIntent(workspaceId), 'x');
+    const read = async () => {
+      const found = await intents.findWithLastWorkflowStep(scope, intent.id);
+      return [found!.intent.status, found!.lastWorkflowStep];
+    };
+    assert.deepEqual(await read(), ['SUBMITTED', 0]);
+    // The gateway's direct delivery, by hand and held open: a reader meanwhile sees neither half.
+    const writer = await prisma.pool.connect();
+    try {
+      await writer.query('BEGIN');
+      await writer.query(
+        `INSERT INTO intent_events (intent_id, org_id, seq, event_type, status, actor, dedupe_key)
+         VALUES ($1, $2, 3, 'intent.delivered', 'DELIVERED', 'x', 'step-1')`,
+        [intent.id, scope.orgId],
+      );
+      assert.deepEqual(await read(), ['SUBMITTED', 0]);
+      await writer.query(`UPDATE intents SET status = 'DELIVERED', last_seq = 3 WHERE id = $1`, [intent.id]);
+      await writer.query('COMMIT');
+    } finally {
+      writer.release();
+    }
+    assert.deepEqual(await read(), ['DELIVERED', 1]);
+    const other = await newOrg();
+    assert.equal(await intents.findWithLastWorkflowStep(other.scope, intent.id), null, 'scoped to its org');
+  });
+
   test('refused transitions and writes to terminal intents are 409 and record nothing', async () => {
     const { scope, workspaceId } = await newOrg();
     const intent = await intents.createSubmitted(scope, newIntent(workspaceId), 'x');

@@ -22,6 +22,7 @@ export {
 export { actingAgent } from './intent-access';
 export { workflowInput } from './intent-audit';
 export { IntentEventsService } from './intent-events.service';
+export { IntentPlanner } from './intent-planner.service';
 export { IntentQueries } from './intent-queries.service';
 export { IntentWorkflowClient } from './intent-workflow.client';
 export { toEventView, toIntentView } from './intent.view';

@@ -6,6 +6,7 @@ import { DecidePolicyApprovalUseCase } from './decide-policy-approval.usecase';
 import { EventBus, REDIS_URL } from './event-bus.service';
 import { EventStreamService } from './event-stream.service';
 import { IntentEventsService } from './intent-events.service';
+import { IntentPlanner } from './intent-planner.service';
 import { IntentQueries } from './intent-queries.service';
 import { IntentWorkflowClient, TEMPORAL_OPTIONS, type TemporalOptions } from './intent-workflow.client';
 import { RecipientResolver } from './recipient-resolver.service';
@@ -21,6 +22,7 @@ const services = [
   EventBus,
   EventStreamService,
   IntentEventsService,
+  IntentPlanner,
   IntentQueries,
   IntentWorkflowClient,
   RecipientResolver,

@@ -10,6 +10,7 @@ import {
   orgScope,
 } from '@axle/data';
 import {
+  AxleError,
   ConflictError,
   createIntentSchema,
   DependencyUnavailableError,
@@ -25,6 +26,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { assertValidTaskSpec } from './human-task';
 import { workflowInput } from './intent-audit';
+import { IntentPlanner } from './intent-planner.service';
 import { IntentWorkflowClient } from './intent-workflow.client';
 import { RecipientResolver } from './recipient-resolver.service';
 
@@ -72,6 +74,7 @@ export class SubmitIntentUseCase {
     private readonly audit: AuditRepository,
     private readonly quotas: QuotaService,
     private readonly policies: PolicyService,
+    private readonly planner: IntentPlanner,
   ) {}
 
   /**
@@ -219,7 +222,9 @@ export class SubmitIntentUseCase {
     axleMetrics.intentsCreated.inc({ intent_type: boundedLabel('intent_type', intent.intentType) });
     // The intent is durable, so the answer does not wait for its workflow's start (SPEC §3): a start
     // that is lost (a crash, Temporal down) is the worker's reconciler's to redo.
-    await this.workflows.startDetached(() => this.startWorkflow(intent));
+    await this.workflows.startDetached(async () => {
+      await Promise.all([this.deliverDirectly(intent), this.startWorkflow(intent)]);
+    });
     await this.audit.record({
       orgId: intent.orgId,
       actorType: cmd.principal.kind,
@@ -260,6 +265,21 @@ export class SubmitIntentUseCase {
     const intent = intentId ? await this.intents.findById(scope, intentId) : null;
     if (intent && intent.workflowStartedAt === null) await this.startWorkflow(intent);
     return { status: record.responseStatus ?? 200, body, replayed: true };
+  }
+
+  /**
+   * An intent whose delivery needs nothing first (`deliversDirectly`: a stream, poll, inbox or
+   * internal agent, no policy approval, no scenario) is delivered by recording its event, so the
+   * gateway records it beside the workflow's start: the agent has it without waiting for the start,
+   * a workflow task and the plan load (issue #8, round trip). The workflow's plan load writes the
+   * same step, so whichever comes second finds it; a failure here is the plan load's to redo.
+   */
+  private async deliverDirectly(intent: IntentRecord): Promise<void> {
+    try {
+      await this.planner.deliverDirectly(intent, await this.planner.plan(intent, 0));
+    } catch (err) {
+      if (!(err instanceof AxleError)) throw err;
+    }
   }
 
   /**

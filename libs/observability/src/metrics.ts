@@ -195,6 +195,8 @@ export const METRICS_BY_PROCESS: Record<AxleProcess, readonly AxleMetricKey[]> =
     'buildInfo',
     'httpRequestDuration',
     'intentsCreated',
+    'deliveryAttempts',
+    'deliveryFailures',
     'eventDeliveryLag',
     'sseStreamsOpen',
     'humanTasksWaiting',

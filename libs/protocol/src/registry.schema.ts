@@ -6,6 +6,10 @@ import { ROLES } from './auth';
 export const SLUG_PATTERN = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 export const AGENT_NAME_PATTERN = /^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$/;
 export const DELIVERY_MODES = ['stream', 'poll', 'http', 'inbox', 'internal'] as const;
+export type DeliveryMode = (typeof DELIVERY_MODES)[number];
+export function isDeliveryMode(value: unknown): value is DeliveryMode {
+  return (DELIVERY_MODES as readonly unknown[]).includes(value);
+}
 export const AGENT_STATUSES = ['active', 'suspended'] as const;
 
 const slug = z.string().regex(SLUG_PATTERN, 'must be 3-63 lower-case letters, digits or dashes');

@@ -573,16 +573,25 @@ export class IntentRepository {
     );
   }
 
-  /** The highest N among the intent's events recorded by its workflow (dedupe key `step-N`), or 0. */
-  async lastWorkflowStep(scope: OrgScope, intentId: string): Promise<number> {
-    const [row] = await preparedRows<{ step: number | null }>(
+  /**
+   * The intent and the highest N among its events recorded by its workflow (dedupe key `step-N`, or
+   * 0), read in one statement so both are of one moment: the gateway may record the delivery step
+   * meanwhile, and a status from before it with a step count from after it would repeat the step.
+   */
+  async findWithLastWorkflowStep(
+    scope: OrgScope,
+    intentId: string,
+  ): Promise<{ intent: IntentRecord; lastWorkflowStep: number } | null> {
+    const [row] = await preparedRows<IntentRow & { lastWorkflowStep: number | null }>(
       this.prisma.pool,
-      'intent_last_workflow_step',
-      `SELECT max(substring(dedupe_key FROM 6)::int) AS step FROM intent_events
-        WHERE intent_id = $1 AND org_id = $2 AND dedupe_key ~ '^step-[0-9]+$'`,
+      'intent_with_last_workflow_step',
+      `SELECT ${INTENT_SELECT},
+         (SELECT max(substring(e.dedupe_key FROM 6)::int) FROM intent_events e
+           WHERE e.intent_id = i.id AND e.org_id = i.org_id AND e.dedupe_key ~ '^step-[0-9]+$') AS "lastWorkflowStep"
+       FROM intents i WHERE i.id = $1 AND i.org_id = $2`,
       [intentId, scope.orgId],
     );
-    return row?.step ?? 0;
+    return row ? { intent: toIntent(row), lastWorkflowStep: row.lastWorkflowStep ?? 0 } : null;
   }
 
   /** Every create makes this write right after its workflow starts, so it is plain SQL (raw-sql.ts). */

@@ -8,15 +8,12 @@ import {
 } from '@axle/data';
 import { HumanTaskService } from '@axle/humans';
 import { InboxDeliveryService } from '@axle/inbox';
-import { IntentEventsService } from '@axle/intents';
-import { axleMetrics, boundedLabel } from '@axle/observability';
+import { IntentEventsService, IntentPlanner } from '@axle/intents';
 import {
   AxleError,
   type CloseHumanTasksInput,
   type CompletionDelivery,
   type DeliveryBinding,
-  deliveredEvent,
-  deliversDirectly,
   FAILURE_TYPES,
   type HttpDeliveryInput,
   type HttpDeliveryResult,
@@ -26,13 +23,10 @@ import {
   type OpenHumanTaskInput,
   type OpenHumanTaskResult,
   isTerminal,
-  policyApprovalOf,
   type PolicyUpdateInput,
   type PolicyUpdateResult,
   type RecordEventInput,
   type RecordEventResult,
-  type ScenarioPlan,
-  workflowStepKey,
 } from '@axle/protocol';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { Context } from '@temporalio/activity';
@@ -40,8 +34,6 @@ import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/comm
 import { Redis } from 'ioredis';
 import { CircuitBreaker } from './circuit-breaker';
 import { postDelivery } from './http-delivery';
-
-const BINDINGS = new Set<DeliveryBinding['mode']>(['stream', 'poll', 'http', 'inbox', 'internal']);
 
 /** Activity implementations; the workflow sees only the IntentActivities type from the protocol lib. */
 @Injectable()
@@ -52,6 +44,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
   constructor(
     @Inject(AXLE_CONFIG) private readonly config: AxleConfig,
     private readonly events: IntentEventsService,
+    private readonly planner: IntentPlanner,
     private readonly intents: IntentRepository,
     private readonly registry: RegistryRepository,
     private readonly inbox: InboxDeliveryService,
@@ -76,77 +69,23 @@ export class IntentActivitiesService implements OnModuleDestroy {
     orgId: string;
     deliverDirectly?: boolean;
   }): Promise<IntentPlan> {
-    const [intent, recordedSteps] = await Promise.all([
-      this.intent(intentId, orgId),
-      this.intents.lastWorkflowStep(orgScope(orgId), intentId),
-    ]);
-    const handler = intent.handler ?? intent.toAgent;
-    const plan: IntentPlan = {
-      recordedSteps,
-      status: intent.status,
-      toAgent: intent.toAgent,
-      handler,
-      replyTo: intent.replyTo,
-      binding: await this.resolveBinding({ orgId, address: handler }),
-      humanTask: intent.humanTask,
-      deadlineAt: intent.deadlineAt?.getTime() ?? null,
-      remindAfterSeconds: intent.remindAfterSeconds,
-      remindIntervalSeconds: intent.remindIntervalSeconds,
-      maxReminders: intent.maxReminders,
-      remindCount: intent.remindCount,
-      escalateTo: intent.escalateTo,
-      maxDeliveryAttempts: intent.maxDeliveryAttempts,
-      deliveryAttempt: intent.deliveryAttempt,
-      retry: { backoffMs: this.config.delivery.backoffMs, backoffMaxMs: this.config.delivery.backoffMaxMs },
-      approval: policyApprovalOf(intent.policyDecision),
-      scenario: (intent.workflowPlan as ScenarioPlan | null) ?? null,
-    };
-    if (!deliverDirectly || !deliversDirectly(plan)) return plan;
-    const delivered = await this.recordEvent({
-      ...deliveredEvent(plan, plan.deliveryAttempt),
-      intentId,
-      orgId,
-      dedupeKey: workflowStepKey(recordedSteps + 1),
-    });
-    return { ...plan, delivered };
+    const found = await this.intents.findWithLastWorkflowStep(orgScope(orgId), intentId);
+    if (!found) throw intentNotFound(intentId);
+    const { intent, lastWorkflowStep } = found;
+    const plan = await this.planner.plan(intent, lastWorkflowStep);
+    if (!deliverDirectly) return plan;
+    const delivered = await this.businessErrors(() => this.planner.deliverDirectly(intent, plan));
+    return delivered ? { ...plan, delivered } : plan;
   }
 
-  /** Registered agents deliver by their delivery_mode; unregistered (open addressing) ones by stream. */
-  async resolveBinding({ orgId, address }: { orgId: string; address: string }): Promise<DeliveryBinding> {
-    const agent = await this.registry.findAgentByAddress(orgScope(orgId), address);
-    const mode =
-      agent && BINDINGS.has(agent.deliveryMode as DeliveryBinding['mode']) ? agent.deliveryMode : 'stream';
-    return { mode: mode as DeliveryBinding['mode'], callbackUrl: agent?.callbackUrl ?? null };
+  resolveBinding({ orgId, address }: { orgId: string; address: string }): Promise<DeliveryBinding> {
+    return this.planner.binding(orgId, address);
   }
 
-  /**
-   * Metrics (docs/metrics.md): a terminal status counts in axle_intents_terminal_total when its event
-   * is written, which happens once per intent (events are deduped per workflow step, and nothing is
-   * appended after a terminal one), so an activity retry never counts twice. A delivery to a
-   * stream/poll/inbox/internal agent is this event reaching the agent's stream; http deliveries
-   * count in postDelivery, where the POST happens.
-   */
   async recordEvent(input: RecordEventInput): Promise<RecordEventResult> {
     const { intentId, orgId, ...event } = input;
-    const binding = streamDelivery(input);
     return this.businessErrors(async () => {
-      let outcome;
-      try {
-        outcome = await this.events.record(orgScope(orgId), intentId, event);
-      } catch (err) {
-        if (binding && !(err instanceof AxleError && err.kind !== 'unavailable')) {
-          axleMetrics.deliveryAttempts.inc({ binding });
-          axleMetrics.deliveryFailures.inc({ binding, reason: 'store_error' });
-        }
-        throw err;
-      }
-      const { event: recorded, intent, created } = outcome;
-      if (created && binding) axleMetrics.deliveryAttempts.inc({ binding });
-      if (created && isTerminal(intent.status))
-        axleMetrics.intentsTerminal.inc({
-          status: intent.status,
-          intent_type: boundedLabel('intent_type', intent.intentType),
-        });
+      const { event: recorded, intent } = await this.events.record(orgScope(orgId), intentId, event);
       return { seq: recorded.seq, status: intent.status };
     });
   }
@@ -288,8 +227,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
 
   private async intent(intentId: string, orgId: string): Promise<IntentRecord> {
     const intent = await this.intents.findById(orgScope(orgId), intentId);
-    if (!intent)
-      throw ApplicationFailure.nonRetryable(`intent ${intentId} not found`, FAILURE_TYPES.intentNotFound);
+    if (!intent) throw intentNotFound(intentId);
     return intent;
   }
 
@@ -312,14 +250,8 @@ export class IntentActivitiesService implements OnModuleDestroy {
   }
 }
 
-/** The binding of an `intent.delivered` event that itself is the delivery (not an http POST), else null. */
-function streamDelivery(input: RecordEventInput): DeliveryBinding['mode'] | null {
-  if (input.eventType !== 'intent.delivered' || !input.deliverTo) return null;
-  const binding = input.details?.binding;
-  const mode = BINDINGS.has(binding as DeliveryBinding['mode'])
-    ? (binding as DeliveryBinding['mode'])
-    : 'stream';
-  return mode === 'http' ? null : mode;
+function intentNotFound(intentId: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(`intent ${intentId} not found`, FAILURE_TYPES.intentNotFound);
 }
 
 /** 1 s, 2 s, 4 s … up to the configured ceiling: quick after a short kill, cheap during a long one. */
