@@ -29,7 +29,7 @@ export class IntentPlanner {
 
   /** Registered agents deliver by their delivery_mode; unregistered (open addressing) ones by stream. */
   async binding(orgId: string, address: string): Promise<DeliveryBinding> {
-    const agent = await this.registry.findAgentByAddress(orgScope(orgId), address);
+    const agent = await this.registry.findDeliveryBinding(orgScope(orgId), address);
     const mode = agent && isDeliveryMode(agent.deliveryMode) ? agent.deliveryMode : 'stream';
     return { mode, callbackUrl: agent?.callbackUrl ?? null };
   }

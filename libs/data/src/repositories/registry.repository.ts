@@ -359,6 +359,24 @@ export class RegistryRepository {
     });
   }
 
+  /**
+   * How the agent at `address` in this org takes its deliveries, or null when none is registered
+   * here. Every create reads it (the gateway's direct delivery), so it is one plain SQL query.
+   */
+  async findDeliveryBinding(
+    scope: OrgScope,
+    address: string,
+  ): Promise<{ deliveryMode: string; callbackUrl: string | null } | null> {
+    const [row] = await preparedRows<{ deliveryMode: string; callbackUrl: string | null }>(
+      this.prisma.pool,
+      'delivery_binding_by_address',
+      `SELECT sa.delivery_mode AS "deliveryMode", sa.callback_url AS "callbackUrl"
+         FROM service_accounts sa WHERE sa.address = $1 AND sa.org_id = $2`,
+      [address, scope.orgId],
+    );
+    return row ?? null;
+  }
+
   // ---- Management (registry API). Every method is confined to the scope. ----
 
   async listOrganizations(scope: TenantScope, limit: number): Promise<OrganizationRecord[]> {
