@@ -79,8 +79,12 @@ const OPEN = `## Open findings
   average ~20: 42 answers 500, each retried by the client until it succeeded; nothing lost). The
   scenario did not yet record routes; it now reports any 5xx other than 503 with its route, body
   and the gateway's log line for its error id. Not seen in any run since (one of 500 intents and
-  four of 1,000, 5-31 kills each); first suspect: a Temporal update error during a worker restart
-  that \`toTemporalError\` does not map to 503.
+  six of 1,000, 5-31 kills each). First suspect, now fixed: Temporal refuses an update whose
+  workflow task failed or timed out (a worker killed mid-task) with WorkflowNotReady
+  (FAILED_PRECONDITION), and a cut-short update call ends CANCELLED; \`toTemporalError\` mapped
+  neither, so both were 500s. Both are now 503 with Retry-After 1 (test:
+  test/workflows/workflow-client-errors.spec.ts, on the real server). Whether they were these 500s
+  stays unconfirmed until a run reproduces them.
 `;
 
 const MEMORY = `## Worker memory under the soak
