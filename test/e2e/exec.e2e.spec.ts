@@ -5,7 +5,14 @@
 // and attenuation, tier availability and the malformed/unauthorized/foreign edges.
 import { ExecRepository, IdempotencyRepository, orgScope, platformScope, PrismaService } from '@axle/data';
 import { availableTiers } from '@axle/sandbox';
-import { apiClient, AxleProcesses, registerTestAgent, requireEnv, type TestAgent } from '@axle/testing';
+import {
+  apiClient,
+  AxleProcesses,
+  parseSseFrame,
+  registerTestAgent,
+  requireEnv,
+  type TestAgent,
+} from '@axle/testing';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -124,20 +131,10 @@ async function attach(
   }
 }
 
+/** An SSE frame with its id as the number it is on these streams. */
 function parseFrame(block: string): Frame | null {
-  let id: number | null = null;
-  let event = 'message';
-  const data: string[] = [];
-  for (const line of block.split('\n')) {
-    if (line.startsWith(':') || line === '') continue;
-    const at = line.indexOf(':');
-    const field = line.slice(0, at);
-    const value = line.slice(at + 1).replace(/^ /, '');
-    if (field === 'id') id = Number(value);
-    else if (field === 'event') event = value;
-    else if (field === 'data') data.push(value);
-  }
-  return data.length ? { id, event, data: JSON.parse(data.join('\n')) as Record<string, unknown> } : null;
+  const frame = parseSseFrame(block);
+  return frame && { ...frame, id: frame.id === null ? null : Number(frame.id) };
 }
 
 /** Collects stdout bytes in seq order (checking the seq never repeats or goes back) into a sha256. */

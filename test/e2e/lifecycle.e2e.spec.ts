@@ -10,6 +10,7 @@ import { PrismaService } from '@axle/data';
 import {
   apiClient,
   AxleProcesses,
+  parseSseFrame,
   registerTestAgent,
   requireEnv,
   runToExit,
@@ -96,20 +97,10 @@ function openStream(url: string, headers: Record<string, string>) {
   };
 }
 
+/** An SSE frame with its id as the number it is on these streams. */
 function parseFrame(block: string): Frame | null {
-  let id: number | null = null;
-  let event = 'message';
-  const data: string[] = [];
-  for (const line of block.split('\n')) {
-    if (line.startsWith(':') || line === '') continue;
-    const at = line.indexOf(':');
-    const field = line.slice(0, at);
-    const value = line.slice(at + 1).replace(/^ /, '');
-    if (field === 'id') id = Number(value);
-    else if (field === 'event') event = value;
-    else if (field === 'data') data.push(value);
-  }
-  return data.length ? { id, event, data: JSON.parse(data.join('\n')) as Record<string, unknown> } : null;
+  const frame = parseSseFrame(block);
+  return frame && { ...frame, id: frame.id === null ? null : Number(frame.id) };
 }
 
 /**

@@ -33,21 +33,21 @@ export type SseFrame = { id: string | null; event: string; data: Record<string, 
 
 /** Parses an SSE body the way the SDKs do: frames split by blank lines, `:` lines are comments. */
 export function parseSse(text: string): SseFrame[] {
-  const frames: SseFrame[] = [];
-  for (const block of text.split('\n\n')) {
-    let id: string | null = null;
-    let event = 'message';
-    const data: string[] = [];
-    for (const line of block.split('\n')) {
-      if (line.startsWith(':') || line === '') continue;
-      const [field, ...rest] = line.split(':');
-      const value = rest.join(':').replace(/^ /, '');
-      if (field === 'id') id = value;
-      else if (field === 'event') event = value;
-      else if (field === 'data') data.push(value);
-    }
-    if (data.length > 0)
-      frames.push({ id, event, data: JSON.parse(data.join('\n')) as Record<string, unknown> });
+  return text.split('\n\n').flatMap((block) => parseSseFrame(block) ?? []);
+}
+
+/** One SSE frame (the lines between two blank lines), or null when it carries no data (a comment). */
+export function parseSseFrame(block: string): SseFrame | null {
+  let id: string | null = null;
+  let event = 'message';
+  const data: string[] = [];
+  for (const line of block.split('\n')) {
+    if (line.startsWith(':') || line === '') continue;
+    const [field, ...rest] = line.split(':');
+    const value = rest.join(':').replace(/^ /, '');
+    if (field === 'id') id = value;
+    else if (field === 'event') event = value;
+    else if (field === 'data') data.push(value);
   }
-  return frames;
+  return data.length > 0 ? { id, event, data: JSON.parse(data.join('\n')) as Record<string, unknown> } : null;
 }

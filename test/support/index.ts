@@ -1,6 +1,6 @@
 export { type AxleApp, AxleProcesses, runToExit } from './axle-processes';
 export { freePort, requireEnv, TEST_ADMIN_ADDRESS, TEST_ADMIN_KEY } from './env';
-export { type ApiResponse, apiClient, parseSse, type SseFrame } from './http-client';
+export { type ApiResponse, apiClient, parseSse, parseSseFrame, type SseFrame } from './http-client';
 export { createTestOrg, registerTestAgent, type TestAgent, type TestOrg } from './agents';
 export { PrivateStack, type ServiceName } from './private-stack';
 export {
