@@ -111,6 +111,10 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
     assert.deepEqual(await intents.findById(org.scope, intent.id), expected);
     assert.deepEqual(await intents.findById(handlerOrg.scope, intent.id), expected);
     assert.deepEqual(await intents.findById(platformScope(), intent.id), expected);
+    assert.deepEqual(await intents.findWithLastWorkflowStep(org.scope, intent.id), {
+      intent: expected,
+      lastWorkflowStep: 0,
+    });
   });
 
   test('an intent of another org, or a missing one, is null', async () => {
@@ -296,6 +300,27 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
       await policies.recipientPolicies(`nobody-${randomUUID().slice(0, 8)}`, target.address),
       null,
     );
+  });
+
+  test('a delivery binding reads as the agent Prisma finds: its mode and callback, in its org only', async () => {
+    const org = await newOrg();
+    const other = await newOrg();
+    const hook = await registerTestAgent(prisma, {
+      org: org.slug,
+      name: 'hook',
+      deliveryMode: 'http',
+      callbackUrl: 'https://example.com/hook',
+    });
+    const plain = await registerTestAgent(prisma, { org: org.slug, name: 'plain' });
+    for (const agent of [hook, plain]) {
+      const found = await registry.findAgentByAddress(org.scope, agent.address);
+      assert.deepEqual(await registry.findDeliveryBinding(org.scope, agent.address), {
+        deliveryMode: found!.deliveryMode,
+        callbackUrl: found!.callbackUrl,
+      });
+      assert.equal(await registry.findDeliveryBinding(other.scope, agent.address), null);
+    }
+    assert.equal(await registry.findDeliveryBinding(org.scope, `agent://${org.slug}/default/nobody`), null);
   });
 
   test('marking a workflow started sets it once, in the org of the intent only', async () => {

@@ -591,7 +591,9 @@ export class IntentRepository {
        FROM intents i WHERE i.id = $1 AND i.org_id = $2`,
       [intentId, scope.orgId],
     );
-    return row ? { intent: toIntent(row), lastWorkflowStep: row.lastWorkflowStep ?? 0 } : null;
+    if (!row) return null;
+    const { lastWorkflowStep, ...intent } = row;
+    return { intent: toIntent(intent), lastWorkflowStep: lastWorkflowStep ?? 0 };
   }
 
   /** Every create makes this write right after its workflow starts, so it is plain SQL (raw-sql.ts). */
