@@ -1,8 +1,8 @@
 // Benchmark 1: POST /v1/intents latency at a fixed arrival rate (an open loop: evenly spaced sends,
 // latency from each one's due time), each request a new intent with its own correlation id, at two
-// rates. Goal (issue #8): p50 ≤ 10 ms,
-// p99 ≤ 40 ms. Also the CPU one create costs in each process, and, one request at a time on an
-// idle stack, a create against its floor: a bare Temporal StartWorkflowExecution on the same server.
+// rates. Goal (issue #8): p50 ≤ 10 ms, p99 ≤ 40 ms. Also the CPU one create costs in each process,
+// and, one request at a time on an idle stack, a create against its floor: a bare Temporal
+// StartWorkflowExecution on the same server.
 import { Client, Connection } from '@temporalio/client';
 import {
   api,

@@ -2,9 +2,10 @@
 // column in JavaScript: reading one intent row costs ~0.7 ms of CPU through `findFirst` and ~0.15 ms
 // as the same SELECT through node-postgres (docs/benchmarks.md, read path). Only what nearly every
 // request does takes this path: its credential, a send's recipient policies, a create's writes,
-// an intent event's writes, an audit row, `GET /v1/intents/{id}` and a create's mark that its
-// workflow started. Each is tested to answer and store exactly what the Prisma query it replaced
-// did (test/int/raw-sql.spec.ts).
+// an intent event's writes, an audit row, `GET /v1/intents/{id}`, a create's mark that its
+// workflow started, the recipient's delivery binding and the plan load's intent read. Each is
+// tested to answer and store exactly what the Prisma query it replaced did
+// (test/int/raw-sql.spec.ts).
 import type pg from 'pg';
 import { guarded } from './errors';
 

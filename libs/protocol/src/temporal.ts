@@ -7,6 +7,7 @@ import {
   SYSTEM_ACTOR,
   type WaitingReason,
 } from './lifecycle';
+import type { DeliveryMode } from './registry.schema';
 import type { NotificationInput, NotificationResult, ScenarioPlan } from './scenarios.schema';
 
 export const TASK_QUEUES = { intents: 'axle-intents' } as const;
@@ -166,7 +167,7 @@ export const FAILURE_TYPES = {
 
 /** How the intent reaches its handler (SPEC §5); from the handler's registry entry. */
 export type DeliveryBinding = {
-  mode: 'stream' | 'poll' | 'http' | 'inbox' | 'internal';
+  mode: DeliveryMode;
   callbackUrl: string | null;
 };
 
@@ -204,7 +205,8 @@ export type IntentPlan = {
   recordedSteps?: number;
   /**
    * Set when the plan load recorded the intent's delivery itself (`deliverDirectly`, for a plan that
-   * `deliversDirectly`): the event's result, one local activity fewer per intent. Absent otherwise.
+   * `deliversDirectly`), or found the gateway's create had: the event's result, one local activity
+   * fewer per intent. Absent otherwise.
    */
   delivered?: RecordEventResult;
 };
@@ -219,7 +221,7 @@ export type WorkflowEvent = Omit<RecordEventInput, 'intentId' | 'orgId' | 'dedup
 
 /**
  * A submitted intent whose delivery needs nothing first: no policy approval, no scenario, no POST
- * to an http agent. Its plan load may record the delivery itself.
+ * to an http agent. The gateway's create and the plan load may record the delivery themselves.
  */
 export function deliversDirectly(plan: IntentPlan): boolean {
   return (

@@ -549,8 +549,8 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
   if (plan.approval && state.status === 'SUBMITTED') await awaitApproval(plan.approval);
   const released = gate.decision?.decision === 'approved' && state.status === 'WAITING';
 
-  // Delivery to the first handler (a scenario's steps deliver themselves), unless the plan load
-  // recorded it already.
+  // Delivery to the first handler (a scenario's steps deliver themselves), unless the gateway's
+  // create or the plan load recorded it already.
   if (!plan.scenario && (state.status === 'SUBMITTED' || released)) {
     const delivered =
       plan.binding.mode === 'http' && plan.binding.callbackUrl
@@ -574,8 +574,8 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
       });
     }
   } else if (batched && plan.humanTask && !plan.scenario && state.status === 'DELIVERED') {
-    // Delivered by the plan load (or by an attempt of it whose result was lost: then `delivered` is
-    // absent, but the status says it), and its task not assigned yet: assigning makes it WAITING.
+    // Delivered by the gateway's create or the plan load (`delivered` is absent when an attempt's
+    // result was lost, but the status says it), its task not assigned yet: assigning makes it WAITING.
     const task = plan.humanTask;
     await exclusive(async () => {
       if (!isTerminal(state.status)) await assignHumanTask(task);
