@@ -1,6 +1,7 @@
 // The thin slice end to end: real gateway and worker processes from dist/, real PostgreSQL, Redis
 // and Temporal. Create → agent stream → resume → COMPLETED with ordered events, plus the edges.
-import { IntentRepository, orgScope, PrismaService } from '@axle/data';
+import { type AppendEventInput, IntentRepository, orgScope, PrismaService } from '@axle/data';
+import { Client, Connection } from '@temporalio/client';
 import { SYSTEM_ACTOR } from '@axle/protocol';
 import {
   apiClient,
@@ -448,6 +449,86 @@ describe('intent slice end to end', () => {
         ],
       );
     } finally {
+      await prisma.onModuleDestroy();
+    }
+  });
+
+  test('a step a lost workflow task took holds that event; the next one records after it', async () => {
+    // A worker that dies after a local activity committed leaves that event on its step (step-N)
+    // while the history lacks it, and the retried task may take its work in another order (an update
+    // that came meanwhile before a timer). The next event met that step and was answered with the
+    // stored one: a complete answered IN_PROGRESS and the run closed, the intent IN_PROGRESS for
+    // good; a deadline failed the run. The run now adopts the ledger and records after the stored
+    // event, or drops its own when the lifecycle no longer allows it.
+    const prisma = new PrismaService(requireEnv('DATABASE_URL'));
+    const temporal = await Connection.connect({ address: requireEnv('TEMPORAL_ADDRESS') });
+    const events = async (id: string) =>
+      (
+        (await api('GET', `/v1/intents/${id}/events`)).body.events as { seq: number; event_type: string }[]
+      ).map((e) => [e.seq, e.event_type]);
+    try {
+      // Delivered (step 1) and in progress (step 2): the run's step counter is 2 when the worker stops.
+      const deadlineAt = Date.now() + 6_000;
+      const [reminded, completed] = await Promise.all(
+        [{}, { deadline_at: new Date(deadlineAt).toISOString() }].map(async (overrides) => {
+          const id = await createIntent(overrides);
+          await waitForStatus(id, 'DELIVERED');
+          const started = await api('POST', `/v1/intents/${id}/resume`, { body: { action: 'in_progress' } });
+          assert.equal(started.status, 200, started.text);
+          return id;
+        }),
+      );
+      await axle.stop('worker');
+      const orphan = async (id: string, event: Omit<AppendEventInput, 'dedupeKey'>) => {
+        const { orgId } = await prisma.client.intent.findUniqueOrThrow({ where: { id } });
+        await new IntentRepository(prisma).appendEvent(orgScope(orgId), id, {
+          ...event,
+          dedupeKey: 'step-3',
+        });
+      };
+      // A reminder whose task was lost; the handler's resume comes next.
+      await orphan(reminded!, {
+        eventType: 'intent.reminder',
+        actor: SYSTEM_ACTOR,
+        remindCount: 1,
+        details: { remind_count: 1 },
+      });
+      // A completion whose task was lost; the deadline's timer fires next.
+      await orphan(completed!, {
+        eventType: 'intent.completed',
+        status: 'COMPLETED',
+        actor: TEST_ADMIN_ADDRESS,
+        result: { by: 'the lost task' },
+      });
+      await new Promise((r) => setTimeout(r, Math.max(0, deadlineAt - Date.now())));
+      axle.start('worker');
+      await axle.waitReady();
+
+      const done = await api('POST', `/v1/intents/${reminded}/resume`, {
+        body: { action: 'complete', result: { ok: 1 } },
+      });
+      assert.equal(done.status, 200, done.text);
+      assert.equal(done.body.status, 'COMPLETED');
+      assert.equal(done.body.seq, 6);
+      assert.deepEqual(await events(reminded!), [
+        [1, 'intent.created'],
+        [2, 'intent.submitted'],
+        [3, 'intent.delivered'],
+        [4, 'intent.in_progress'],
+        [5, 'intent.reminder'],
+        [6, 'intent.completed'],
+      ]);
+
+      // The deadline's run ends with the ledger's terminal status; no timeout after the completion.
+      const client = new Client({ connection: temporal });
+      const final = (await client.workflow.getHandle(completed!).result()) as { status: string };
+      assert.equal(final.status, 'COMPLETED');
+      assert.deepEqual((await events(completed!)).slice(3), [
+        [4, 'intent.in_progress'],
+        [5, 'intent.completed'],
+      ]);
+    } finally {
+      await temporal.close();
       await prisma.onModuleDestroy();
     }
   });

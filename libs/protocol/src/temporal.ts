@@ -284,7 +284,27 @@ export type RecordEventInput = {
   currentStep?: string | null;
 };
 
-export type RecordEventResult = { seq: number; status: IntentStatus };
+export type RecordEventResult = {
+  seq: number;
+  status: IntentStatus;
+  /**
+   * Set when the event's step was already stored with another event (another type or actor): a
+   * workflow task that never completed (its worker died after the local activity committed) wrote
+   * it, and its retry handles its work in another order (an update that came meanwhile runs before
+   * a timer, say). `seq` and `status` are then that event's; the run adopts the ledger and records
+   * its own event on the next step, if the lifecycle still allows it.
+   */
+  stepTaken?: LedgerState;
+};
+
+/** The intent as its ledger has it: the highest step stored and the state after it. */
+export type LedgerState = {
+  lastStep: number;
+  status: IntentStatus;
+  waitingReason: WaitingReason | null;
+  pendingWith: PendingWith | null;
+  handler: string | null;
+};
 
 export type HttpDeliveryInput = {
   intentId: string;

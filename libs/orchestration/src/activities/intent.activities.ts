@@ -85,15 +85,32 @@ export class IntentActivitiesService implements OnModuleDestroy {
   async recordEvent(input: RecordEventInput): Promise<RecordEventResult> {
     const { intentId, orgId, ...event } = input;
     return this.businessErrors(async () => {
-      const { event: recorded, intent } = await this.events.record(orgScope(orgId), intentId, event);
-      return { seq: recorded.seq, status: intent.status };
+      const { event: recorded, intent, created } = await this.events.record(orgScope(orgId), intentId, event);
+      const result = { seq: recorded.seq, status: intent.status };
+      // A retry of this very event finds itself; another event on its step was a lost task's.
+      if (created || (recorded.eventType === event.eventType && recorded.actor === event.actor))
+        return result;
+      const ledger = await this.intents.findWithLastWorkflowStep(orgScope(orgId), intentId);
+      if (!ledger) throw intentNotFound(intentId);
+      const { status, waitingReason, pendingWith, handler } = ledger.intent;
+      return {
+        ...result,
+        stepTaken: { lastStep: ledger.lastWorkflowStep, status, waitingReason, pendingWith, handler },
+      };
     });
   }
 
-  /** One activity for events the workflow records back to back (one local activity, not several). */
+  /**
+   * One activity for events the workflow records back to back (one local activity, not several).
+   * Stops at a step taken by another event: the rest were planned from a state the ledger left.
+   */
   async recordEvents(inputs: RecordEventInput[]): Promise<RecordEventResult[]> {
     const results: RecordEventResult[] = [];
-    for (const input of inputs) results.push(await this.recordEvent(input));
+    for (const input of inputs) {
+      const result = await this.recordEvent(input);
+      results.push(result);
+      if (result.stepTaken) break;
+    }
     return results;
   }
 

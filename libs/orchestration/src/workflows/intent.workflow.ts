@@ -12,6 +12,7 @@ import {
   type IntentPlan,
   type IntentWorkflowInput,
   type IntentWorkflowState,
+  type LedgerState,
   type NotificationInput,
   type NotifyHumanTaskInput,
   policyUpdate,
@@ -46,6 +47,7 @@ import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
+  currentUpdateInfo,
   ParentClosePolicy,
   patched,
   proxyActivities,
@@ -175,18 +177,47 @@ export async function intentWorkflow(input: IntentWorkflowInput): Promise<Intent
    * lifecycle first; with batched bookkeeping they go in one local activity, else one call each.
    */
   async function record(...events: WorkflowEvent[]): Promise<RecordEventResult> {
-    if (!batched || events.length === 1) {
-      let last: RecordEventResult | undefined;
-      for (const event of events) {
-        const [recordInput] = stepInputs([event]);
-        last = await ledger().recordEvent(recordInput!);
-        applyRecorded(event, last);
+    let last: RecordEventResult | undefined;
+    let next = 0;
+    while (next < events.length) {
+      const batch = batched ? events.slice(next) : [events[next]!];
+      let inputs: ReturnType<typeof stepInputs>;
+      try {
+        if (last?.stepTaken) assertOpen();
+        inputs = stepInputs(batch);
+      } catch (err) {
+        // After adopting the ledger, outside an update nobody waits for an answer: its state stands.
+        if (last?.stepTaken && !currentUpdateInfo()) return last;
+        throw err;
       }
-      return last!;
+      const results =
+        inputs.length === 1
+          ? [await ledger().recordEvent(inputs[0]!)]
+          : await localBookkeeping.recordEvents(inputs);
+      for (const result of results) {
+        last = result;
+        if (result.stepTaken) {
+          await adoptLedger(result.stepTaken);
+          break;
+        }
+        applyRecorded(events[next]!, result);
+        next += 1;
+      }
     }
-    const results = await localBookkeeping.recordEvents(stepInputs(events));
-    events.forEach((event, i) => applyRecorded(event, results[i]!));
-    return results[results.length - 1]!;
+    return last!;
+  }
+
+  /**
+   * A lost workflow task's event holds the step (RecordEventResult.stepTaken): the run takes the
+   * ledger's state and step count, so its own events follow that one, checked against it.
+   */
+  async function adoptLedger(ledgerState: LedgerState): Promise<void> {
+    step = ledgerState.lastStep;
+    state.status = ledgerState.status;
+    state.waitingReason = ledgerState.waitingReason;
+    state.pendingWith = ledgerState.pendingWith;
+    if (ledgerState.handler) state.handler = ledgerState.handler;
+    if (isTerminal(state.status)) await finish();
   }
 
   /** The events' activity inputs, each on the next step, refused if the lifecycle does not allow it. */
