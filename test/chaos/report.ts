@@ -31,9 +31,11 @@ Each has a regression test in the normal suite (\`npm test\`).
   its step, and answers the latter with the ledger's state and highest step (\`stepTaken\`); the
   run adopts both and records its own event after the stored one. When the lifecycle no longer
   allows it, an update is refused (409 \`intent_terminal\` or \`invalid_transition\`) and a timer's
-  event is dropped; a terminal ledger ends the run. Test: intents e2e "a step a lost workflow
+  event is dropped; a terminal ledger ends the run. Tests: intents e2e "a step a lost workflow
   task took holds that event; the next one records after it" (events stored while the worker is
-  stopped, as a lost task leaves them).
+  stopped, as a lost task leaves them; it fails on the code before the fix), and the workflow
+  spec's "a step a lost workflow task stored is adopted", whose runs are replay histories
+  (test/histories/intent-step-taken-*.json).
 - **Every app failed at startup** (ReferenceError: EXEC_REDIS before initialization): exec-job.service
   and exec-session.service import each other. The token now lives in libs/exec/src/exec-redis.ts.
   Test: libs/exec/src/exec-redis.spec.ts loads each exec module first in a fresh process.

@@ -23,8 +23,10 @@ import {
   resumeUpdate,
   scenarioBundleSchema,
   stateQuery,
+  SYSTEM_ACTOR,
   TASK_QUEUES,
   transferUpdate,
+  type WaitingReason,
   WORKFLOW_TYPES,
   workflowStepKey,
 } from '@axle/protocol';
@@ -98,6 +100,25 @@ function stubActivities() {
     },
     recordEvent(input) {
       const key = `${input.intentId}:${input.dedupeKey}`;
+      const stored = calls.find((c) => c.intentId === input.intentId && c.dedupeKey === input.dedupeKey);
+      if (stored && (stored.eventType !== input.eventType || stored.actor !== input.actor)) {
+        const steps = calls.filter((c) => c.intentId === input.intentId).length;
+        const ledger = {
+          status: status.get(input.intentId) ?? 'SUBMITTED',
+          waiting: waiting.get(input.intentId),
+        };
+        return Promise.resolve({
+          seq: seqByKey.get(key)!,
+          status: ledger.status,
+          stepTaken: {
+            lastStep: steps,
+            status: ledger.status,
+            waitingReason: (ledger.waiting ?? null) as WaitingReason | null,
+            pendingWith: null,
+            handler: null,
+          },
+        });
+      }
       if (!seqByKey.has(key)) {
         const from = status.get(input.intentId) ?? 'SUBMITTED';
         if (
@@ -117,7 +138,11 @@ function stubActivities() {
     },
     async recordEvents(inputs) {
       const results = [];
-      for (const one of inputs) results.push(await activities.recordEvent(one));
+      for (const one of inputs) {
+        const result = await activities.recordEvent(one);
+        results.push(result);
+        if (result.stepTaken) break;
+      }
       return results;
     },
     deliverHttp(input) {
@@ -218,9 +243,9 @@ describe('intentWorkflow', () => {
 
   /** Exports the run in the JSON form `temporal workflow show --output json` gives, which replay reads. */
   async function exportHistory(handle: Awaited<ReturnType<typeof start>>['handle'], name: string) {
-    // RECORD_HISTORIES=1 records every run; RECORD_HISTORIES=<name> only that one (a new history).
+    // RECORD_HISTORIES=1 records every run; RECORD_HISTORIES=<name>[,<name>…] only those (new histories).
     const record = process.env.RECORD_HISTORIES;
-    if (record !== '1' && record !== name) return;
+    if (record !== '1' && !record?.split(',').includes(name)) return;
     await handle.result();
     const json = execFileSync(join('.tools', 'py', 'bin', 'temporal'), [
       'workflow',
@@ -345,6 +370,56 @@ describe('intentWorkflow', () => {
       ],
     );
     await exportHistory(handle, 'intent-deadline');
+  });
+
+  test('a step a lost workflow task stored is adopted: the next event follows it or is dropped', async () => {
+    // A lost task's event on the run's next step (its worker died after the local activity
+    // committed), then the run's own work in another order: a resume, a deadline.
+    const lostAt = (intentId: string, event: Omit<RecordEventInput, 'intentId' | 'orgId' | 'dedupeKey'>) =>
+      stub.activities.recordEvent({
+        ...event,
+        intentId,
+        orgId: randomUUID(),
+        dedupeKey: workflowStepKey(eventsOf(intentId).length + 1),
+      });
+    const started = await Promise.all(
+      [{}, { deadlineAt: Date.now() + 2_000 }].map(async (plan) => {
+        const run = await start(plan);
+        await run.handle.executeUpdate(resumeUpdate, {
+          args: [{ kind: 'agent', action: 'in_progress', actor: 'agent://acme/default/worker', body: {} }],
+        });
+        return run;
+      }),
+    );
+    const [resumed, timed] = started as [(typeof started)[0], (typeof started)[0]];
+    await lostAt(resumed.intentId, { eventType: 'intent.reminder', actor: SYSTEM_ACTOR, remindCount: 1 });
+    await lostAt(timed.intentId, { eventType: 'intent.completed', status: 'COMPLETED', actor: 'agent://x' });
+
+    const done = await resumed.handle.executeUpdate(resumeUpdate, {
+      args: [
+        {
+          kind: 'agent',
+          action: 'complete',
+          actor: 'agent://acme/default/worker',
+          body: { result: { ok: 1 } },
+        },
+      ],
+    });
+    assert.equal(done.status, 'COMPLETED');
+    assert.deepEqual(
+      eventsOf(resumed.intentId).map((c) => c.eventType),
+      ['intent.delivered', 'intent.in_progress', 'intent.reminder', 'intent.completed'],
+    );
+    assert.equal(((await resumed.handle.result()) as IntentWorkflowState).status, 'COMPLETED');
+
+    // The deadline's events are dropped: the ledger is terminal, and the run ends with it.
+    assert.equal(((await timed.handle.result()) as IntentWorkflowState).status, 'COMPLETED');
+    assert.deepEqual(
+      eventsOf(timed.intentId).map((c) => c.eventType),
+      ['intent.delivered', 'intent.in_progress', 'intent.completed'],
+    );
+    await exportHistory(resumed.handle, 'intent-step-taken-resume');
+    await exportHistory(timed.handle, 'intent-step-taken-deadline');
   });
 
   test('reminders up to max_reminders, then escalation transfers to escalate_to', async () => {
