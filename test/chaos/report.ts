@@ -99,7 +99,7 @@ const CLOSED = `## Findings closed without a reproduction
   killed mid-task) with WorkflowNotReady (FAILED_PRECONDITION), and a cut-short update call ends
   CANCELLED; \`toTemporalError\` mapped neither, so both were 500s. Both are now 503 with
   Retry-After 1 (test: test/workflows/workflow-client-errors.spec.ts, on the real server). Not
-  seen again in nine runs since: one of 500 intents, six of 1,000, and two of 300 at load average
+  seen again in ten runs since: one of 500 intents, seven of 1,000, and two of 300 at load average
   7-14 (CPU hogs beside the stack), one of those two on the code from before the fix (92bea12,
   seed 31: 7 SIGKILLs, no 5xx other than 503). Whether the 42 were this mechanism stays unknown;
   the finding is closed as not reproducible.
