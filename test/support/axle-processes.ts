@@ -6,6 +6,41 @@ import { freePort, requireEnv, TEST_ADMIN_KEY } from './env';
 
 export type AxleApp = 'gateway' | 'worker' | 'runner';
 
+/** Every app this process started and that still runs. */
+const running = new Set<ChildProcess>();
+let reaping = false;
+
+/**
+ * Apps die with the test file that started them. The runner stops a file that passes its timeout
+ * with SIGTERM, which skips `after` hooks: without this its apps lived on, retrying a stack that was
+ * gone, and took CPU from every later file and benchmark on the machine.
+ */
+function reapOnExit(): void {
+  if (reaping) return;
+  reaping = true;
+  const killAll = () => running.forEach((child) => child.kill('SIGKILL'));
+  process.on('exit', killAll);
+  for (const [signal, code] of [
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const)
+    process.on(signal, () => {
+      killAll();
+      process.exit(code);
+    });
+}
+
+function spawnApp(app: AxleApp, env: Record<string, string>): ChildProcess {
+  reapOnExit();
+  const child = spawn(process.execPath, [join('dist', 'apps', app, 'src', 'main.js')], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
 /**
  * Runs the real apps from dist/ as child processes against the harness's services, each on its own
  * ports, so end-to-end tests exercise main.ts, config validation and process boundaries.
@@ -54,10 +89,7 @@ export class AxleProcesses {
   }
 
   start(app: AxleApp): ChildProcess {
-    const child = spawn(process.execPath, [join('dist', 'apps', app, 'src', 'main.js')], {
-      env: { PATH: process.env.PATH ?? '', ...this.env, ...this.appEnv[app] },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnApp(app, { ...this.env, ...this.appEnv[app] });
     const lines: string[] = [];
     this.logs.set(app, lines);
     const keep = (chunk: Buffer) => {
@@ -126,13 +158,10 @@ export async function runToExit(
   env: Record<string, string>,
   timeoutMs = 30_000,
 ): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [join('dist', 'apps', app, 'src', 'main.js')], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnApp(app, env);
   let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
   const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
   clearTimeout(timer);
