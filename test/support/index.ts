@@ -13,3 +13,4 @@ export {
 export { magicLinkOf, type SinkMessage, SmtpSink } from './smtp-sink';
 export { gatewayRouteKeys, gatewayRoutes, type Route } from './gateway-routes';
 export { until } from './until';
+export { recordHistory } from './histories';

@@ -30,16 +30,13 @@ import {
   WORKFLOW_TYPES,
   workflowStepKey,
 } from '@axle/protocol';
-import { requireEnv } from '@axle/testing';
+import { recordHistory, requireEnv } from '@axle/testing';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 type StubPlan = Partial<IntentPlan>;
@@ -241,23 +238,10 @@ describe('intentWorkflow', () => {
     return { intentId, handle };
   }
 
-  /** Exports the run in the JSON form `temporal workflow show --output json` gives, which replay reads. */
+  /** Records the finished run as a replay history when RECORD_HISTORIES asks for `name`. */
   async function exportHistory(handle: Awaited<ReturnType<typeof start>>['handle'], name: string) {
-    // RECORD_HISTORIES=1 records every run; RECORD_HISTORIES=<name>[,<name>…] only those (new histories).
-    const record = process.env.RECORD_HISTORIES;
-    if (record !== '1' && !record?.split(',').includes(name)) return;
     await handle.result();
-    const json = execFileSync(join('.tools', 'py', 'bin', 'temporal'), [
-      'workflow',
-      'show',
-      '--workflow-id',
-      handle.workflowId,
-      '--address',
-      requireEnv('TEMPORAL_ADDRESS'),
-      '--output',
-      'json',
-    ]);
-    writeFileSync(join('test', 'histories', `${name}.json`), json);
+    recordHistory(handle.workflowId, name);
   }
 
   test('delivers to the agent stream, then completes on resume', async () => {

@@ -1,6 +1,6 @@
 // The webhook delivery workflow on the harness's Temporal server with a stub activity that plays
-// the receiver and the database. With RECORD_HISTORIES=1 the runs are exported to test/histories/
-// for the replay test.
+// the receiver and the database. With RECORD_HISTORIES set (docs/development.md) its runs are
+// exported to test/histories/ for the replay test.
 import { WORKFLOWS_PATH } from '@axle/orchestration';
 import {
   WEBHOOK_WORKFLOW,
@@ -10,14 +10,11 @@ import {
   type WebhookDeliveryWorkflowInput,
   type WebhookDeliveryWorkflowResult,
 } from '@axle/protocol';
-import { requireEnv } from '@axle/testing';
+import { recordHistory, requireEnv } from '@axle/testing';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Runtime, Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 const TASK_QUEUE = `${WEBHOOK_WORKFLOW.taskQueue}-webhook-wf-test`;
@@ -89,19 +86,7 @@ describe('webhookDeliveryWorkflow', () => {
       args: [input],
     });
     const result = (await handle.result()) as WebhookDeliveryWorkflowResult;
-    if (name && process.env.RECORD_HISTORIES === '1') {
-      const json = execFileSync(join('.tools', 'py', 'bin', 'temporal'), [
-        'workflow',
-        'show',
-        '--workflow-id',
-        handle.workflowId,
-        '--address',
-        requireEnv('TEMPORAL_ADDRESS'),
-        '--output',
-        'json',
-      ]);
-      writeFileSync(join('test', 'histories', `${name}.json`), json);
-    }
+    if (name) recordHistory(handle.workflowId, name);
     return { result, calls: stub.calls.filter((c) => c.deliveryId === deliveryId) };
   }
 
