@@ -14,3 +14,4 @@ export { magicLinkOf, type SinkMessage, SmtpSink } from './smtp-sink';
 export { gatewayRouteKeys, gatewayRoutes, type Route } from './gateway-routes';
 export { until } from './until';
 export { recordHistory } from './histories';
+export { startWorkflowWorker, type WorkflowWorker } from './workflow-worker';

@@ -30,11 +30,10 @@ import {
   WORKFLOW_TYPES,
   workflowStepKey,
 } from '@axle/protocol';
-import { recordHistory, requireEnv } from '@axle/testing';
+import { recordHistory, startWorkflowWorker, type WorkflowWorker } from '@axle/testing';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Runtime, Worker } from '@temporalio/worker';
+import { type TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -198,31 +197,18 @@ function stubActivities() {
 
 describe('intentWorkflow', () => {
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: WorkflowWorker;
   const stub = stubActivities();
 
   before(async () => {
-    Runtime.install({ logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } });
-    env = await TestWorkflowEnvironment.createFromExistingServer({
-      address: requireEnv('TEMPORAL_ADDRESS'),
-      namespace: 'default',
+    worker = await startWorkflowWorker(WORKFLOWS_PATH, TASK_QUEUES.intents + '-wf-test', {
+      ...stub.activities,
+      sendNotification: stub.sendNotification,
     });
-    worker = await Worker.create({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueue: TASK_QUEUES.intents + '-wf-test',
-      workflowsPath: WORKFLOWS_PATH,
-      activities: { ...stub.activities, sendNotification: stub.sendNotification },
-    });
-    running = worker.run();
+    env = worker.env;
   });
 
-  after(async () => {
-    worker.shutdown();
-    await running;
-    await env.teardown();
-  });
+  after(() => worker.stop());
 
   async function start(
     plan: StubPlan = {},

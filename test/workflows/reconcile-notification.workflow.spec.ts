@@ -3,10 +3,8 @@
 // test/histories/ for the replay test, like the intent and webhook workflows'.
 import { WORKFLOWS_PATH } from '@axle/orchestration';
 import { type NotificationInput, type NotificationResult, WORKFLOW_TYPES } from '@axle/protocol';
-import { recordHistory, requireEnv } from '@axle/testing';
+import { recordHistory, startWorkflowWorker, type WorkflowWorker } from '@axle/testing';
 import { ApplicationFailure } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Runtime, Worker } from '@temporalio/worker';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -14,44 +12,26 @@ import { after, before, describe, test } from 'node:test';
 const TASK_QUEUE = 'axle-small-workflows-test';
 
 describe('reconcile and notification workflows', () => {
-  let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: WorkflowWorker;
   const sent: NotificationInput[] = [];
   let stranded = 0;
 
   before(async () => {
-    Runtime.install({ logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } });
-    env = await TestWorkflowEnvironment.createFromExistingServer({
-      address: requireEnv('TEMPORAL_ADDRESS'),
-      namespace: 'default',
-    });
-    worker = await Worker.create({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueue: TASK_QUEUE,
-      workflowsPath: WORKFLOWS_PATH,
-      activities: {
-        startStrandedIntents: () => Promise.resolve({ started: stranded }),
-        sendNotification: (input: NotificationInput): Promise<NotificationResult> => {
-          sent.push(input);
-          if (input.url?.includes('refused'))
-            throw ApplicationFailure.nonRetryable('the webhook answered HTTP 410', 'NotificationRefused');
-          return Promise.resolve({ delivered: true, detail: `sent to ${input.to.join(', ')}` });
-        },
+    worker = await startWorkflowWorker(WORKFLOWS_PATH, TASK_QUEUE, {
+      startStrandedIntents: () => Promise.resolve({ started: stranded }),
+      sendNotification: (input: NotificationInput): Promise<NotificationResult> => {
+        sent.push(input);
+        if (input.url?.includes('refused'))
+          throw ApplicationFailure.nonRetryable('the webhook answered HTTP 410', 'NotificationRefused');
+        return Promise.resolve({ delivered: true, detail: `sent to ${input.to.join(', ')}` });
       },
     });
-    running = worker.run();
   });
 
-  after(async () => {
-    worker.shutdown();
-    await running;
-    await env.teardown();
-  });
+  after(() => worker.stop());
 
   async function run<T>(workflowType: string, args: unknown[], history: string): Promise<T> {
-    const handle = await env.client.workflow.start(workflowType, {
+    const handle = await worker.env.client.workflow.start(workflowType, {
       workflowId: `${history}-${randomUUID()}`,
       taskQueue: TASK_QUEUE,
       args,

@@ -10,9 +10,8 @@ import {
   type WebhookDeliveryWorkflowInput,
   type WebhookDeliveryWorkflowResult,
 } from '@axle/protocol';
-import { recordHistory, requireEnv } from '@axle/testing';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Runtime, Worker } from '@temporalio/worker';
+import { recordHistory, startWorkflowWorker, type WorkflowWorker } from '@axle/testing';
+import { type TestWorkflowEnvironment } from '@temporalio/testing';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -43,31 +42,15 @@ function stubActivities() {
 
 describe('webhookDeliveryWorkflow', () => {
   let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: WorkflowWorker;
   const stub = stubActivities();
 
   before(async () => {
-    Runtime.install({ logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } });
-    env = await TestWorkflowEnvironment.createFromExistingServer({
-      address: requireEnv('TEMPORAL_ADDRESS'),
-      namespace: 'default',
-    });
-    worker = await Worker.create({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueue: TASK_QUEUE,
-      workflowsPath: WORKFLOWS_PATH,
-      activities: stub.activities,
-    });
-    running = worker.run();
+    worker = await startWorkflowWorker(WORKFLOWS_PATH, TASK_QUEUE, stub.activities);
+    env = worker.env;
   });
 
-  after(async () => {
-    worker.shutdown();
-    await running;
-    await env.teardown();
-  });
+  after(() => worker.stop());
 
   async function run(plan: WebhookAttemptResult['outcome'][], maxAttempts = 4, name?: string) {
     const deliveryId = randomUUID();

@@ -3,9 +3,7 @@
 import { createLogger } from '@axle/observability';
 import { DependencyUnavailableError } from '@axle/protocol';
 import { IntentWorkflowClient } from '@axle/intents';
-import { requireEnv, until } from '@axle/testing';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Runtime, Worker } from '@temporalio/worker';
+import { requireEnv, startWorkflowWorker, until, type WorkflowWorker } from '@axle/testing';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
@@ -13,37 +11,24 @@ import { crashSignal } from './fixtures/crashing-update.workflow';
 
 describe('IntentWorkflowClient against Temporal', () => {
   const taskQueue = `client-errors-${randomUUID()}`;
-  let env: TestWorkflowEnvironment;
-  let worker: Worker;
-  let running: Promise<void>;
+  let worker: WorkflowWorker;
   let client: IntentWorkflowClient;
 
   before(async () => {
-    Runtime.install({ logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} } });
-    const address = requireEnv('TEMPORAL_ADDRESS');
-    env = await TestWorkflowEnvironment.createFromExistingServer({ address, namespace: 'default' });
-    worker = await Worker.create({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueue,
-      workflowsPath: require.resolve('./fixtures/crashing-update.workflow'),
-    });
-    running = worker.run();
+    worker = await startWorkflowWorker(require.resolve('./fixtures/crashing-update.workflow'), taskQueue, {});
     client = new IntentWorkflowClient(
-      { address, namespace: 'default' },
+      { address: requireEnv('TEMPORAL_ADDRESS'), namespace: 'default' },
       createLogger({ level: 'silent', app: 'test' }),
     );
   });
 
   after(async () => {
     await client.onModuleDestroy();
-    worker.shutdown();
-    await running;
-    await env.teardown();
+    await worker.stop();
   });
 
   test('an update refused while the workflow task fails (WorkflowNotReady) is a 503 retried after 1 s', async () => {
-    const handle = await env.client.workflow.start('crashingWorkflow', {
+    const handle = await worker.env.client.workflow.start('crashingWorkflow', {
       taskQueue,
       workflowId: `crashing-${randomUUID()}`,
     });
