@@ -7,6 +7,7 @@ import { REDIS_CHANNELS } from '@axle/protocol';
 import {
   apiClient,
   AxleProcesses,
+  HttpSink,
   parseSse,
   registerTestAgent,
   requireEnv,
@@ -17,8 +18,6 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 type Api = ReturnType<typeof apiClient>;
@@ -52,35 +51,6 @@ let anonymous: Api;
 let prisma: PrismaService;
 let temporal: Connection;
 let sink: HttpSink;
-
-/** A local http agent endpoint that keeps every POST it receives. */
-class HttpSink {
-  readonly received: { path: string; body: Record<string, unknown> }[] = [];
-  private server: Server | null = null;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      let raw = '';
-      req.on('data', (c: Buffer) => (raw += c.toString()));
-      req.on('end', () => {
-        this.received.push({ path: req.url ?? '/', body: JSON.parse(raw) as Record<string, unknown> });
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"ack":true}');
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  at(path: string) {
-    return this.received.filter((r) => r.path === path);
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
-  }
-}
 
 async function until<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string): Promise<T> {
   const deadline = Date.now() + 30_000;
@@ -538,7 +508,7 @@ describe('agent mesh end to end', () => {
     );
     assert.equal(held.failureType, 'AgentKilled');
     assert.equal(held.status, 'RUNNING');
-    assert.equal(sink.at(path).length, 0, 'nothing was POSTed to the killed agent');
+    assert.equal(sink.for(path).length, 0, 'nothing was POSTed to the killed agent');
     const waiting = await intentOf(id);
     assert.equal(waiting.status, 'SUBMITTED');
     assert.equal(waiting.delivery_attempt, 0, 'the hold used up no delivery attempt');
@@ -550,10 +520,10 @@ describe('agent mesh end to end', () => {
       'delivered after the resume',
     );
     assert.equal(delivered.delivery_attempt, 1);
-    const posts = sink.at(path);
+    const posts = sink.for(path);
     assert.equal(posts.length, 1, 'exactly one POST');
-    assert.equal(posts[0]!.body.intent_id, id);
-    assert.equal(posts[0]!.body.delivery_attempt, 1);
+    assert.equal(posts[0]!.body?.intent_id, id);
+    assert.equal(posts[0]!.body?.delivery_attempt, 1);
   });
 
   test('http binding: an intent canceled while its agent is killed is never POSTed, and its workflow ends', async () => {
@@ -581,7 +551,7 @@ describe('agent mesh end to end', () => {
     );
     assert.equal((await operator.api('POST', `/v1/mesh/agents/${agent.id}/resume`)).status, 200);
     assert.equal((await intentOf(id)).status, 'CANCELED');
-    assert.equal(sink.at(path).length, 0);
+    assert.equal(sink.for(path).length, 0);
   });
 
   test('stream binding: a killed agent’s stream yields nothing and keeps its cursor; the resume wakes it with the intent', async () => {

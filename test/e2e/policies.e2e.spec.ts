@@ -6,6 +6,7 @@ import {
   apiClient,
   type ApiResponse,
   AxleProcesses,
+  HttpSink,
   parseSse,
   registerTestAgent,
   requireEnv,
@@ -301,6 +302,42 @@ describe('send and receive policies end to end', () => {
     assert.equal((await outsider.api('GET', `/v1/intents/${id}/events?since=0`)).status, 404);
     const theirs = await outsider.api('GET', '/v1/intents');
     assert.ok(!theirs.text.includes(id));
+  });
+
+  test('an allowed cross-org intent to an http agent is POSTed to its callback, registered in its own org', async () => {
+    // The binding was looked up in the sender's org, found nothing there and fell back to stream:
+    // the http agent of the other org was never called.
+    const sink = new HttpSink();
+    await sink.start();
+    try {
+      const [a, b] = [await newOrg(), await newOrg()];
+      const sender = await agent(a, 'sender');
+      const boss = await agent(b, 'boss', 'admin');
+      const hook = await registerTestAgent(prisma, {
+        org: b.slug,
+        name: 'hook',
+        deliveryMode: 'http',
+        callbackUrl: `${sink.url}/hook`,
+      });
+      const open = await boss.api('PUT', `/v1/organizations/${b.id}/receive-policy`, {
+        body: { policy_type: 'open' },
+      });
+      assert.equal(open.status, 200, open.text);
+
+      const id = expectCreated(await send(sender, hook.address));
+      const [post] = await until('the POST to the recipient callback', () => {
+        const posts = sink.for('/hook');
+        return posts.length ? posts : undefined;
+      });
+      assert.equal(post!.body?.intent_id, id);
+      // Recorded once the callback answered 2xx, so just after the POST.
+      const delivered = await until('intent.delivered', async () =>
+        (await eventsOf(id)).find((e) => e.event_type === 'intent.delivered'),
+      );
+      assert.equal(delivered.details.binding, 'http');
+    } finally {
+      await sink.stop();
+    }
   });
 
   test('an agent receive override decides before the org policy', async () => {

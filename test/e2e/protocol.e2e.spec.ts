@@ -6,6 +6,7 @@ import { PrismaService } from '@axle/data';
 import {
   apiClient,
   AxleProcesses,
+  HttpSink,
   parseSse,
   registerTestAgent,
   requireEnv,
@@ -15,8 +16,6 @@ import {
 import { verifySignature } from '@axle/webhooks';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 type Api = ReturnType<typeof apiClient>;
@@ -26,41 +25,6 @@ let axle: AxleProcesses;
 let api: Api;
 let prisma: PrismaService;
 let sink: HttpSink;
-
-/** A local http agent endpoint that answers from a script and keeps what it received. */
-class HttpSink {
-  readonly received: { path: string; headers: IncomingHttpHeaders; raw: string }[] = [];
-  private readonly script = new Map<string, number[]>();
-  private server: Server | null = null;
-  url = '';
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      let raw = '';
-      req.on('data', (c: Buffer) => (raw += c.toString()));
-      req.on('end', () => {
-        const path = req.url ?? '/';
-        this.received.push({ path, headers: req.headers, raw });
-        const status = this.script.get(path)?.shift() ?? 200;
-        res.writeHead(status, { 'content-type': 'application/json' }).end('{"ack":true}');
-      });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  answer(path: string, statuses: number[]): void {
-    this.script.set(path, statuses);
-  }
-
-  for(path: string) {
-    return this.received.filter((r) => r.path === path);
-  }
-
-  async stop(): Promise<void> {
-    await new Promise<void>((resolve) => this.server?.close(() => resolve()) ?? resolve());
-  }
-}
 
 function intentBody(overrides: Record<string, unknown> = {}) {
   return {

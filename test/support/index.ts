@@ -15,3 +15,4 @@ export { gatewayRouteKeys, gatewayRoutes, type Route } from './gateway-routes';
 export { until } from './until';
 export { recordHistory } from './histories';
 export { startWorkflowWorker, type WorkflowWorker } from './workflow-worker';
+export { HttpSink, type SinkRequest } from './http-sink';

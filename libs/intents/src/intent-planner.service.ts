@@ -6,6 +6,7 @@ import {
   type DeliveryBinding,
   type IntentPlan,
   isDeliveryMode,
+  parseAgentAddress,
   policyApprovalOf,
   type RecordEventResult,
   type ScenarioPlan,
@@ -27,11 +28,23 @@ export class IntentPlanner {
     private readonly events: IntentEventsService,
   ) {}
 
-  /** Registered agents deliver by their delivery_mode; unregistered (open addressing) ones by stream. */
+  /**
+   * Registered agents deliver by their delivery_mode; unregistered (open addressing) ones by stream.
+   * `orgId` is the intent's; a recipient in another org (a send its policies allowed) is registered
+   * in the org its address names.
+   */
   async binding(orgId: string, address: string): Promise<DeliveryBinding> {
-    const agent = await this.registry.findDeliveryBinding(orgScope(orgId), address);
+    const agent =
+      (await this.registry.findDeliveryBinding(orgScope(orgId), address)) ??
+      (await this.otherOrgBinding(orgId, address));
     const mode = agent && isDeliveryMode(agent.deliveryMode) ? agent.deliveryMode : 'stream';
     return { mode, callbackUrl: agent?.callbackUrl ?? null };
+  }
+
+  private async otherOrgBinding(orgId: string, address: string) {
+    const slug = parseAgentAddress(address)?.org;
+    const org = slug ? await this.registry.findOrgBySlug(slug) : null;
+    return org && org.id !== orgId ? this.registry.findDeliveryBinding(orgScope(org.id), address) : null;
   }
 
   /** The plan of `intent`, whose workflow has recorded `recordedSteps` events so far. */
