@@ -302,7 +302,7 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
     );
   });
 
-  test('a delivery binding reads as the agent Prisma finds: its mode and callback, in its org only', async () => {
+  test('a delivery binding reads as the agent Prisma finds: its mode and callback, in the org its address names', async () => {
     const org = await newOrg();
     const other = await newOrg();
     const hook = await registerTestAgent(prisma, {
@@ -314,13 +314,15 @@ describe('hot queries in plain SQL (real PostgreSQL)', () => {
     const plain = await registerTestAgent(prisma, { org: org.slug, name: 'plain' });
     for (const agent of [hook, plain]) {
       const found = await registry.findAgentByAddress(org.scope, agent.address);
-      assert.deepEqual(await registry.findDeliveryBinding(org.scope, agent.address), {
+      assert.deepEqual(await registry.findDeliveryBinding(agent.address), {
         deliveryMode: found!.deliveryMode,
         callbackUrl: found!.callbackUrl,
       });
-      assert.equal(await registry.findDeliveryBinding(other.scope, agent.address), null);
+      // The same name in another org is another agent, registered there or not.
+      assert.equal(await registry.findDeliveryBinding(agent.address.replace(org.slug, other.slug)), null);
     }
-    assert.equal(await registry.findDeliveryBinding(org.scope, `agent://${org.slug}/default/nobody`), null);
+    assert.equal(await registry.findDeliveryBinding(`agent://${org.slug}/default/nobody`), null);
+    assert.equal(await registry.findDeliveryBinding('not an address'), null);
   });
 
   test('marking a workflow started sets it once, in the org of the intent only', async () => {

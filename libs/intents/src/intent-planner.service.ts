@@ -6,7 +6,6 @@ import {
   type DeliveryBinding,
   type IntentPlan,
   isDeliveryMode,
-  parseAgentAddress,
   policyApprovalOf,
   type RecordEventResult,
   type ScenarioPlan,
@@ -30,21 +29,13 @@ export class IntentPlanner {
 
   /**
    * Registered agents deliver by their delivery_mode; unregistered (open addressing) ones by stream.
-   * `orgId` is the intent's; a recipient in another org (a send its policies allowed) is registered
-   * in the org its address names.
+   * A recipient in another org (a send its policies allowed) too: the registry looks in the org its
+   * address names.
    */
-  async binding(orgId: string, address: string): Promise<DeliveryBinding> {
-    const agent =
-      (await this.registry.findDeliveryBinding(orgScope(orgId), address)) ??
-      (await this.otherOrgBinding(orgId, address));
+  async binding(address: string): Promise<DeliveryBinding> {
+    const agent = await this.registry.findDeliveryBinding(address);
     const mode = agent && isDeliveryMode(agent.deliveryMode) ? agent.deliveryMode : 'stream';
     return { mode, callbackUrl: agent?.callbackUrl ?? null };
-  }
-
-  private async otherOrgBinding(orgId: string, address: string) {
-    const slug = parseAgentAddress(address)?.org;
-    const org = slug ? await this.registry.findOrgBySlug(slug) : null;
-    return org && org.id !== orgId ? this.registry.findDeliveryBinding(orgScope(org.id), address) : null;
   }
 
   /** The plan of `intent`, whose workflow has recorded `recordedSteps` events so far. */
@@ -56,7 +47,7 @@ export class IntentPlanner {
       toAgent: intent.toAgent,
       handler,
       replyTo: intent.replyTo,
-      binding: await this.binding(intent.orgId, handler),
+      binding: await this.binding(handler),
       humanTask: intent.humanTask,
       deadlineAt: intent.deadlineAt?.getTime() ?? null,
       remindAfterSeconds: intent.remindAfterSeconds,

@@ -1,4 +1,4 @@
-import { isUuid } from '@axle/protocol';
+import { isUuid, parseAgentAddress } from '@axle/protocol';
 import { Injectable } from '@nestjs/common';
 import { createUnlessDuplicate, guarded } from '../errors';
 import { type SigningKeyRecord } from './signing-key.repository';
@@ -360,19 +360,22 @@ export class RegistryRepository {
   }
 
   /**
-   * How the agent at `address` in this org takes its deliveries, or null when none is registered
-   * here. Every create reads it (the gateway's direct delivery), so it is one plain SQL query.
+   * How the agent at `address` takes its deliveries, or null when none is registered there. Scoped to
+   * the org the address names, which is the recipient's whether the sender is in it or not (an
+   * allowed cross-org send). Every create reads it (the gateway's direct delivery): one plain query.
    */
   async findDeliveryBinding(
-    scope: OrgScope,
     address: string,
   ): Promise<{ deliveryMode: string; callbackUrl: string | null } | null> {
+    const orgSlug = parseAgentAddress(address)?.org;
+    if (!orgSlug) return null;
     const [row] = await preparedRows<{ deliveryMode: string; callbackUrl: string | null }>(
       this.prisma.pool,
       'delivery_binding_by_address',
       `SELECT sa.delivery_mode AS "deliveryMode", sa.callback_url AS "callbackUrl"
-         FROM service_accounts sa WHERE sa.address = $1 AND sa.org_id = $2`,
-      [address, scope.orgId],
+         FROM service_accounts sa JOIN organizations o ON o.id = sa.org_id
+        WHERE sa.address = $1 AND o.slug = $2`,
+      [address, orgSlug],
     );
     return row ?? null;
   }

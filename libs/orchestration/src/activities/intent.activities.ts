@@ -78,8 +78,8 @@ export class IntentActivitiesService implements OnModuleDestroy {
     return delivered ? { ...plan, delivered } : plan;
   }
 
-  resolveBinding({ orgId, address }: { orgId: string; address: string }): Promise<DeliveryBinding> {
-    return this.planner.binding(orgId, address);
+  resolveBinding({ address }: { orgId: string; address: string }): Promise<DeliveryBinding> {
+    return this.planner.binding(address);
   }
 
   async recordEvent(input: RecordEventInput): Promise<RecordEventResult> {
