@@ -4,6 +4,7 @@
 // mid-job ends the job in its declared stalled_policy, cancel, the output cap, capability narrowing
 // and attenuation, tier availability and the malformed/unauthorized/foreign edges.
 import { ExecRepository, IdempotencyRepository, orgScope, platformScope, PrismaService } from '@axle/data';
+import { execCancelKey, REDIS_CHANNELS } from '@axle/protocol';
 import { availableTiers } from '@axle/sandbox';
 import {
   apiClient,
@@ -13,6 +14,7 @@ import {
   requireEnv,
   type TestAgent,
 } from '@axle/testing';
+import { Redis } from 'ioredis';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -497,6 +499,42 @@ describe('exec end to end', () => {
       headers: { 'x-axp-cap-token': session.token },
     });
     assert.equal(again.status, 409, again.text);
+  });
+
+  test('a cancel that comes while a runner is starting the job still kills it', async () => {
+    // A runner looks for a job's cancel key before it spawns and kills on a cancel notice once the
+    // job runs. A cancel between the two (the gateway saw the job claimed, so the key and the
+    // notice are all it sends) found nothing to kill, and the job ran to its end. Redis MONITOR
+    // shows the runner's look; the cancel is sent the moment it passes, as the gateway sends it.
+    const canceler = new Redis(requireEnv('REDIS_URL'));
+    const monitor = await canceler.monitor(); // a connection of its own
+    const prefix = execCancelKey('');
+    const canceled = new Set<string>();
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      const [command, key] = args;
+      if (command?.toLowerCase() !== 'exists' || !key?.startsWith(prefix)) return;
+      const jobId = key.slice(prefix.length);
+      if (canceled.has(jobId)) return;
+      canceled.add(jobId);
+      void canceler.set(key, '1', 'EX', 600).then(() => canceler.publish(REDIS_CHANNELS.execCancel, jobId));
+    });
+    try {
+      const session = await openSession();
+      const jobs: string[] = [];
+      for (let i = 0; i < 8; i++) {
+        const started = await startJob(session.token, { session_id: session.id, command: ['sleep', '30'] });
+        assert.equal(started.status, 200, started.text);
+        jobs.push(started.body.job_id as string);
+      }
+      for (const jobId of jobs) {
+        const job = await waitForStatus(jobId, session.token, ['killed', 'exited', 'failed'], 20_000);
+        assert.deepEqual([job.status, job.error?.code], ['killed', 'canceled'], jobId);
+        assert.ok(canceled.has(jobId), `the runner never looked for ${jobId}'s cancel key`);
+      }
+    } finally {
+      monitor.disconnect();
+      canceler.disconnect();
+    }
   });
 
   test('SIGTERM lets a running job finish; a pending job is canceled off the queue', async () => {

@@ -327,12 +327,6 @@ export class ExecRunner {
     }
 
     let stoppedBy: 'cancel' | 'shutdown' | 'output' | null = null;
-    this.active.set(job.id, {
-      kill: (reason) => {
-        stoppedBy ??= reason;
-        proc.kill();
-      },
-    });
     // Chunks are appended in arrival order, one write in flight; those arriving meanwhile are
     // coalesced into the next write (LogAppender). A pipe pauses only while too much waits.
     let lastProgress = Date.now();
@@ -370,6 +364,12 @@ export class ExecRunner {
         void logs.drained().then(() => readable.resume());
       });
     }
+    await this.track(job.id, {
+      kill: (reason) => {
+        stoppedBy ??= reason;
+        proc.kill();
+      },
+    });
     const exit = await proc.exited;
     this.active.delete(job.id);
     await logs.flushed();
@@ -438,6 +438,18 @@ export class ExecRunner {
   }
 
   /**
+   * Makes a started job killable by a cancel notice and by the shutdown. Either may have come
+   * between the claim and this and found nothing to kill: the shutdown left its flag, a cancel its
+   * key (its notice is gone), so both are looked at once the job is registered.
+   */
+  private async track(jobId: string, job: Active): Promise<void> {
+    this.active.set(jobId, job);
+    if (this.shuttingDown) return job.kill('shutdown');
+    // Unreadable: the notice is then the only way, as before this look.
+    if (await this.redis.exists(execCancelKey(jobId)).catch(() => 0)) job.kill('cancel');
+  }
+
+  /**
    * An MCP tool call (docs/exec.md "Tools"): no sandbox, the runner itself makes the `tools/call`
    * (network egress from Axle, not from a sandbox). The JSON result is the job's stdout; a result
    * with `isError` exits 1; an unreachable server or a JSON-RPC error fails the job.
@@ -467,7 +479,7 @@ export class ExecRunner {
       ));
     const abort = new AbortController();
     let stoppedBy: 'cancel' | 'shutdown' | null = null;
-    this.active.set(job.id, {
+    await this.track(job.id, {
       kill: (reason) => {
         stoppedBy ??= reason;
         abort.abort();
