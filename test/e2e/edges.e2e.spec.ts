@@ -537,6 +537,39 @@ describe('request edges end to end', () => {
     });
   });
 
+  describe('strict addressing (AXLE_ADDRESSING=strict)', () => {
+    test("a scenario's later agent must exist like an intent's recipient, or be one the apply creates", async () => {
+      const call = apiClient(strict.baseUrl, TEST_ADMIN_KEY);
+      const made = () => `made-${randomUUID().slice(0, 8)}`;
+      const apply = (made: string, laterAgent: string) =>
+        call('POST', '/v1/scenarios/apply', {
+          body: {
+            scenario_id: `edges.scenario_${randomUUID().slice(0, 8)}`,
+            agents: [
+              { role: 'made', address: made, create_if_missing: true },
+              { role: 'also_made', address: `also-${made}`, create_if_missing: true },
+            ],
+            workflow: {
+              steps: [
+                { step_id: 'build', assigned_to: 'made' },
+                { step_id: 'ship', assigned_to: laterAgent },
+              ],
+            },
+            intent: { type: 'deploy.release.v1' },
+          },
+        });
+      const refused = made();
+      const missing = await apply(refused, `agent://edges-${randomUUID().slice(0, 8)}/default/ghost`);
+      assertErrorShape(missing, 404, 'agent_not_found');
+      const provisioned = await prisma.client.serviceAccount.count({
+        where: { name: { endsWith: refused } },
+      });
+      assert.equal(provisioned, 0, 'nothing is provisioned for a refused apply');
+      const created = await apply(made(), 'also_made');
+      assert.equal(created.status, 200, created.text);
+    });
+  });
+
   describe('rate limits (AXLE_RATE_LIMIT_PER_MINUTE=5)', () => {
     test('five requests pass with X-RateLimit-* headers; the sixth is 429 with Retry-After', async () => {
       const call = apiClient(limited.baseUrl, TEST_ADMIN_KEY);

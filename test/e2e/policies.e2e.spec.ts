@@ -431,6 +431,76 @@ describe('send and receive policies end to end', () => {
     expectDenied(await send(outsider, target.address), 'policy_denied');
   });
 
+  test("a scenario's later agents are handovers from its submitter: a deny or an escalate refuses the apply", async () => {
+    const [e, f] = [await newOrg(), await newOrg()];
+    const boss = await agent(e, 'boss', 'admin');
+    const first = await agent(e, 'first');
+    const guarded = await agent(e, 'guarded');
+    const held = await agent(e, 'held');
+    const free = await agent(e, 'free');
+    const foreign = await agent(f, 'foreign');
+    for (const [target, decision] of [
+      [guarded, 'deny'],
+      [held, 'escalate'],
+    ] as const) {
+      const res = await boss.api('POST', `/v1/agents/${enc(target.address)}/policy/entries`, {
+        body: {
+          sender_pattern: boss.address,
+          decision,
+          ...(decision === 'escalate' ? { approver: first.address } : {}),
+        },
+      });
+      assert.equal(res.status, 200, res.text);
+    }
+    type Later = { step?: string; escalation?: string };
+    const apply = (later: Later) => {
+      const scenarioId = `pol.scenario_${short()}`;
+      const steps = [
+        {
+          step_id: 'build',
+          assigned_to: first.address,
+          ...(later.escalation ? { remind_after_seconds: 60, escalate_to: later.escalation } : {}),
+        },
+        ...(later.step ? [{ step_id: 'ship', assigned_to: later.step }] : []),
+      ];
+      const body = {
+        scenario_id: scenarioId,
+        agents: [{ role: 'made', address: `made-${short()}`, create_if_missing: true }],
+        workflow: { steps },
+        intent: { type: 'deploy.release.v1' },
+      };
+      return { scenarioId, res: boss.api('POST', '/v1/scenarios/apply', { body }) };
+    };
+    const refused: [Later, string][] = [
+      [{ step: guarded.address }, 'policy_denied'],
+      [{ step: held.address }, 'policy_denied'],
+      [{ escalation: foreign.address }, 'receiver_org_closed'],
+    ];
+    for (const [later, code] of refused) {
+      const { scenarioId, res } = apply(later);
+      const answer = await res;
+      expectDenied(answer, code);
+      assert.equal(await prisma.client.intent.count({ where: { scenarioId } }), 0, JSON.stringify(later));
+      assert.equal(
+        await prisma.client.serviceAccount.count({ where: { orgId: e.id, name: { startsWith: 'made-' } } }),
+        0,
+        'nothing is provisioned for a refused apply',
+      );
+      const [row] = await decisions(answer);
+      assert.ok(row, JSON.stringify(later));
+      assert.deepEqual(
+        [row.details.operation, row.details.decision, row.details.recipient],
+        ['scenario_step', 'deny', later.step ?? later.escalation],
+      );
+    }
+
+    // Allowed later agents apply, the bundle's own create_if_missing one among them.
+    const { scenarioId, res } = apply({ step: 'made', escalation: free.address });
+    const applied = await res;
+    assert.equal(applied.status, 200, applied.text);
+    assert.equal(await prisma.client.intent.count({ where: { scenarioId } }), 1);
+  });
+
   test('escalate: held WAITING_FOR_APPROVAL, approved in the approver inbox, delivered, completed', async () => {
     const d = await newOrg();
     const boss = await agent(d, 'boss', 'admin');

@@ -47,17 +47,24 @@ export class RecipientResolver {
   }
 
   /**
-   * The new handler of a running intent (transfer, inbox delegate). The handover counts as a send from
-   * the caller; an escalate cannot hold a handover for approval, so it is refused like a deny.
+   * The new handler of a running intent (transfer, inbox delegate), or one a scenario will hand its
+   * intent to (a later agent step, an escalation to an agent: checked at apply). The handover counts
+   * as a send from the caller; an escalate cannot hold a handover for approval, so it is refused like
+   * a deny. `registered`: the caller has checked the agent exists or will create it.
    */
   async resolve(
     principal: Principal,
     text: string,
     field: string,
-    context: { requestId: string; operation: 'transfer' | 'delegate' },
+    context: {
+      requestId: string;
+      operation: 'transfer' | 'delegate' | 'scenario_step';
+      registered?: boolean;
+    },
   ): Promise<string> {
-    const audit: PolicyAuditContext = { principal, ...context };
-    const resolved = await this.check(principal, text, field, principal.address, audit);
+    const { registered = false, ...rest } = context;
+    const audit: PolicyAuditContext = { principal, ...rest };
+    const resolved = await this.check(principal, text, field, principal.address, audit, registered);
     if (resolved.verdict.decision === 'escalate' && !resolved.bypassed) {
       await this.policies.recordDecision({ ...resolved.verdict, decision: 'deny' }, audit);
       throw new ForbiddenError(
@@ -75,6 +82,7 @@ export class RecipientResolver {
     field: string,
     sender: string,
     audit: PolicyAuditContext,
+    registered = false,
   ): Promise<ResolvedRecipient> {
     const address = parseAgentAddress(text);
     if (!address)
@@ -99,7 +107,7 @@ export class RecipientResolver {
       throw new ForbiddenError(verdict.code, verdict.message);
     }
     // Policies first: a closed org answers the same whether or not the agent exists there.
-    if (!verdict.recipientRegistered && this.config.addressing === 'strict')
+    if (!registered && !verdict.recipientRegistered && this.config.addressing === 'strict')
       throw new NotFoundError('agent_not_found', `agent ${address.canonical} not found`);
     return { address: address.canonical, verdict, bypassed };
   }

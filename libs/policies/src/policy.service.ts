@@ -63,8 +63,8 @@ const SHAPE: Record<PolicyEntryKind, { field: 'policy_type' | 'override_type'; k
 export type PolicyAuditContext = {
   principal: Principal;
   requestId: string;
-  /** What the decision was for: a new intent, or a handover of one (transfer, inbox delegate). */
-  operation: 'send' | 'transfer' | 'delegate';
+  /** What it was for: a new intent, or a handover (transfer, inbox delegate, a scenario's later step). */
+  operation: 'send' | 'transfer' | 'delegate' | 'scenario_step';
   intentId?: string | null;
   /** A platform admin went past a deny or escalate (SPEC §2: admins may, and are audited). */
   bypassed?: boolean;

@@ -1,6 +1,11 @@
 import { type Principal, requireRole } from '@axle/auth';
 import { IntentRepository, orgScope, RegistryRepository } from '@axle/data';
-import { assertValidTaskSpec, type ScenarioSubmission, SubmitIntentUseCase } from '@axle/intents';
+import {
+  assertValidTaskSpec,
+  RecipientResolver,
+  type ScenarioSubmission,
+  SubmitIntentUseCase,
+} from '@axle/intents';
 import {
   type AxleError,
   ForbiddenError,
@@ -8,6 +13,7 @@ import {
   parseOrThrow,
   type ScenarioBundle,
   scenarioBundleSchema,
+  type ScenarioStepPlan,
   ValidationFailedError,
 } from '@axle/protocol';
 import { RegistryService } from '@axle/registry';
@@ -46,6 +52,7 @@ export class ScenarioService {
     private readonly registryService: RegistryService,
     private readonly submit: SubmitIntentUseCase,
     private readonly intents: IntentRepository,
+    private readonly recipients: RecipientResolver,
   ) {}
 
   async validate(cmd: ScenarioCommand): Promise<Body> {
@@ -70,6 +77,15 @@ export class ScenarioService {
     if (compiled.errors.length > 0 || !compiled.plan) throw invalidScenario(compiled.errors);
     const refused = agents.map((agent) => refusedAgent(agent, cmd.principal)).find((e) => e !== null);
     if (refused) throw refused;
+    // The first agent is the intent's recipient, checked by the submit; the later ones here, before
+    // anything is provisioned, as handovers from the submitter (SPEC §2 "Policies").
+    const bundleAgents = new Set(agents.map((a) => a.address));
+    for (const { address, field } of laterRecipients(compiled.plan.steps, compiled.toAgent))
+      await this.recipients.resolve(cmd.principal, address, field, {
+        requestId: cmd.requestId,
+        operation: 'scenario_step',
+        registered: bundleAgents.has(address),
+      });
     const requestHash = createHash('sha256').update(JSON.stringify(bundle)).digest('hex');
     const provisioned = await this.provision(cmd, agents);
     const compileId = randomUUID();
@@ -240,6 +256,25 @@ function invalidScenario(errors: string[]): ValidationFailedError {
     })),
     'invalid_scenario',
   );
+}
+
+/** The agents a scenario hands its intent to after `first`, each once, with where it is named. */
+function laterRecipients(steps: ScenarioStepPlan[], first: string): { address: string; field: string }[] {
+  const seen = new Set([first]);
+  const found: { address: string; field: string }[] = [];
+  const add = (address: string | null | undefined, field: string) => {
+    if (!address || seen.has(address)) return;
+    seen.add(address);
+    found.push({ address, field });
+  };
+  steps.forEach((step, i) => {
+    add(step.agent, `workflow.steps[${i}].assigned_to`);
+    add(
+      step.escalateTo?.agent,
+      `workflow.steps[${i}].${step.kind === 'escalation' ? 'runtime_config.to' : 'escalate_to'}`,
+    );
+  });
+  return found;
 }
 
 /**
