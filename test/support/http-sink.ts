@@ -16,7 +16,8 @@ export class HttpSink {
   private server: Server | null = null;
   url = '';
 
-  async start(): Promise<void> {
+  /** Listens on `host` (another loopback address, 127.0.0.2, is another network to an egress rule). */
+  async start(host = '127.0.0.1'): Promise<void> {
     this.server = createServer((req, res) => {
       let raw = '';
       req.on('data', (c: Buffer) => (raw += c.toString()));
@@ -27,8 +28,8 @@ export class HttpSink {
         res.writeHead(status, { 'content-type': 'application/json' }).end('{"ack":true}');
       });
     });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => this.server!.listen(0, host, resolve));
+    this.url = `http://${host}:${(this.server.address() as AddressInfo).port}`;
   }
 
   /** The statuses `path` answers, one per request; 200 once they run out. */

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ConfigError, loadConfig } from './config.schema';
+import { ConfigError, loadConfig, parseCidr } from './config.schema';
 
 const base = {
   DATABASE_URL: 'postgresql://u:p@127.0.0.1:5432/axle',
@@ -89,6 +89,29 @@ describe('configuration', () => {
     assert.equal(loadConfig({ ...base, NODE_ENV: 'production', AXLE_ADDRESSING: 'open' }).addressing, 'open');
   });
 
+  test('egress: private addresses are reachable outside production; CIDRs are parsed once', () => {
+    assert.deepEqual(loadConfig(base).egress, { allowPrivate: true, allowedCidrs: [] });
+    assert.equal(loadConfig({ ...base, NODE_ENV: 'production' }).egress.allowPrivate, false);
+    const config = loadConfig({
+      ...base,
+      NODE_ENV: 'production',
+      AXLE_EGRESS_ALLOW_PRIVATE: 'true',
+      AXLE_EGRESS_ALLOWED_CIDRS: '10.0.0.0/8, fd00::/8,',
+    });
+    assert.deepEqual(config.egress, {
+      allowPrivate: true,
+      allowedCidrs: [
+        { network: '10.0.0.0', prefix: 8, family: 'ipv4' },
+        { network: 'fd00::', prefix: 8, family: 'ipv6' },
+      ],
+    });
+    const [issue] = issuesOf({ ...base, AXLE_EGRESS_ALLOWED_CIDRS: '10.0.0.0/8,10.0.0.0/33' });
+    assert.equal(issue?.key, 'AXLE_EGRESS_ALLOWED_CIDRS');
+    assert.match(issue?.message ?? '', /"10\.0\.0\.0\/33" is not a CIDR/);
+    for (const bad of ['10.0.0.0', '::/129', 'host/8', '10.0.0.0/8/1', '10.0.0.0/x', '/8'])
+      assert.equal(parseCidr(bad), null, bad);
+  });
+
   test('missing required keys are each named', () => {
     const keys = issuesOf({})
       .map((i) => i.key)
@@ -117,6 +140,8 @@ describe('configuration', () => {
     ['AXLE_AGENT_RATE_LIMIT_PER_MINUTE', '0.5'],
     ['AXLE_AGENT_RATE_LIMIT_PER_MINUTE', '1000001'],
     ['LOG_LEVEL', 'loud'],
+    ['AXLE_EGRESS_ALLOW_PRIVATE', 'maybe'],
+    ['AXLE_EGRESS_ALLOWED_CIDRS', '10.0.0.0'],
   ] as const) {
     test(`a bad ${key} (${value}) is refused with its name`, () => {
       const issues = issuesOf({ ...base, [key]: value });

@@ -2,6 +2,7 @@
 // bad value stops start-up with a message that names the key. Nothing else in the code base reads
 // process.env.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -28,6 +29,33 @@ const url = (protocols: string[]) =>
     },
     { message: `must be a URL (${protocols.join(' or ')})` },
   );
+
+/** A network in CIDR notation, parsed. */
+export type CidrNetwork = { network: string; prefix: number; family: 'ipv4' | 'ipv6' };
+
+/** Parses `a.b.c.d/n` or `x::/n`; null when it is not a CIDR. */
+export function parseCidr(text: string): CidrNetwork | null {
+  const [network = '', bits, ...rest] = text.trim().split('/');
+  const version = isIP(network);
+  if (!version || bits === undefined || rest.length > 0 || !/^\d{1,3}$/.test(bits)) return null;
+  const prefix = Number(bits);
+  if (prefix > (version === 4 ? 32 : 128)) return null;
+  return { network, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
+}
+
+const cidrList = z.string().transform((v, ctx) => {
+  const networks: CidrNetwork[] = [];
+  for (const part of v.split(',').filter((p) => p.trim() !== '')) {
+    const parsed = parseCidr(part);
+    if (parsed) networks.push(parsed);
+    else
+      ctx.addIssue({
+        code: 'custom',
+        message: `"${part.trim()}" is not a CIDR (like 10.0.0.0/8 or fd00::/8)`,
+      });
+  }
+  return networks;
+});
 
 export const envSchema = z
   .object({
@@ -99,6 +127,10 @@ export const envSchema = z
     AXLE_AGENT_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(600),
     // Sandboxed execution (docs/exec.md). Tier none confines nothing: development and tests only.
     AXLE_EXEC_ALLOW_NONE: boolFlag.default(false),
+    /** Outbound calls to user-given URLs may reach non-public addresses (default: not in production). */
+    AXLE_EGRESS_ALLOW_PRIVATE: boolFlag.optional(),
+    /** Non-public networks they may reach anyway (in-cluster agents), comma-separated CIDRs. */
+    AXLE_EGRESS_ALLOWED_CIDRS: cidrList.default([]),
     /** Where session workspaces live; default <AXLE_DATA_DIR>/exec/workspaces. */
     AXLE_EXEC_WORKSPACES_DIR: z.string().min(1).optional(),
     AXLE_EXEC_SESSION_TTL_SECONDS: z.coerce.number().int().min(60).max(31_536_000).default(86_400),
@@ -195,6 +227,10 @@ export const envSchema = z
     humans: { magicLinkTtlSeconds: env.AXLE_MAGIC_LINK_TTL_SECONDS, mailFrom: env.AXLE_MAIL_FROM },
     // Open addressing is for local development; production defaults to strict (SPEC §2).
     addressing: env.AXLE_ADDRESSING ?? (env.NODE_ENV === 'production' ? 'strict' : 'open'),
+    egress: {
+      allowPrivate: env.AXLE_EGRESS_ALLOW_PRIVATE ?? env.NODE_ENV !== 'production',
+      allowedCidrs: env.AXLE_EGRESS_ALLOWED_CIDRS,
+    },
     delivery: {
       backoffMs: env.AXLE_DELIVERY_BACKOFF_MS,
       backoffMaxMs: Math.max(env.AXLE_DELIVERY_BACKOFF_MAX_MS, env.AXLE_DELIVERY_BACKOFF_MS),

@@ -1,2 +1,10 @@
 export { AXLE_CONFIG, ConfigModule } from './config.module';
-export { type AxleConfig, ConfigError, envSchema, loadConfig, loadConfigOrExit } from './config.schema';
+export {
+  type AxleConfig,
+  type CidrNetwork,
+  ConfigError,
+  envSchema,
+  loadConfig,
+  loadConfigOrExit,
+  parseCidr,
+} from './config.schema';

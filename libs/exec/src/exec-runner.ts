@@ -26,6 +26,7 @@ import {
   type SandboxSpec,
   TERMINAL_JOB_STATUSES,
 } from '@axle/protocol';
+import { Egress } from '@axle/egress';
 import { type SandboxProcess, sandboxOwner, spawnSandboxed, TierUnavailableError } from '@axle/sandbox';
 import { type Job, Queue, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -60,6 +61,7 @@ export class ExecRunner {
   private readonly redis: Redis;
   private readonly subscriber: Redis;
   private readonly logs: ExecLogStore;
+  private readonly egress: Egress;
   private readonly active = new Map<string, Active>();
   private worker: Worker<ExecJobData> | null = null;
   private readonly queue: Queue<ExecJobData>;
@@ -77,6 +79,7 @@ export class ExecRunner {
     this.subscriber = new Redis(config.redis.url, { maxRetriesPerRequest: null });
     this.subscriber.on('error', () => undefined);
     this.logs = new ExecLogStore(this.redis);
+    this.egress = new Egress(config.egress);
     this.queue = new Queue<ExecJobData>(QUEUES.execJobs, {
       connection: { url: config.redis.url, maxRetriesPerRequest: 1, enableOfflineQueue: false },
     });
@@ -188,6 +191,7 @@ export class ExecRunner {
     }
     this.subscriber.disconnect();
     this.redis.disconnect();
+    await this.egress.close();
     return result;
   }
 
@@ -488,7 +492,7 @@ export class ExecRunner {
     const timer = setTimeout(() => abort.abort(), limits.wall_seconds * 1000);
     try {
       const result = await withMcpSession(
-        { url: server.url, headers: server.headers },
+        { url: server.url, headers: server.headers, egress: this.egress },
         abort.signal,
         (session) => session.callTool(call.tool, call.arguments),
       );

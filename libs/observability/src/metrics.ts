@@ -28,6 +28,7 @@ export const DELIVERY_FAILURE_REASONS = [
   'timeout',
   'unreachable',
   'circuit_open',
+  'egress_refused',
   'store_error',
 ] as const;
 export type DeliveryFailureReason = (typeof DELIVERY_FAILURE_REASONS)[number];

@@ -1,4 +1,6 @@
+import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import { orgScope, WebhookRepository } from '@axle/data';
+import { Egress } from '@axle/egress';
 import { AXLE_LOGGER, type Logger } from '@axle/observability';
 import {
   WEBHOOK_HEADERS,
@@ -7,7 +9,7 @@ import {
   type WebhookAttemptResult,
   type WebhookDeliveryBody,
 } from '@axle/protocol';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { signBody } from './signature';
 
 const MAX_ERROR_LENGTH = 500;
@@ -19,11 +21,20 @@ const MAX_ERROR_LENGTH = 500;
  * throws, and Temporal retries the activity then.
  */
 @Injectable()
-export class WebhookDeliverer {
+export class WebhookDeliverer implements OnModuleDestroy {
+  private readonly egress: Egress;
+
   constructor(
+    @Inject(AXLE_CONFIG) config: AxleConfig,
     private readonly webhooks: WebhookRepository,
     @Inject(AXLE_LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.egress = new Egress(config.egress);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.egress.close();
+  }
 
   async attempt(input: WebhookAttemptInput): Promise<WebhookAttemptResult> {
     const scope = orgScope(input.orgId);
@@ -56,7 +67,7 @@ export class WebhookDeliverer {
       attempt: input.attempt,
     };
     const raw = JSON.stringify(body);
-    const sent = await post(subscription.callbackUrl, raw, {
+    const sent = await post(this.egress, subscription.callbackUrl, raw, {
       'content-type': 'application/json',
       'user-agent': 'Axle-Webhooks/1',
       [WEBHOOK_HEADERS.signature]: signBody(subscription.secret, raw),
@@ -93,12 +104,13 @@ export class WebhookDeliverer {
 
 /** POSTs without following redirects (a 3xx is a failed attempt); never throws. */
 async function post(
+  egress: Egress,
   url: string,
   body: string,
   headers: Record<string, string>,
 ): Promise<{ statusCode: number | null; error: string | null }> {
   try {
-    const res = await fetch(url, {
+    const res = await egress.fetch(url, {
       method: 'POST',
       headers,
       body,
@@ -114,6 +126,8 @@ async function post(
 }
 
 function describeNetworkError(err: unknown): string {
+  const refused = Egress.refusalOf(err);
+  if (refused) return `refused: ${refused.message}`.slice(0, MAX_ERROR_LENGTH);
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'))
     return `timeout after ${WEBHOOK_TIMEOUT_MS} ms`;
   const cause = err instanceof Error ? err.cause : undefined;

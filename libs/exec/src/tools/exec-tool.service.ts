@@ -1,6 +1,7 @@
 import { tenantScopeOf } from '@axle/auth';
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import { AuditRepository, ExecRepository, type McpServerRecord } from '@axle/data';
+import { Egress } from '@axle/egress';
 import { AXLE_LOGGER, type Logger } from '@axle/observability';
 import {
   type Capability,
@@ -12,7 +13,7 @@ import {
   toolCallSchema,
   ValidationFailedError,
 } from '@axle/protocol';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { clampLimits, type StoredJobSpec, workspaceRelative } from '../exec-spec';
 import { ExecJobService } from '../exec-job.service';
 import { type AuthorizedSession, type ExecCommand, ExecSessionService } from '../exec-session.service';
@@ -48,7 +49,8 @@ export function toolGranted(caps: readonly Capability[], name: string): boolean 
  * a job (built-ins in the session's sandbox; MCP tools as a `tools/call` the runner makes).
  */
 @Injectable()
-export class ExecToolService {
+export class ExecToolService implements OnModuleDestroy {
+  private readonly egress: Egress;
   private readonly mcpCache = new Map<string, { at: number; ttl: number; tools: McpTool[] }>();
 
   constructor(
@@ -58,7 +60,13 @@ export class ExecToolService {
     private readonly sessions: ExecSessionService,
     private readonly jobs: ExecJobService,
     private readonly audit: AuditRepository,
-  ) {}
+  ) {
+    this.egress = new Egress(config.egress);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.egress.close();
+  }
 
   /** `GET /v1/exec/sessions/{id}/index` → the granted tools, `{name, desc}` each. */
   async index(command: ExecCommand & { sessionId: string }) {
@@ -238,7 +246,7 @@ export class ExecToolService {
     let ttl = MCP_CACHE_TTL_MS;
     try {
       tools = await withMcpSession(
-        { url: server.url, headers: server.headers },
+        { url: server.url, headers: server.headers, egress: this.egress },
         AbortSignal.timeout(MCP_LIST_TIMEOUT_MS),
         (session) => session.listTools(),
       );

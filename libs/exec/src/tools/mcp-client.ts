@@ -1,13 +1,15 @@
 // A minimal MCP client over streamable HTTP (JSON-RPC 2.0 POSTs; answers as JSON or as an SSE
 // stream): initialize + notifications/initialized, then tools/list or tools/call. Used by the
-// gateway (tool catalog) and by the runner (calls). Network egress from Axle, not from a sandbox.
+// gateway (tool catalog) and by the runner (calls). Network egress from Axle, not from a sandbox,
+// so through @axle/egress like every call to a user-given URL.
+import { Egress, type EgressResponse } from '@axle/egress';
 
 export const MCP_PROTOCOL_VERSION = '2025-06-18';
 const SUPPORTED_VERSIONS = new Set(['2025-06-18', '2025-03-26', '2024-11-05']);
 /** The largest answer read from an MCP server. */
 const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
-export type McpEndpoint = { url: string; headers: Record<string, string> };
+export type McpEndpoint = { url: string; headers: Record<string, string>; egress: Egress };
 export type McpTool = { name: string; description?: string; inputSchema: Record<string, unknown> };
 
 /** `mcp_unreachable` (network, HTTP status), `mcp_error` (a JSON-RPC error), `mcp_protocol` (nonsense). */
@@ -86,12 +88,13 @@ export class McpSession {
   /** Ends the session on the server (best effort). */
   async close(): Promise<void> {
     if (!this.sessionId) return;
-    await fetch(this.endpoint.url, {
-      method: 'DELETE',
-      headers: this.headers(),
-      redirect: 'error',
-      signal: AbortSignal.timeout(2000),
-    })
+    await this.endpoint.egress
+      .fetch(this.endpoint.url, {
+        method: 'DELETE',
+        headers: this.headers(),
+        redirect: 'error',
+        signal: AbortSignal.timeout(2000),
+      })
       .then((res) => res.body?.cancel())
       .catch(() => undefined);
   }
@@ -106,9 +109,9 @@ export class McpSession {
     };
   }
 
-  private async post(message: Record<string, unknown>): Promise<Response> {
+  private async post(message: Record<string, unknown>): Promise<EgressResponse> {
     try {
-      const res = await fetch(this.endpoint.url, {
+      const res = await this.endpoint.egress.fetch(this.endpoint.url, {
         method: 'POST',
         headers: this.headers(),
         body: JSON.stringify(message),
@@ -120,7 +123,8 @@ export class McpSession {
       return res;
     } catch (err) {
       if (this.signal?.aborted) throw err;
-      throw new McpError('mcp_unreachable', `the MCP server is unreachable: ${(err as Error).message}`);
+      const reason = Egress.refusalOf(err)?.message ?? (err as Error).message;
+      throw new McpError('mcp_unreachable', `the MCP server is unreachable: ${reason}`);
     }
   }
 
@@ -152,7 +156,7 @@ export class McpSession {
   }
 }
 
-async function readLimited(res: Response): Promise<string> {
+async function readLimited(res: EgressResponse): Promise<string> {
   if (!res.body) return '';
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const chunks: Uint8Array[] = [];

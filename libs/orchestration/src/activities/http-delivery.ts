@@ -1,4 +1,5 @@
 import { type IntentRecord } from '@axle/data';
+import { Egress } from '@axle/egress';
 import { axleMetrics, type DeliveryFailureReason } from '@axle/observability';
 import { DELIVERY_HEADERS, type HttpDeliveryResult } from '@axle/protocol';
 import { signBody } from '@axle/webhooks';
@@ -56,6 +57,7 @@ async function attemptDelivery(options: {
   secret: string | null;
   timeoutMs: number;
   breaker: CircuitBreaker;
+  egress: Egress;
   /** The activity's cancellation: the POST is abandoned and the attempt fails (not counted). */
   cancellation?: AbortSignal;
 }): Promise<Attempt> {
@@ -79,7 +81,7 @@ async function attemptDelivery(options: {
     ...(options.secret ? { [DELIVERY_HEADERS.signature]: signBody(options.secret, raw) } : {}),
   };
   try {
-    const res = await fetch(options.callbackUrl, {
+    const res = await options.egress.fetch(options.callbackUrl, {
       method: 'POST',
       headers,
       body: raw,
@@ -107,6 +109,15 @@ async function attemptDelivery(options: {
   } catch (err) {
     // Canceled (the worker shuts down): not the endpoint's fault; Temporal retries the activity.
     if (options.cancellation?.aborted) throw options.cancellation.reason ?? err;
+    // Nothing was sent, and the endpoint did not fail: it was not called.
+    const refused = Egress.refusalOf(err);
+    if (refused)
+      return {
+        ok: false,
+        error: `callback refused: ${refused.message}`,
+        counted: true,
+        reason: 'egress_refused',
+      };
     await options.breaker.failed(endpoint);
     const timedOut = err instanceof Error && err.name === 'TimeoutError';
     const reason = err instanceof Error ? (timedOut ? 'timed out' : err.message) : String(err);

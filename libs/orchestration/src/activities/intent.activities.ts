@@ -6,6 +6,7 @@ import {
   orgScope,
   RegistryRepository,
 } from '@axle/data';
+import { Egress } from '@axle/egress';
 import { HumanTaskService } from '@axle/humans';
 import { InboxDeliveryService } from '@axle/inbox';
 import { IntentEventsService, IntentPlanner } from '@axle/intents';
@@ -40,6 +41,7 @@ import { postDelivery } from './http-delivery';
 export class IntentActivitiesService implements OnModuleDestroy {
   private readonly redis: Redis;
   private readonly breaker: CircuitBreaker;
+  private readonly egress: Egress;
 
   constructor(
     @Inject(AXLE_CONFIG) private readonly config: AxleConfig,
@@ -58,6 +60,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
       config.delivery.breakerThreshold,
       config.delivery.breakerCooldownMs,
     );
+    this.egress = new Egress(config.egress);
   }
 
   async loadPlan({
@@ -125,6 +128,7 @@ export class IntentActivitiesService implements OnModuleDestroy {
       secret: await this.registry.findWebhookSecret(scope, input.address),
       timeoutMs: this.config.delivery.timeoutMs,
       breaker: this.breaker,
+      egress: this.egress,
       cancellation: currentCancellation(),
     });
     if (result.ok || result.counted)
@@ -238,8 +242,9 @@ export class IntentActivitiesService implements OnModuleDestroy {
     };
   }
 
-  onModuleDestroy(): void {
+  async onModuleDestroy(): Promise<void> {
     this.redis.disconnect();
+    await this.egress.close();
   }
 
   private async intent(intentId: string, orgId: string): Promise<IntentRecord> {

@@ -1,5 +1,6 @@
 import { AXLE_CONFIG, type AxleConfig } from '@axle/config';
 import { IntentRepository, orgScope, RegistryRepository } from '@axle/data';
+import { Egress } from '@axle/egress';
 import { escapeHtml, Mailer } from '@axle/humans';
 import {
   DELIVERY_HEADERS,
@@ -8,7 +9,7 @@ import {
   type NotificationResult,
 } from '@axle/protocol';
 import { signBody } from '@axle/webhooks';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { ApplicationFailure } from '@temporalio/common';
 
 /**
@@ -17,13 +18,21 @@ import { ApplicationFailure } from '@temporalio/common';
  * notification workflow gives up after a few attempts without touching the intent.
  */
 @Injectable()
-export class NotificationActivitiesService {
+export class NotificationActivitiesService implements OnModuleDestroy {
+  private readonly egress: Egress;
+
   constructor(
     @Inject(AXLE_CONFIG) private readonly config: AxleConfig,
     private readonly intents: IntentRepository,
     private readonly registry: RegistryRepository,
     private readonly mailer: Mailer,
-  ) {}
+  ) {
+    this.egress = new Egress(config.egress);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.egress.close();
+  }
 
   async sendNotification(input: NotificationInput): Promise<NotificationResult> {
     const scope = orgScope(input.orgId);
@@ -42,23 +51,28 @@ export class NotificationActivitiesService {
       sent_at: new Date().toISOString(),
     });
     const secret = await this.registry.findWebhookSecret(scope, intent.fromAgent);
-    const res = await fetch(input.url!, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'axle-notification/1',
-        [DELIVERY_HEADERS.timestamp]: String(Math.floor(Date.now() / 1000)),
-        [DELIVERY_HEADERS.intentId]: intent.id,
-        ...(secret ? { [DELIVERY_HEADERS.signature]: signBody(secret, raw) } : {}),
-      },
-      body: raw,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(this.config.delivery.timeoutMs),
-    }).catch((err: unknown) => {
-      throw ApplicationFailure.retryable(
-        `webhook unreachable: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    });
+    const res = await this.egress
+      .fetch(input.url!, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'user-agent': 'axle-notification/1',
+          [DELIVERY_HEADERS.timestamp]: String(Math.floor(Date.now() / 1000)),
+          [DELIVERY_HEADERS.intentId]: intent.id,
+          ...(secret ? { [DELIVERY_HEADERS.signature]: signBody(secret, raw) } : {}),
+        },
+        body: raw,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.config.delivery.timeoutMs),
+      })
+      .catch((err: unknown) => {
+        // A refused address stays refused: retrying cannot help.
+        const refused = Egress.refusalOf(err);
+        if (refused) throw ApplicationFailure.nonRetryable(`webhook refused: ${refused.message}`);
+        throw ApplicationFailure.retryable(
+          `webhook unreachable: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      });
     await res.body?.cancel().catch(() => undefined);
     if (res.status < 200 || res.status >= 300)
       throw ApplicationFailure.retryable(`webhook answered HTTP ${res.status}`);

@@ -1,0 +1,1 @@
+export { Egress, type EgressPolicy, EgressRefusedError, type EgressResponse } from './egress';
