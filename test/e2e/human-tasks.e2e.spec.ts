@@ -10,6 +10,7 @@ import {
   magicLinkOf,
   registerTestAgent,
   requireEnv,
+  type SinkMessage,
   SmtpSink,
   TEST_ADMIN_KEY,
   until,
@@ -789,6 +790,27 @@ describe('human tasks end to end', () => {
       ).status,
       200,
     );
+  });
+
+  test('a reminder retried after one recipient refused it reaches each recipient once', async () => {
+    const [first, busy] = [email('first'), email('busy')];
+    // The busy mailbox takes the task email, then refuses the first reminder once: the activity
+    // fails after mailing the other recipient, and its retry must not mail that one again.
+    sink.refuse(busy, { accept: 1, refuse: 1 });
+    const { intentId } = await humanIntent(
+      { title: 'Two reviewers', assignees: [first, busy] },
+      { extra: { remind_after_seconds: 1, max_reminders: 1 } },
+    );
+    const reminder = (m: SinkMessage) => m.subject.startsWith('Reminder');
+    await sink.waitFor(busy, { filter: reminder });
+    // Time for a repeated one, which must not come.
+    await new Promise((r) => setTimeout(r, 2_000));
+    assert.equal(sink.to(first).filter(reminder).length, 1, 'the first recipient got the reminder once');
+    assert.equal(sink.to(busy).filter(reminder).length, 1);
+    const resolved = await admin('POST', `/v1/intents/${intentId}/resolve`, {
+      body: { status: 'CANCELED', reason: 'done' },
+    });
+    assert.equal(resolved.status, 200, resolved.text);
   });
 
   test('oversized and malformed page posts', async () => {

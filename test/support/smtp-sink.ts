@@ -15,12 +15,20 @@ export class SmtpSink {
   readonly messages: SinkMessage[] = [];
   private readonly server: SMTPServer;
   private port = 0;
+  /** Per recipient: how many more RCPTs to accept, then how many to refuse with a 450. */
+  private readonly refusals = new Map<string, { accept: number; refuse: number }>();
 
   constructor() {
     this.server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['STARTTLS', 'AUTH'],
       logger: false,
+      onRcptTo: (address, _session, callback) => {
+        const plan = this.refusals.get(address.address.toLowerCase());
+        if (plan && plan.accept-- <= 0 && plan.refuse-- > 0)
+          return callback(Object.assign(new Error('mailbox busy, try again later'), { responseCode: 450 }));
+        callback();
+      },
       onData: (stream, session, callback) => {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
@@ -50,6 +58,11 @@ export class SmtpSink {
 
   async stop(): Promise<void> {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Refuses the next `refuse` messages to `recipient` (a 450 at RCPT) after accepting `accept` more. */
+  refuse(recipient: string, options: { accept?: number; refuse?: number } = {}): void {
+    this.refusals.set(recipient.toLowerCase(), { accept: options.accept ?? 0, refuse: options.refuse ?? 1 });
   }
 
   to(recipient: string): SinkMessage[] {

@@ -91,9 +91,11 @@ export class HumanTaskService {
   }
 
   /**
-   * Emails every recipient of the task a link. For `assigned`, a recipient who has a link already is
-   * skipped (the activity ran before). A link whose email fails is removed again, so the retry of
-   * the activity sends it; the first failure is thrown after the other recipients were tried.
+   * Emails every recipient of the task a link. A recipient who has a link for this email already is
+   * skipped (the activity ran before: a retry after one recipient's failure does not mail the others
+   * again); for `assigned`, any link counts, links from before purposes were recorded included. A
+   * link whose email fails is removed again, so the retry of the activity sends it; the first
+   * failure is thrown after the other recipients were tried.
    */
   private async email(
     scope: OrgScope,
@@ -108,8 +110,15 @@ export class HumanTaskService {
     }
     let sent = 0;
     let failure: Error | null = null;
+    const purpose = reason === 'reminder' ? `reminder:${remindCount ?? 0}` : reason;
     for (const recipient of recipientsOf(task.spec)) {
-      if (reason === 'assigned' && (await this.tasks.hasMagicLink(scope, task.id, recipient))) continue;
+      const mailed = await this.tasks.hasMagicLink(
+        scope,
+        task.id,
+        recipient,
+        reason === 'assigned' ? undefined : purpose,
+      );
+      if (mailed) continue;
       const token = newMagicToken();
       const expiresAt = new Date(Date.now() + this.config.humans.magicLinkTtlSeconds * 1000);
       const link = await this.tasks.createMagicLink(scope, {
@@ -118,6 +127,7 @@ export class HumanTaskService {
         recipient,
         tokenHash: hashMagicToken(token),
         expiresAt,
+        purpose,
       });
       const spec = task.spec;
       const message = taskEmail({

@@ -240,7 +240,15 @@ export class HumanTaskRepository {
 
   async createMagicLink(
     scope: OrgScope,
-    link: { id: string; taskId: string; recipient: string; tokenHash: string; expiresAt: Date },
+    link: {
+      id: string;
+      taskId: string;
+      recipient: string;
+      tokenHash: string;
+      expiresAt: Date;
+      /** What its email is for (`assigned`, `reminder:<n>`, `escalation`): one link each. */
+      purpose: string;
+    },
   ): Promise<MagicLinkRecord> {
     return guarded(async () =>
       toLink(await this.prisma.client.magicLink.create({ data: { ...link, orgId: scope.orgId } })),
@@ -252,11 +260,11 @@ export class HumanTaskRepository {
     await guarded(() => this.prisma.client.magicLink.deleteMany({ where: { id, ...orgFilter(scope) } }));
   }
 
-  /** Whether the recipient was sent a link for this task already (activity retries send once). */
-  async hasMagicLink(scope: OrgScope, taskId: string, recipient: string): Promise<boolean> {
+  /** Whether the recipient was sent a link for this task (for this purpose) already: activity retries send once. */
+  async hasMagicLink(scope: OrgScope, taskId: string, recipient: string, purpose?: string): Promise<boolean> {
     return guarded(async () => {
       const found = await this.prisma.client.magicLink.findFirst({
-        where: { taskId, recipient, ...orgFilter(scope) },
+        where: { taskId, recipient, ...(purpose !== undefined ? { purpose } : {}), ...orgFilter(scope) },
         select: { id: true },
       });
       return found !== null;
