@@ -203,6 +203,7 @@ async function main() {
     LOG_LEVEL: 'warn',
     ...stack.env,
     AXLE_PORT: String(port),
+    AXLE_GRPC_PORT: String(await getFreePort()),
     AXLE_WORKER_HEALTH_PORT: String(workerHealth),
     AXLE_RUNNER_HEALTH_PORT: String(runnerHealth),
     AXLE_DATA_DIR: dataDir,

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Compiles apps/, libs/ and test/ from TypeScript to CommonJS in dist/ with SWC (type checking is
-// `npm run typecheck`), generates the Prisma client when the schema changed, and prebuilds the
-// Temporal workflow bundle the worker loads. Path aliases from tsconfig.json are rewritten here, so
+// `npm run typecheck`), copies the .proto files of libs/ beside it, generates the Prisma client when
+// the schema changed, and prebuilds the Temporal workflow bundle the worker loads. Path aliases from tsconfig.json are rewritten here, so
 // dist/ runs with plain `node` and the workflow bundler needs no alias configuration.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,13 +22,22 @@ function generatePrismaClient() {
   writeFileSync(stamp, current);
 }
 
-function sourceFiles(dir, out = []) {
+function filesEndingWith(suffix, dir, out = []) {
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) sourceFiles(path, out);
-    else if (name.endsWith('.ts') && !name.endsWith('.d.ts')) out.push(path);
+    if (statSync(path).isDirectory()) filesEndingWith(suffix, path, out);
+    else if (name.endsWith(suffix) && !name.endsWith('.d.ts')) out.push(path);
   }
   return out;
+}
+
+/** The .proto files of libs/ go beside the compiled code, where @axle/protocol finds them. */
+function copyProtos() {
+  for (const file of filesEndingWith('.proto', join(root, 'libs'))) {
+    const out = join(root, 'dist', relative(root, file));
+    mkdirSync(dirname(out), { recursive: true });
+    copyFileSync(file, out);
+  }
 }
 
 async function compile() {
@@ -36,7 +45,7 @@ async function compile() {
   const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8'));
   const files = ['apps', 'libs', 'test']
     .filter((d) => existsSync(join(root, d)))
-    .flatMap((d) => sourceFiles(join(root, d)));
+    .flatMap((d) => filesEndingWith('.ts', join(root, d)));
   rmSync(join(root, 'dist'), { recursive: true, force: true });
   await Promise.all(
     files.map(async (file) => {
@@ -83,6 +92,7 @@ async function bundleWorkflows() {
 try {
   generatePrismaClient();
   const count = await compile();
+  copyProtos();
   await bundleWorkflows();
   console.log(`build: ${count} files compiled and workflows bundled in ${Date.now() - started} ms`);
 } catch (err) {

@@ -32,6 +32,7 @@ const COMPOSE_ONLY_VARIABLES = new Set([
   'TEMPORAL_POSTGRES_PASSWORD',
   'IMAGE_TAG',
   'GATEWAY_PORT',
+  'GATEWAY_GRPC_PORT',
   'TEMPORAL_UI_PORT',
 ]);
 /** Services that run once and exit (the others run until stopped and need a health check). */

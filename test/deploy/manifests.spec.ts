@@ -362,10 +362,10 @@ for (const overlay of OVERLAYS) {
         'no default-deny ingress policy',
       );
       const config = podConfig(objects);
-      const appPort = {
-        gateway: config.http.port,
-        worker: config.health.workerPort,
-        runner: config.health.runnerPort,
+      const appPorts = {
+        gateway: [config.http.port, config.http.grpcPort],
+        worker: [config.health.workerPort],
+        runner: [config.health.runnerPort],
       };
       for (const app of APPS) {
         const own = policies.filter(
@@ -374,7 +374,7 @@ for (const overlay of OVERLAYS) {
         assert.ok(own.length, `no ingress policy for ${app}`);
         for (const rule of own.flatMap((p) => spec(p).ingress ?? []))
           for (const port of rule.ports ?? [])
-            assert.equal(port.port, appPort[app], `${app} opens port ${port.port}`);
+            assert.ok(appPorts[app].includes(port.port), `${app} opens port ${port.port}`);
       }
     });
 

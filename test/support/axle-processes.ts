@@ -76,6 +76,7 @@ export class AxleProcesses {
       TEMPORAL_ADDRESS: requireEnv('TEMPORAL_ADDRESS'),
       TEMPORAL_NAMESPACE: process.env.TEMPORAL_NAMESPACE ?? 'default',
       AXLE_PORT: String(port),
+      AXLE_GRPC_PORT: String(await freePort()),
       AXLE_WORKER_HEALTH_PORT: String(await freePort()),
       AXLE_RUNNER_HEALTH_PORT: String(await freePort()),
       AXLE_DATA_DIR: dataDir(),

@@ -53,6 +53,9 @@ import {
   ExecToolsController,
 } from './exec/exec.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
+import { GrpcCallGate } from './grpc/grpc-call';
+import { GrpcServer } from './grpc/grpc.server';
+import { IntentsGrpcService } from './grpc/intents.grpc';
 
 @Module({})
 export class GatewayModule {
@@ -112,6 +115,10 @@ export class GatewayModule {
         { provide: APP_GUARD, useClass: QuotaGuard },
         { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
+        // The gRPC face: its own gate does what the guards do for HTTP.
+        GrpcCallGate,
+        IntentsGrpcService,
+        GrpcServer,
         {
           provide: RateLimiter,
           useFactory: () =>

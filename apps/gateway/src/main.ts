@@ -9,6 +9,7 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { GatewayModule } from './gateway.module';
 import { installAuditTrail } from './http/audit-trail';
+import { GrpcServer } from './grpc/grpc.server';
 import { gatewayDrain } from './http/drain';
 import {
   answerExpectationFailures,
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
 
   await app.listen({ port: config.http.port, host: config.http.host });
   logger.info({ url: `http://${config.http.host}:${config.http.port}` }, 'gateway listening');
+  await app.get(GrpcServer).listen();
   // Listening first: while Postgres is still down, requests get 503 + Retry-After and /ready says why.
   void bootstrapTenancy(app, config, logger);
 }

@@ -1,6 +1,7 @@
 export * from './address';
 export * from './auth';
 export * from './errors';
+export * from './grpc';
 export * from './human-tasks';
 export * from './inbox.schema';
 export * from './intents.schema';

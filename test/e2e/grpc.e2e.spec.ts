@@ -1,0 +1,230 @@
+// gRPC end to end (SPEC §8, docs/grpc.md): a real gateway and worker; a @grpc/grpc-js client loads
+// the same .proto as the server. The RPCs run the REST use cases, so this checks the gRPC edge:
+// metadata auth, the message ↔ body mapping, error statuses with the REST code in the trailers,
+// idempotency across calls, tenancy, and a server stream that follows an intent to its end.
+import { PrismaService } from '@axle/data';
+import { GRPC_LOADER_OPTIONS, GRPC_PROTO_FILES, GRPC_PROTO_ROOT } from '@axle/protocol';
+import { AxleProcesses, registerTestAgent, requireEnv, TEST_ADMIN_KEY } from '@axle/testing';
+import {
+  type Client,
+  credentials,
+  type GrpcObject,
+  loadPackageDefinition,
+  Metadata,
+  type ServiceClientConstructor,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+
+type Json = Record<string, unknown>;
+type Unary = (req: Json, md: Metadata, cb: (err: ServiceError | null, res: Json) => void) => void;
+type IntentsClient = Client &
+  Record<string, Unary> & {
+    StreamIntentEvents(req: Json, md: Metadata): NodeJS.EventEmitter & { cancel(): void };
+  };
+
+const prisma = new PrismaService(requireEnv('DATABASE_URL'));
+let axle: AxleProcesses;
+let client: IntentsClient;
+
+function metadata(key: string | null = TEST_ADMIN_KEY): Metadata {
+  const md = new Metadata();
+  if (key) md.set('x-api-key', key);
+  return md;
+}
+
+function call(method: string, req: Json, key: string | null = TEST_ADMIN_KEY): Promise<Json> {
+  return new Promise((resolve, reject) =>
+    client[method]!(req, metadata(key), (err, res) => (err ? reject(err) : resolve(res))),
+  );
+}
+
+/** The status, the REST error code and details of a call that must fail. */
+async function failure(method: string, req: Json, key: string | null = TEST_ADMIN_KEY) {
+  const err = (await call(method, req, key).then(
+    (res) => assert.fail(`${method} answered ${JSON.stringify(res)}`),
+    (e: unknown) => e,
+  )) as ServiceError;
+  const details = err.metadata.get('axle-error-details')[0];
+  return {
+    code: err.code,
+    error: err.metadata.get('axle-error-code')[0],
+    details: typeof details === 'string' ? (JSON.parse(details) as Json) : null,
+    message: err.details,
+  };
+}
+
+const createRequest = (extra: Json = {}) => ({
+  intent_type: 'ops.deploy.v1',
+  to_agent: `agent://default/default/grpc-${randomUUID().slice(0, 8)}`,
+  payload_json: JSON.stringify({ service: 'api-gateway', version: '3.2.1' }),
+  ...extra,
+});
+
+describe('gRPC axle.v1.Intents', () => {
+  before(async () => {
+    axle = await AxleProcesses.create();
+    await axle.startAll(['gateway', 'worker']);
+    const definition = loadSync(GRPC_PROTO_FILES.intents, {
+      ...GRPC_LOADER_OPTIONS,
+      includeDirs: [GRPC_PROTO_ROOT],
+    });
+    const v1 = (loadPackageDefinition(definition).axle as GrpcObject).v1 as GrpcObject;
+    const Intents = v1.Intents as ServiceClientConstructor;
+    client = new Intents(
+      `127.0.0.1:${axle.env.AXLE_GRPC_PORT}`,
+      credentials.createInsecure(),
+    ) as unknown as IntentsClient;
+  });
+  after(async () => {
+    client?.close();
+    await axle?.stopAll();
+    await prisma.onModuleDestroy();
+  });
+
+  test('create, get, follow the events as a stream, resume, list: the REST lifecycle', async () => {
+    const created = await call('CreateIntent', createRequest());
+    const id = created.intent_id as string;
+    assert.match(id, /^[0-9a-f-]{36}$/);
+    assert.equal(created.replayed, false);
+    assert.equal((JSON.parse(created.body_json as string) as Json).intent_id, id);
+
+    const intent = await call('GetIntent', { intent_id: id });
+    assert.equal(intent.intent_id, id);
+    assert.equal(intent.intent_type, 'ops.deploy.v1');
+    assert.deepEqual((JSON.parse(intent.view_json as string) as Json).payload, {
+      service: 'api-gateway',
+      version: '3.2.1',
+    });
+
+    // The stream sends what happened so far, then the completion as it happens, and ends there.
+    const stream = client.StreamIntentEvents({ intent_id: id, since: 0 }, metadata());
+    const received: Json[] = [];
+    const ended = new Promise<void>((resolve, reject) => {
+      stream.on('data', (event: Json) => received.push(event));
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    const deadline = Date.now() + 30_000;
+    while (!received.some((e) => e.status === 'DELIVERED')) {
+      assert.ok(Date.now() < deadline, `no DELIVERED event: ${JSON.stringify(received)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const resumed = await call('ResumeIntent', {
+      intent_id: id,
+      action: 'complete',
+      result_json: JSON.stringify({ deployed: true }),
+    });
+    assert.equal(resumed.status, 'COMPLETED');
+    await ended;
+    assert.deepEqual(
+      received.map((e) => e.seq),
+      received.map((_, i) => i + 1),
+    );
+    const last = received.at(-1)!;
+    assert.equal(last.event_type, 'intent.completed');
+    const done = await call('GetIntent', { intent_id: id });
+    assert.equal(done.status, 'COMPLETED');
+    assert.deepEqual((JSON.parse(done.view_json as string) as Json).result, { deployed: true });
+
+    const listed = await call('ListIntentEvents', { intent_id: id, since: 1, limit: 0 });
+    assert.deepEqual(
+      (listed.events as Json[]).map((e) => e.seq),
+      received.slice(1).map((e) => e.seq),
+    );
+    // A reconnect after the last seq gets nothing more and ends at once: the intent has ended.
+    const tail = client.StreamIntentEvents({ intent_id: id, since: last.seq }, metadata());
+    const more: Json[] = [];
+    await new Promise<void>((resolve, reject) => {
+      tail.on('data', (e: Json) => more.push(e));
+      tail.on('end', resolve);
+      tail.on('error', reject);
+    });
+    assert.deepEqual(more, []);
+
+    // Out of order: a resolve after the end is the REST 409, ABORTED here.
+    const late = await failure('ResolveIntent', { intent_id: id, status: 'CANCELED', reason: 'late' });
+    assert.equal(late.code, status.ABORTED);
+  });
+
+  test('resolve ends an intent; an idempotency key replays a create and refuses another body', async () => {
+    const key = randomUUID();
+    const first = await call(
+      'CreateIntent',
+      createRequest({ idempotency_key: key, to_agent: 'agent://default/default/grpc-idem' }),
+    );
+    const again = await call(
+      'CreateIntent',
+      createRequest({ idempotency_key: key, to_agent: 'agent://default/default/grpc-idem' }),
+    );
+    assert.equal(again.intent_id, first.intent_id);
+    assert.equal(again.replayed, true);
+    const other = await failure(
+      'CreateIntent',
+      createRequest({ idempotency_key: key, to_agent: 'agent://default/default/grpc-other' }),
+    );
+    assert.deepEqual([other.code, other.error], [status.ABORTED, 'idempotency_conflict']);
+
+    const resolved = await call('ResolveIntent', {
+      intent_id: first.intent_id,
+      status: 'CANCELED',
+      reason: 'not needed',
+    });
+    assert.equal(resolved.status, 'CANCELED');
+    const missing = await failure('ResolveIntent', { intent_id: first.intent_id, status: 'FAILED' });
+    assert.equal(missing.code, status.INVALID_ARGUMENT);
+  });
+
+  test('bad input: the REST validation errors as INVALID_ARGUMENT, with their field paths', async () => {
+    const badType = await failure('CreateIntent', createRequest({ intent_type: 'Deploy' }));
+    assert.deepEqual([badType.code, badType.error], [status.INVALID_ARGUMENT, 'validation_error']);
+    const paths = ((badType.details?.errors ?? []) as { path: string }[]).map((e) => e.path);
+    assert.deepEqual(paths, ['intent_type']);
+    const badJson = await failure('CreateIntent', createRequest({ payload_json: '{"not json' }));
+    assert.deepEqual([badJson.code, badJson.error], [status.INVALID_ARGUMENT, 'validation_error']);
+    const notObject = await failure('CreateIntent', createRequest({ payload_json: '[1]' }));
+    assert.equal(notObject.code, status.INVALID_ARGUMENT);
+    const noAddress = await failure('CreateIntent', createRequest({ to_agent: '' }));
+    assert.equal(noAddress.code, status.INVALID_ARGUMENT);
+    const oversized = await failure(
+      'CreateIntent',
+      createRequest({ payload_json: JSON.stringify({ blob: 'x'.repeat(200 * 1024) }) }),
+    );
+    assert.deepEqual([oversized.code, oversized.error], [status.RESOURCE_EXHAUSTED, 'payload_too_large']);
+    const noIntent = await failure('GetIntent', { intent_id: randomUUID() });
+    assert.equal(noIntent.code, status.NOT_FOUND);
+    const notAnId = await failure('GetIntent', { intent_id: 'not-a-uuid' });
+    assert.ok([status.NOT_FOUND, status.INVALID_ARGUMENT].includes(notAnId.code), String(notAnId.code));
+  });
+
+  test('no key, a bad key, another org, an unsigned signed agent: refused as on REST', async () => {
+    const anonymous = await failure('GetIntent', { intent_id: randomUUID() }, null);
+    assert.deepEqual([anonymous.code, anonymous.error], [status.UNAUTHENTICATED, 'missing_platform_api_key']);
+    const forged = await failure(
+      'GetIntent',
+      { intent_id: randomUUID() },
+      `axme_sa_${randomUUID()}_${'0'.repeat(64)}`,
+    );
+    assert.equal(forged.code, status.UNAUTHENTICATED);
+    const mine = await call('CreateIntent', createRequest());
+    const outsider = await registerTestAgent(prisma, {
+      org: `grpc-${randomUUID().slice(0, 8)}`,
+      name: 'eve',
+    });
+    const foreign = await failure('GetIntent', { intent_id: mine.intent_id }, outsider.key);
+    assert.equal(foreign.code, status.NOT_FOUND);
+    const stream = client.StreamIntentEvents({ intent_id: mine.intent_id, since: 0 }, metadata(outsider.key));
+    const streamError = await new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+    assert.equal(streamError.code, status.NOT_FOUND);
+
+    // A gRPC call carries no request signature: an agent that requires one is refused.
+    const signer = await registerTestAgent(prisma, { name: `signer-${randomUUID().slice(0, 8)}` });
+    await prisma.client.serviceAccount.update({ where: { id: signer.id }, data: { requireSignature: true } });
+    const unsigned = await failure('CreateIntent', createRequest(), signer.key);
+    assert.deepEqual([unsigned.code, unsigned.error], [status.UNAUTHENTICATED, 'signature_required']);
+  });
+});
