@@ -7,10 +7,12 @@ import {
   type ApiResponse,
   apiClient,
   AxleProcesses,
+  intentsGrpcClient,
   parseSse,
   requireEnv,
   TEST_ADMIN_KEY,
 } from '@axle/testing';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
@@ -541,13 +543,13 @@ describe('request edges end to end', () => {
     test("a scenario's later agent must exist like an intent's recipient, or be one the apply creates", async () => {
       const call = apiClient(strict.baseUrl, TEST_ADMIN_KEY);
       const made = () => `made-${randomUUID().slice(0, 8)}`;
-      const apply = (made: string, laterAgent: string) =>
+      const apply = (name: string, laterAgent: string) =>
         call('POST', '/v1/scenarios/apply', {
           body: {
             scenario_id: `edges.scenario_${randomUUID().slice(0, 8)}`,
             agents: [
-              { role: 'made', address: made, create_if_missing: true },
-              { role: 'also_made', address: `also-${made}`, create_if_missing: true },
+              { role: 'made', address: name, create_if_missing: true },
+              { role: 'also_made', address: `also-${name}`, create_if_missing: true },
             ],
             workflow: {
               steps: [
@@ -595,6 +597,23 @@ describe('request edges end to end', () => {
       const events = await call('GET', `${path}/events`);
       assert.equal(events.status, 404);
       assert.equal(events.headers.get('x-ratelimit-remaining'), '4');
+    });
+
+    test('gRPC calls draw from the same buckets: the sixth is RESOURCE_EXHAUSTED with retry-after', async () => {
+      const grpc = intentsGrpcClient(limited.env.AXLE_GRPC_PORT!);
+      try {
+        const get = () => grpc.failure('GetIntent', { intent_id: randomUUID() }, TEST_ADMIN_KEY);
+        for (let i = 0; i < 5; i++) assert.equal((await get()).code, grpcStatus.NOT_FOUND);
+        const refused = await get();
+        assert.deepEqual(
+          [refused.code, refused.error],
+          [grpcStatus.RESOURCE_EXHAUSTED, 'rate_limit_exceeded'],
+        );
+        assert.match(String(refused.retryAfter), /^\d+$/);
+        assert.equal(refused.details?.scope, 'key');
+      } finally {
+        grpc.client.close();
+      }
     });
 
     test('health routes are exempt and carry no rate-limit headers', async () => {

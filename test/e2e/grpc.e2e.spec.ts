@@ -3,60 +3,31 @@
 // metadata auth, the message ↔ body mapping, error statuses with the REST code in the trailers,
 // idempotency across calls, tenancy, and a server stream that follows an intent to its end.
 import { PrismaService } from '@axle/data';
-import { GRPC_LOADER_OPTIONS, GRPC_PROTO_FILES, GRPC_PROTO_ROOT } from '@axle/protocol';
-import { AxleProcesses, registerTestAgent, requireEnv, TEST_ADMIN_KEY } from '@axle/testing';
 import {
-  type Client,
-  credentials,
-  type GrpcObject,
-  loadPackageDefinition,
-  Metadata,
-  type ServiceClientConstructor,
-  type ServiceError,
-  status,
-} from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+  AxleProcesses,
+  grpcMetadata,
+  intentsGrpcClient,
+  type IntentsGrpcClient,
+  registerTestAgent,
+  requireEnv,
+  TEST_ADMIN_KEY,
+} from '@axle/testing';
+import { type ServiceError, status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 
 type Json = Record<string, unknown>;
-type Unary = (req: Json, md: Metadata, cb: (err: ServiceError | null, res: Json) => void) => void;
-type IntentsClient = Client &
-  Record<string, Unary> & {
-    StreamIntentEvents(req: Json, md: Metadata): NodeJS.EventEmitter & { cancel(): void };
-  };
 
 const prisma = new PrismaService(requireEnv('DATABASE_URL'));
 let axle: AxleProcesses;
-let client: IntentsClient;
+let grpc: ReturnType<typeof intentsGrpcClient>;
+let client: IntentsGrpcClient;
 
-function metadata(key: string | null = TEST_ADMIN_KEY): Metadata {
-  const md = new Metadata();
-  if (key) md.set('x-api-key', key);
-  return md;
-}
-
-function call(method: string, req: Json, key: string | null = TEST_ADMIN_KEY): Promise<Json> {
-  return new Promise((resolve, reject) =>
-    client[method]!(req, metadata(key), (err, res) => (err ? reject(err) : resolve(res))),
-  );
-}
-
-/** The status, the REST error code and details of a call that must fail. */
-async function failure(method: string, req: Json, key: string | null = TEST_ADMIN_KEY) {
-  const err = (await call(method, req, key).then(
-    (res) => assert.fail(`${method} answered ${JSON.stringify(res)}`),
-    (e: unknown) => e,
-  )) as ServiceError;
-  const details = err.metadata.get('axle-error-details')[0];
-  return {
-    code: err.code,
-    error: err.metadata.get('axle-error-code')[0],
-    details: typeof details === 'string' ? (JSON.parse(details) as Json) : null,
-    message: err.details,
-  };
-}
+const metadata = (key: string | null = TEST_ADMIN_KEY) => grpcMetadata(key);
+const call = (method: string, req: Json, key: string | null = TEST_ADMIN_KEY) => grpc.call(method, req, key);
+const failure = (method: string, req: Json, key: string | null = TEST_ADMIN_KEY) =>
+  grpc.failure(method, req, key);
 
 const createRequest = (extra: Json = {}) => ({
   intent_type: 'ops.deploy.v1',
@@ -69,16 +40,8 @@ describe('gRPC axle.v1.Intents', () => {
   before(async () => {
     axle = await AxleProcesses.create();
     await axle.startAll(['gateway', 'worker']);
-    const definition = loadSync(GRPC_PROTO_FILES.intents, {
-      ...GRPC_LOADER_OPTIONS,
-      includeDirs: [GRPC_PROTO_ROOT],
-    });
-    const v1 = (loadPackageDefinition(definition).axle as GrpcObject).v1 as GrpcObject;
-    const Intents = v1.Intents as ServiceClientConstructor;
-    client = new Intents(
-      `127.0.0.1:${axle.env.AXLE_GRPC_PORT}`,
-      credentials.createInsecure(),
-    ) as unknown as IntentsClient;
+    grpc = intentsGrpcClient(axle.env.AXLE_GRPC_PORT!);
+    client = grpc.client;
   });
   after(async () => {
     client?.close();

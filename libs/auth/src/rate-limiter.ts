@@ -6,8 +6,10 @@
 // Fail-open: when Redis is down or slow, requests pass (and a warning is logged at most every
 // 10 s). Rate limiting protects capacity, not correctness or tenancy; failing closed would turn
 // a Redis outage into a full API outage, including intent creation, which needs only PostgreSQL.
+import { RateLimitedError, type RateLimitScope } from '@axle/protocol';
 import { type OnModuleDestroy } from '@nestjs/common';
 import { type Redis } from 'ioredis';
+import { agentRateLimitOf, type Principal, rateLimitSubject } from './principal';
 import { failOpenWarning, requestPathRedis } from './request-path-redis';
 
 /**
@@ -186,6 +188,43 @@ export class RateLimiter implements OnModuleDestroy {
       this.warnFailOpen(err);
       return null;
     }
+  }
+
+  /**
+   * One request of `principal` on `route` (SPEC §1, §2), from every face (HTTP, gRPC): a token from
+   * the key's bucket for the route and one from the agent's bucket for all routes, or from neither.
+   * Answers the bucket a client's X-RateLimit-* headers describe (the refusing one, else the one
+   * with the fewest requests left) and, when a bucket was empty, the 429 to throw (naming the
+   * bucket that frees last); null when nothing limits (off, or Redis unavailable: fail-open).
+   */
+  async admitRequest(
+    principal: Principal,
+    route: string,
+  ): Promise<{ shown: RateLimitDecision; refusal: RateLimitedError | null } | null> {
+    const result = await this.consumeAll<RateLimitScope>([
+      { scope: 'key', subject: rateLimitSubject(principal), bucket: route, limit: this.limit },
+      {
+        scope: 'agent',
+        subject: `agent:${principal.address}`,
+        bucket: 'all',
+        limit: agentRateLimitOf(principal, this.agentLimit),
+      },
+    ]);
+    if (!result) return null;
+    const refused = result.buckets
+      .filter((b) => !b.allowed)
+      .sort((a, b) => b.retryAfterSeconds - a.retryAfterSeconds)[0];
+    const shown =
+      refused ?? [...result.buckets].sort((a, b) => a.remaining - b.remaining || a.limit - b.limit)[0];
+    if (!shown) return null;
+    const refusal = refused
+      ? new RateLimitedError(refused.retryAfterSeconds, {
+          limit: refused.limit,
+          reset_seconds: refused.resetSeconds,
+          scope: refused.scope,
+        })
+      : null;
+    return { shown, refusal };
   }
 
   async onModuleDestroy(): Promise<void> {

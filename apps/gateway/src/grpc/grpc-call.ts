@@ -1,21 +1,6 @@
-import {
-  agentRateLimitOf,
-  AuthService,
-  type Principal,
-  QuotaService,
-  rateLimitSubject,
-  RateLimiter,
-  RequestSignatureVerifier,
-} from '@axle/auth';
+import { AuthService, type Principal, QuotaService, RateLimiter, RequestSignatureVerifier } from '@axle/auth';
 import { AXLE_LOGGER, type Logger, runWithCorrelation } from '@axle/observability';
-import {
-  AxleError,
-  GRPC_METADATA,
-  GRPC_STATUS,
-  GRPC_STATUS_OF_KIND,
-  RateLimitedError,
-  type RateLimitScope,
-} from '@axle/protocol';
+import { AxleError, GRPC_METADATA, GRPC_STATUS, GRPC_STATUS_OF_KIND } from '@axle/protocol';
 import {
   Metadata,
   type ServerErrorResponse,
@@ -104,26 +89,8 @@ export class GrpcCallGate {
       },
       requestId,
     );
-    if (this.limiter.enabled) {
-      const result = await this.limiter.consumeAll<RateLimitScope>([
-        { scope: 'key', subject: rateLimitSubject(principal), bucket: route, limit: this.limiter.limit },
-        {
-          scope: 'agent',
-          subject: `agent:${principal.address}`,
-          bucket: 'all',
-          limit: agentRateLimitOf(principal, this.limiter.agentLimit),
-        },
-      ]);
-      const refused = result?.buckets
-        .filter((b) => !b.allowed)
-        .sort((a, b) => b.retryAfterSeconds - a.retryAfterSeconds)[0];
-      if (refused)
-        throw new RateLimitedError(refused.retryAfterSeconds, {
-          limit: refused.limit,
-          reset_seconds: refused.resetSeconds,
-          scope: refused.scope,
-        });
-    }
+    const refusal = (await this.limiter.admitRequest(principal, route))?.refusal;
+    if (refusal) throw refusal;
     await this.quotas.countRequest(principal);
     return principal;
   }

@@ -1,5 +1,5 @@
-import { agentRateLimitOf, rateLimitSubject, RateLimiter } from '@axle/auth';
-import { HTTP_HEADERS, RateLimitedError, type RateLimitScope } from '@axle/protocol';
+import { RateLimiter } from '@axle/auth';
+import { HTTP_HEADERS } from '@axle/protocol';
 import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { type FastifyReply, type FastifyRequest } from 'fastify';
 
@@ -22,35 +22,16 @@ export class RateLimitGuard implements CanActivate {
     const principal = request.principal;
     if (!principal) return true;
     const route = `${request.method} ${request.routeOptions.url ?? request.url}`;
-    const result = await this.limiter.consumeAll<RateLimitScope>([
-      { scope: 'key', subject: rateLimitSubject(principal), bucket: route, limit: this.limiter.limit },
-      {
-        scope: 'agent',
-        subject: `agent:${principal.address}`,
-        bucket: 'all',
-        limit: agentRateLimitOf(principal, this.limiter.agentLimit),
-      },
-    ]);
     // null: no bucket applies, or Redis is unavailable and the limiter fails open (see RateLimiter).
-    if (!result) return true;
-    const refused = result.buckets
-      .filter((b) => !b.allowed)
-      .sort((a, b) => b.retryAfterSeconds - a.retryAfterSeconds)[0];
-    // The headers describe the bucket that refused, else the one with the fewest requests left.
-    const shown =
-      refused ?? [...result.buckets].sort((a, b) => a.remaining - b.remaining || a.limit - b.limit)[0];
-    if (!shown) return true;
+    const admitted = await this.limiter.admitRequest(principal, route);
+    if (!admitted) return true;
+    const { shown, refusal } = admitted;
     void http
       .getResponse<FastifyReply>()
       .header(HTTP_HEADERS.rateLimitLimit, String(shown.limit))
       .header(HTTP_HEADERS.rateLimitRemaining, String(shown.remaining))
       .header(HTTP_HEADERS.rateLimitReset, String(shown.resetSeconds));
-    if (refused)
-      throw new RateLimitedError(refused.retryAfterSeconds, {
-        limit: refused.limit,
-        reset_seconds: refused.resetSeconds,
-        scope: refused.scope,
-      });
+    if (refusal) throw refusal;
     return true;
   }
 }

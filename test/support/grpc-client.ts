@@ -1,0 +1,61 @@
+// A @grpc/grpc-js client of axle.v1.Intents, loaded from the protocol lib's .proto as any client
+// would, with promise helpers: `call` answers the response, `failure` the status a call must end with.
+import { GRPC_LOADER_OPTIONS, GRPC_METADATA, GRPC_PROTO_FILES, GRPC_PROTO_ROOT } from '@axle/protocol';
+import {
+  type Client,
+  credentials,
+  type GrpcObject,
+  loadPackageDefinition,
+  Metadata,
+  type ServiceClientConstructor,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import assert from 'node:assert/strict';
+
+type Json = Record<string, unknown>;
+type Unary = (req: Json, md: Metadata, cb: (err: ServiceError | null, res: Json) => void) => void;
+export type IntentsGrpcClient = Client &
+  Record<string, Unary> & {
+    StreamIntentEvents(req: Json, md: Metadata): NodeJS.EventEmitter & { cancel(): void };
+  };
+
+/** What a refused call ended with: its status, and the REST error code and details of its trailers. */
+export type GrpcFailure = { code: number; error: unknown; details: Json | null; retryAfter: unknown };
+
+export function grpcMetadata(apiKey: string | null): Metadata {
+  const md = new Metadata();
+  if (apiKey) md.set(GRPC_METADATA.apiKey, apiKey);
+  return md;
+}
+
+export function intentsGrpcClient(port: string | number) {
+  const definition = loadSync(GRPC_PROTO_FILES.intents, {
+    ...GRPC_LOADER_OPTIONS,
+    includeDirs: [GRPC_PROTO_ROOT],
+  });
+  const v1 = (loadPackageDefinition(definition).axle as GrpcObject).v1 as GrpcObject;
+  const Intents = v1.Intents as ServiceClientConstructor;
+  const client = new Intents(
+    `127.0.0.1:${port}`,
+    credentials.createInsecure(),
+  ) as unknown as IntentsGrpcClient;
+  const call = (method: string, req: Json, apiKey: string | null): Promise<Json> =>
+    new Promise((resolve, reject) =>
+      client[method]!(req, grpcMetadata(apiKey), (err, res) => (err ? reject(err) : resolve(res))),
+    );
+  const failure = async (method: string, req: Json, apiKey: string | null): Promise<GrpcFailure> => {
+    const err = (await call(method, req, apiKey).then(
+      (res) => assert.fail(`${method} answered ${JSON.stringify(res)}`),
+      (e: unknown) => e,
+    )) as ServiceError;
+    const details = err.metadata.get(GRPC_METADATA.errorDetails)[0];
+    return {
+      code: err.code,
+      error: err.metadata.get(GRPC_METADATA.errorCode)[0],
+      details: typeof details === 'string' ? (JSON.parse(details) as Json) : null,
+      retryAfter: err.metadata.get(GRPC_METADATA.retryAfter)[0],
+    };
+  };
+  return { client, call, failure };
+}
