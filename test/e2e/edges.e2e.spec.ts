@@ -7,7 +7,7 @@ import {
   type ApiResponse,
   apiClient,
   AxleProcesses,
-  intentsGrpcClient,
+  axleGrpcClients,
   parseSse,
   requireEnv,
   TEST_ADMIN_KEY,
@@ -600,7 +600,7 @@ describe('request edges end to end', () => {
     });
 
     test('gRPC calls draw from the same buckets: the sixth is RESOURCE_EXHAUSTED with retry-after', async () => {
-      const grpc = intentsGrpcClient(limited.env.AXLE_GRPC_PORT!);
+      const grpc = axleGrpcClients(limited.env.AXLE_GRPC_PORT!);
       try {
         const get = () => grpc.failure('GetIntent', { intent_id: randomUUID() }, TEST_ADMIN_KEY);
         for (let i = 0; i < 5; i++) assert.equal((await get()).code, grpcStatus.NOT_FOUND);
@@ -612,7 +612,7 @@ describe('request edges end to end', () => {
         assert.match(String(refused.retryAfter), /^\d+$/);
         assert.equal(refused.details?.scope, 'key');
       } finally {
-        grpc.client.close();
+        grpc.close();
       }
     });
 

@@ -6,7 +6,7 @@ import { PrismaService } from '@axle/data';
 import {
   AxleProcesses,
   grpcMetadata,
-  intentsGrpcClient,
+  axleGrpcClients,
   type IntentsGrpcClient,
   registerTestAgent,
   requireEnv,
@@ -21,7 +21,7 @@ type Json = Record<string, unknown>;
 
 const prisma = new PrismaService(requireEnv('DATABASE_URL'));
 let axle: AxleProcesses;
-let grpc: ReturnType<typeof intentsGrpcClient>;
+let grpc: ReturnType<typeof axleGrpcClients>;
 let client: IntentsGrpcClient;
 
 const metadata = (key: string | null = TEST_ADMIN_KEY) => grpcMetadata(key);
@@ -40,11 +40,11 @@ describe('gRPC axle.v1.Intents', () => {
   before(async () => {
     axle = await AxleProcesses.create();
     await axle.startAll(['gateway', 'worker']);
-    grpc = intentsGrpcClient(axle.env.AXLE_GRPC_PORT!);
+    grpc = axleGrpcClients(axle.env.AXLE_GRPC_PORT!);
     client = grpc.client;
   });
   after(async () => {
-    client?.close();
+    grpc?.close();
     await axle?.stopAll();
     await prisma.onModuleDestroy();
   });
@@ -162,6 +162,47 @@ describe('gRPC axle.v1.Intents', () => {
     assert.equal(noIntent.code, status.NOT_FOUND);
     const notAnId = await failure('GetIntent', { intent_id: 'not-a-uuid' });
     assert.ok([status.NOT_FOUND, status.INVALID_ARGUMENT].includes(notAnId.code), String(notAnId.code));
+  });
+
+  test('Agents.Listen: an agent streams its own deliveries and resumes after the last seq it got', async () => {
+    const agent = await registerTestAgent(prisma, { name: `listener-${randomUUID().slice(0, 8)}` });
+    const listen = (since: number) => {
+      const stream = grpc.agents.Listen({ address: agent.address, since }, metadata(agent.key));
+      const deliveries: Json[] = [];
+      stream.on('data', (d: Json) => deliveries.push(d));
+      stream.on('error', () => undefined); // the cancel at the end
+      return { stream, deliveries };
+    };
+    const next = async (deliveries: Json[], count: number) => {
+      const deadline = Date.now() + 30_000;
+      while (deliveries.length < count) {
+        assert.ok(Date.now() < deadline, `${deliveries.length} of ${count} deliveries`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return deliveries[count - 1]!;
+    };
+    const first = listen(0);
+    const one = await call('CreateIntent', createRequest({ to_agent: agent.address }));
+    const got = await next(first.deliveries, 1);
+    assert.equal((got.intent as Json).intent_id, one.intent_id);
+    assert.equal((got.intent as Json).status, 'DELIVERED');
+    assert.ok(Number(got.seq) > 0);
+    first.stream.cancel();
+
+    // Reconnecting after the last seq: only what came since.
+    const two = await call('CreateIntent', createRequest({ to_agent: agent.address }));
+    const second = listen(Number(got.seq));
+    const after = await next(second.deliveries, 1);
+    assert.equal((after.intent as Json).intent_id, two.intent_id);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(second.deliveries.length, 1);
+    second.stream.cancel();
+
+    // Another agent's address: refused as on REST.
+    const other = grpc.agents.Listen({ address: `${agent.address}-not-mine`, since: 0 }, metadata(agent.key));
+    const refused = await new Promise<ServiceError>((resolve) => other.on('error', resolve));
+    assert.equal(refused.code, status.PERMISSION_DENIED);
+    assert.equal(refused.metadata.get('axle-error-code')[0], 'owner_scope_violation');
   });
 
   test('no key, a bad key, another org, an unsigned signed agent: refused as on REST', async () => {

@@ -1,4 +1,4 @@
-// A @grpc/grpc-js client of axle.v1.Intents, loaded from the protocol lib's .proto as any client
+// @grpc/grpc-js clients of axle.v1 (Intents, Agents), loaded from the protocol lib's .proto as any client
 // would, with promise helpers: `call` answers the response, `failure` the status a call must end with.
 import { GRPC_LOADER_OPTIONS, GRPC_METADATA, GRPC_PROTO_FILES, GRPC_PROTO_ROOT } from '@axle/protocol';
 import {
@@ -15,10 +15,10 @@ import assert from 'node:assert/strict';
 
 type Json = Record<string, unknown>;
 type Unary = (req: Json, md: Metadata, cb: (err: ServiceError | null, res: Json) => void) => void;
+type ServerStream = NodeJS.EventEmitter & { cancel(): void };
 export type IntentsGrpcClient = Client &
-  Record<string, Unary> & {
-    StreamIntentEvents(req: Json, md: Metadata): NodeJS.EventEmitter & { cancel(): void };
-  };
+  Record<string, Unary> & { StreamIntentEvents(req: Json, md: Metadata): ServerStream };
+export type AgentsGrpcClient = Client & { Listen(req: Json, md: Metadata): ServerStream };
 
 /** What a refused call ended with: its status, and the REST error code and details of its trailers. */
 export type GrpcFailure = { code: number; error: unknown; details: Json | null; retryAfter: unknown };
@@ -29,17 +29,14 @@ export function grpcMetadata(apiKey: string | null): Metadata {
   return md;
 }
 
-export function intentsGrpcClient(port: string | number) {
-  const definition = loadSync(GRPC_PROTO_FILES.intents, {
-    ...GRPC_LOADER_OPTIONS,
-    includeDirs: [GRPC_PROTO_ROOT],
-  });
+/** Clients of the gateway's axle.v1 services on `port`; `call`/`failure` are Intents' unary RPCs. */
+export function axleGrpcClients(port: string | number) {
+  const definition = loadSync(GRPC_PROTO_FILES, { ...GRPC_LOADER_OPTIONS, includeDirs: [GRPC_PROTO_ROOT] });
   const v1 = (loadPackageDefinition(definition).axle as GrpcObject).v1 as GrpcObject;
-  const Intents = v1.Intents as ServiceClientConstructor;
-  const client = new Intents(
-    `127.0.0.1:${port}`,
-    credentials.createInsecure(),
-  ) as unknown as IntentsGrpcClient;
+  const open = (service: string) =>
+    new (v1[service] as ServiceClientConstructor)(`127.0.0.1:${port}`, credentials.createInsecure());
+  const client = open('Intents') as unknown as IntentsGrpcClient;
+  const agents = open('Agents') as unknown as AgentsGrpcClient;
   const call = (method: string, req: Json, apiKey: string | null): Promise<Json> =>
     new Promise((resolve, reject) =>
       client[method]!(req, grpcMetadata(apiKey), (err, res) => (err ? reject(err) : resolve(res))),
@@ -57,5 +54,9 @@ export function intentsGrpcClient(port: string | number) {
       retryAfter: err.metadata.get(GRPC_METADATA.retryAfter)[0],
     };
   };
-  return { client, call, failure };
+  const close = () => {
+    client.close();
+    agents.close();
+  };
+  return { client, agents, call, failure, close };
 }

@@ -16,4 +16,10 @@ export { until } from './until';
 export { recordHistory } from './histories';
 export { startWorkflowWorker, type WorkflowWorker } from './workflow-worker';
 export { HttpSink, type SinkRequest } from './http-sink';
-export { type GrpcFailure, grpcMetadata, intentsGrpcClient, type IntentsGrpcClient } from './grpc-client';
+export {
+  type AgentsGrpcClient,
+  axleGrpcClients,
+  type GrpcFailure,
+  grpcMetadata,
+  type IntentsGrpcClient,
+} from './grpc-client';

@@ -53,6 +53,7 @@ import {
   ExecToolsController,
 } from './exec/exec.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
+import { AgentsGrpcService } from './grpc/agents.grpc';
 import { GrpcCallGate } from './grpc/grpc-call';
 import { GrpcServer } from './grpc/grpc.server';
 import { IntentsGrpcService } from './grpc/intents.grpc';
@@ -118,6 +119,7 @@ export class GatewayModule {
         // The gRPC face: its own gate does what the guards do for HTTP.
         GrpcCallGate,
         IntentsGrpcService,
+        AgentsGrpcService,
         GrpcServer,
         {
           provide: RateLimiter,

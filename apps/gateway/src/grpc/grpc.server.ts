@@ -10,6 +10,7 @@ import {
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { AgentsGrpcService } from './agents.grpc';
 import { IntentsGrpcService } from './intents.grpc';
 
 /** How long a shutdown waits for open calls (streams end at the drain) before cutting them. */
@@ -24,15 +25,17 @@ export class GrpcServer implements OnModuleDestroy {
     @Inject(AXLE_CONFIG) private readonly config: AxleConfig,
     @Inject(AXLE_LOGGER) private readonly logger: Logger,
     private readonly intents: IntentsGrpcService,
+    private readonly agents: AgentsGrpcService,
   ) {}
 
   async listen(): Promise<number> {
-    const definition = loadSync(GRPC_PROTO_FILES.intents, {
+    const definition = loadSync(GRPC_PROTO_FILES, {
       ...GRPC_LOADER_OPTIONS,
       includeDirs: [GRPC_PROTO_ROOT],
     });
     const v1 = (loadPackageDefinition(definition).axle as GrpcObject).v1 as GrpcObject;
     this.server.addService((v1.Intents as ServiceClientConstructor).service, this.intents.handlers());
+    this.server.addService((v1.Agents as ServiceClientConstructor).service, this.agents.handlers());
     const { host, grpcPort } = this.config.http;
     const port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`${host}:${grpcPort}`, ServerCredentials.createInsecure(), (err, bound) =>

@@ -11,8 +11,8 @@ import {
 import { TERMINAL_STATUSES, ValidationFailedError } from '@axle/protocol';
 import { type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { Injectable } from '@nestjs/common';
-import { HEARTBEAT_MS, streamsShutdown } from '../http/sse';
 import { type GrpcCall, GrpcCallGate } from './grpc-call';
+import { pipeSource } from './grpc-stream';
 
 type Json = Record<string, unknown>;
 type CreateIntentRequest = {
@@ -153,41 +153,15 @@ export class IntentsGrpcService {
     stream: ServerWritableStream<unknown, IntentEventMessage>,
   ): Promise<void> {
     const source = await this.streams.intentEvents(principal, req.intent_id);
-    let wake: (() => void) | null = null;
-    let dirty = false;
-    const nudge = () => {
-      dirty = true;
-      wake?.();
-    };
-    // Subscribed before the first read, so a notice between a read and the wait is not missed.
-    const stopListening = await this.streams.bus.listen(source.channel, nudge);
-    stream.on('cancelled', nudge);
-    streamsShutdown.signal.addEventListener('abort', nudge);
-    try {
-      let cursor = req.since;
-      while (!stream.cancelled && !streamsShutdown.signal.aborted) {
-        dirty = false;
-        const batch = await source.read(cursor);
-        for (const frame of batch.frames) stream.write(eventMessage(frame.data));
-        cursor = batch.cursor;
-        if (batch.finished) return;
-        if (dirty || batch.frames.length > 0) continue;
-        // Nothing after `since` and the intent has ended: a reconnect after its last event.
-        const { status } = await this.queries.get(principal, req.intent_id);
-        if (TERMINAL_STATUSES.has(status)) return;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => ((wake = null), resolve()), HEARTBEAT_MS);
-          wake = () => {
-            clearTimeout(timer);
-            wake = null;
-            resolve();
-          };
-        });
-      }
-    } finally {
-      streamsShutdown.signal.removeEventListener('abort', nudge);
-      stopListening();
-    }
+    await pipeSource(
+      this.streams.bus,
+      source,
+      req.since,
+      stream,
+      (frame) => eventMessage(frame.data),
+      // Nothing after `since` and the intent has ended: a reconnect after its last event.
+      async () => TERMINAL_STATUSES.has((await this.queries.get(principal, req.intent_id)).status),
+    );
   }
 }
 
@@ -220,7 +194,7 @@ function answer(body: Json) {
   };
 }
 
-function intentMessage(view: Json) {
+export function intentMessage(view: Json) {
   return {
     intent_id: text(view.intent_id),
     intent_type: text(view.intent_type),
