@@ -4,6 +4,7 @@
 // idempotency across calls, tenancy, and a server stream that follows an intent to its end.
 import { PrismaService } from '@axle/data';
 import {
+  apiClient,
   AxleProcesses,
   grpcMetadata,
   axleGrpcClients,
@@ -38,8 +39,8 @@ const createRequest = (extra: Json = {}) => ({
 
 describe('gRPC axle.v1.Intents', () => {
   before(async () => {
-    axle = await AxleProcesses.create();
-    await axle.startAll(['gateway', 'worker']);
+    axle = await AxleProcesses.create({ AXLE_EXEC_ALLOW_NONE: 'true' });
+    await axle.startAll(['gateway', 'worker', 'runner']);
     grpc = axleGrpcClients(axle.env.AXLE_GRPC_PORT!);
     client = grpc.client;
   });
@@ -203,6 +204,80 @@ describe('gRPC axle.v1.Intents', () => {
     const refused = await new Promise<ServiceError>((resolve) => other.on('error', resolve));
     assert.equal(refused.code, status.PERMISSION_DENIED);
     assert.equal(refused.metadata.get('axle-error-code')[0], 'owner_scope_violation');
+  });
+
+  test('Jobs: start, attach to the exact bytes and the exit, get, cancel; bad input and tokens', async () => {
+    const admin = apiClient(axle.baseUrl, TEST_ADMIN_KEY);
+    const opened = await admin('POST', '/v1/exec/sessions', {
+      body: { sandbox_tier: 'none', capabilities: ['proc.spawn'] },
+    });
+    assert.equal(opened.status, 200, opened.text);
+    const session = {
+      session_id: opened.body.session_id as string,
+      cap_token: opened.body.cap_token as string,
+    };
+    const attach = (jobId: string, since = 0) =>
+      new Promise<Json[]>((resolve, reject) => {
+        const out: Json[] = [];
+        const stream = grpc.jobs.AttachJob(
+          { job_id: jobId, cap_token: session.cap_token, since },
+          metadata(),
+        );
+        stream.on('data', (o: Json) => out.push(o));
+        stream.on('end', () => resolve(out));
+        stream.on('error', reject);
+      });
+
+    const started = await call('Jobs.StartJob', {
+      ...session,
+      argv: ['sh', '-c', "printf 'a\\377b'; echo oops >&2"],
+    });
+    const jobId = started.job_id as string;
+    assert.match(jobId, /^[0-9a-f-]{36}$/);
+    const output = await attach(jobId);
+    const bytes = (name: string) =>
+      Buffer.concat(
+        output
+          .filter((o) => (o.chunk as Json | null)?.stream === name)
+          .map((o) => (o.chunk as Json).data as Buffer),
+      );
+    assert.deepEqual([...bytes('stdout')], [0x61, 0xff, 0x62], 'stdout byte for byte, not valid UTF-8');
+    assert.equal(bytes('stderr').toString(), 'oops\n');
+    const exit = output.at(-1)!.exit as Json;
+    assert.equal(exit.status, 'exited');
+    assert.equal((JSON.parse(exit.exit_json as string) as Json).exit_code, 0);
+    // Attaching again after the last seq gives only the exit.
+    const again = await attach(jobId, Number(output.at(-2)!.seq));
+    assert.deepEqual(
+      again.map((o) => Boolean(o.exit)),
+      [true],
+    );
+    assert.equal(
+      (await call('Jobs.GetJob', { job_id: jobId, cap_token: session.cap_token })).status,
+      'exited',
+    );
+    const late = await failure('Jobs.CancelJob', { job_id: jobId, cap_token: session.cap_token });
+    assert.deepEqual([late.code, late.error], [status.ABORTED, 'job_ended']);
+
+    const sleeper = await call('Jobs.StartJob', { ...session, command: 'sleep 30' });
+    await call('Jobs.CancelJob', { job_id: sleeper.job_id, cap_token: session.cap_token });
+    const killed = (await attach(sleeper.job_id as string)).at(-1)!.exit as Json;
+    assert.equal(killed.status, 'killed');
+
+    const nothing = await failure('Jobs.StartJob', { ...session });
+    assert.equal(nothing.code, status.INVALID_ARGUMENT);
+    const noToken = await failure('Jobs.GetJob', { job_id: jobId });
+    assert.equal(noToken.code, status.UNAUTHENTICATED);
+    const outsider = await registerTestAgent(prisma, {
+      org: `grpc-${randomUUID().slice(0, 8)}`,
+      name: 'mallory',
+    });
+    const foreign = await failure(
+      'Jobs.GetJob',
+      { job_id: jobId, cap_token: session.cap_token },
+      outsider.key,
+    );
+    assert.equal(foreign.code, status.NOT_FOUND);
   });
 
   test('no key, a bad key, another org, an unsigned signed agent: refused as on REST', async () => {

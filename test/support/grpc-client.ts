@@ -19,6 +19,8 @@ type ServerStream = NodeJS.EventEmitter & { cancel(): void };
 export type IntentsGrpcClient = Client &
   Record<string, Unary> & { StreamIntentEvents(req: Json, md: Metadata): ServerStream };
 export type AgentsGrpcClient = Client & { Listen(req: Json, md: Metadata): ServerStream };
+export type JobsGrpcClient = Client &
+  Record<string, Unary> & { AttachJob(req: Json, md: Metadata): ServerStream };
 
 /** What a refused call ended with: its status, and the REST error code and details of its trailers. */
 export type GrpcFailure = { code: number; error: unknown; details: Json | null; retryAfter: unknown };
@@ -29,7 +31,7 @@ export function grpcMetadata(apiKey: string | null): Metadata {
   return md;
 }
 
-/** Clients of the gateway's axle.v1 services on `port`; `call`/`failure` are Intents' unary RPCs. */
+/** Clients of the gateway's axle.v1 services on `port`; `call`/`failure` take `Service.Method`, else an Intents method. */
 export function axleGrpcClients(port: string | number) {
   const definition = loadSync(GRPC_PROTO_FILES, { ...GRPC_LOADER_OPTIONS, includeDirs: [GRPC_PROTO_ROOT] });
   const v1 = (loadPackageDefinition(definition).axle as GrpcObject).v1 as GrpcObject;
@@ -37,10 +39,14 @@ export function axleGrpcClients(port: string | number) {
     new (v1[service] as ServiceClientConstructor)(`127.0.0.1:${port}`, credentials.createInsecure());
   const client = open('Intents') as unknown as IntentsGrpcClient;
   const agents = open('Agents') as unknown as AgentsGrpcClient;
-  const call = (method: string, req: Json, apiKey: string | null): Promise<Json> =>
-    new Promise((resolve, reject) =>
-      client[method]!(req, grpcMetadata(apiKey), (err, res) => (err ? reject(err) : resolve(res))),
+  const jobs = open('Jobs') as unknown as JobsGrpcClient;
+  const call = (method: string, req: Json, apiKey: string | null): Promise<Json> => {
+    const [service, name] = method.includes('.') ? method.split('.') : ['Intents', method];
+    const target = (service === 'Jobs' ? jobs : client) as Record<string, Unary>;
+    return new Promise((resolve, reject) =>
+      target[name!]!(req, grpcMetadata(apiKey), (err, res) => (err ? reject(err) : resolve(res))),
     );
+  };
   const failure = async (method: string, req: Json, apiKey: string | null): Promise<GrpcFailure> => {
     const err = (await call(method, req, apiKey).then(
       (res) => assert.fail(`${method} answered ${JSON.stringify(res)}`),
@@ -55,8 +61,7 @@ export function axleGrpcClients(port: string | number) {
     };
   };
   const close = () => {
-    client.close();
-    agents.close();
+    for (const c of [client, agents, jobs]) c.close();
   };
-  return { client, agents, call, failure, close };
+  return { client, agents, jobs, call, failure, close };
 }

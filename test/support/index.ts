@@ -22,4 +22,5 @@ export {
   type GrpcFailure,
   grpcMetadata,
   type IntentsGrpcClient,
+  type JobsGrpcClient,
 } from './grpc-client';

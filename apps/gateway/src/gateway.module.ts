@@ -57,6 +57,7 @@ import { AgentsGrpcService } from './grpc/agents.grpc';
 import { GrpcCallGate } from './grpc/grpc-call';
 import { GrpcServer } from './grpc/grpc.server';
 import { IntentsGrpcService } from './grpc/intents.grpc';
+import { JobsGrpcService } from './grpc/jobs.grpc';
 
 @Module({})
 export class GatewayModule {
@@ -120,6 +121,7 @@ export class GatewayModule {
         GrpcCallGate,
         IntentsGrpcService,
         AgentsGrpcService,
+        JobsGrpcService,
         GrpcServer,
         {
           provide: RateLimiter,

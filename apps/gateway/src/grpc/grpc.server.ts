@@ -12,6 +12,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { AgentsGrpcService } from './agents.grpc';
 import { IntentsGrpcService } from './intents.grpc';
+import { JobsGrpcService } from './jobs.grpc';
 
 /** How long a shutdown waits for open calls (streams end at the drain) before cutting them. */
 const SHUTDOWN_WAIT_MS = 5_000;
@@ -26,6 +27,7 @@ export class GrpcServer implements OnModuleDestroy {
     @Inject(AXLE_LOGGER) private readonly logger: Logger,
     private readonly intents: IntentsGrpcService,
     private readonly agents: AgentsGrpcService,
+    private readonly jobs: JobsGrpcService,
   ) {}
 
   async listen(): Promise<number> {
@@ -36,6 +38,7 @@ export class GrpcServer implements OnModuleDestroy {
     const v1 = (loadPackageDefinition(definition).axle as GrpcObject).v1 as GrpcObject;
     this.server.addService((v1.Intents as ServiceClientConstructor).service, this.intents.handlers());
     this.server.addService((v1.Agents as ServiceClientConstructor).service, this.agents.handlers());
+    this.server.addService((v1.Jobs as ServiceClientConstructor).service, this.jobs.handlers());
     const { host, grpcPort } = this.config.http;
     const port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`${host}:${grpcPort}`, ServerCredentials.createInsecure(), (err, bound) =>

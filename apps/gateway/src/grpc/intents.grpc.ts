@@ -166,12 +166,12 @@ export class IntentsGrpcService {
 }
 
 /** The fields the caller set: proto3 has no "unset" for scalars, so "" and 0 stand for it. */
-function given(fields: Json): Json {
+export function given(fields: Json): Json {
   return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined && v !== '' && v !== 0));
 }
 
 /** A `*_json` field's value; "" is not given. Bad JSON is the same 422 as a bad REST field. */
-function json(text: string, field: string): unknown {
+export function json(text: string, field: string): unknown {
   if (!text) return undefined;
   try {
     return JSON.parse(text) as unknown;
