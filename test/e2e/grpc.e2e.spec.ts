@@ -148,6 +148,12 @@ describe('gRPC axle.v1.Intents', () => {
     assert.deepEqual([badType.code, badType.error], [status.INVALID_ARGUMENT, 'validation_error']);
     const paths = ((badType.details?.errors ?? []) as { path: string }[]).map((e) => e.path);
     assert.deepEqual(paths, ['intent_type']);
+    // A refused write is audited like a refused REST write.
+    const rows = await prisma.client.auditEvent.findMany({ where: { requestId: String(badType.requestId) } });
+    assert.deepEqual(
+      rows.map((r) => [r.action, r.outcome]),
+      [['grpc.CreateIntent', 'failure']],
+    );
     const badJson = await failure('CreateIntent', createRequest({ payload_json: '{"not json' }));
     assert.deepEqual([badJson.code, badJson.error], [status.INVALID_ARGUMENT, 'validation_error']);
     const notObject = await failure('CreateIntent', createRequest({ payload_json: '[1]' }));

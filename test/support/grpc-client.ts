@@ -23,7 +23,13 @@ export type JobsGrpcClient = Client &
   Record<string, Unary> & { AttachJob(req: Json, md: Metadata): ServerStream };
 
 /** What a refused call ended with: its status, and the REST error code and details of its trailers. */
-export type GrpcFailure = { code: number; error: unknown; details: Json | null; retryAfter: unknown };
+export type GrpcFailure = {
+  code: number;
+  error: unknown;
+  details: Json | null;
+  retryAfter: unknown;
+  requestId: unknown;
+};
 
 export function grpcMetadata(apiKey: string | null): Metadata {
   const md = new Metadata();
@@ -58,6 +64,7 @@ export function axleGrpcClients(port: string | number) {
       error: err.metadata.get(GRPC_METADATA.errorCode)[0],
       details: typeof details === 'string' ? (JSON.parse(details) as Json) : null,
       retryAfter: err.metadata.get(GRPC_METADATA.retryAfter)[0],
+      requestId: err.metadata.get('x-request-id')[0],
     };
   };
   const close = () => {

@@ -20,6 +20,7 @@ export const GRPC_METADATA = {
 
 /** gRPC status numbers (grpc/doc/statuscodes.md); kept here so the contract needs no gRPC import. */
 export const GRPC_STATUS = {
+  OK: 0,
   CANCELLED: 1,
   INVALID_ARGUMENT: 3,
   NOT_FOUND: 5,

@@ -1,5 +1,6 @@
 import { AuthService, type Principal, QuotaService, RateLimiter, RequestSignatureVerifier } from '@axle/auth';
-import { AXLE_LOGGER, type Logger, runWithCorrelation } from '@axle/observability';
+import { AuditRepository } from '@axle/data';
+import { AXLE_LOGGER, type CorrelationContext, type Logger, runWithCorrelation } from '@axle/observability';
 import { AxleError, GRPC_METADATA, GRPC_STATUS, GRPC_STATUS_OF_KIND } from '@axle/protocol';
 import {
   Metadata,
@@ -26,25 +27,88 @@ export class GrpcCallGate {
     private readonly verifier: RequestSignatureVerifier,
     private readonly limiter: RateLimiter,
     private readonly quotas: QuotaService,
+    private readonly audit: AuditRepository,
     @Inject(AXLE_LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** A unary handler: `run` answers the call's response. */
-  unary<Req, Res>(method: string, run: (request: Req, call: GrpcCall) => Promise<Res>) {
+  /**
+   * A unary handler: `run` answers the call's response. A `write` that no use case audited (refused
+   * before one ran, or by one without a row of its own) gets a generic audit row, as HTTP writes do
+   * (SPEC §2 "Audit": every write is a row).
+   */
+  unary<Req, Res>(
+    method: string,
+    run: (request: Req, call: GrpcCall) => Promise<Res>,
+    options: { write?: boolean } = {},
+  ) {
     return (
       call: ServerUnaryCall<Req, Res>,
       callback: (err: ServerErrorResponse | null, value?: Res) => void,
     ) => {
       const requestId = generateRequestId();
-      void runWithCorrelation({ requestId }, async () => {
+      const context: CorrelationContext = { requestId, route: `GRPC ${method}` };
+      void runWithCorrelation(context, async () => {
+        let principal: Principal | null = null;
+        let failure: ServerErrorResponse | null = null;
+        let answer: Res | undefined;
         try {
-          const principal = await this.admit(method, call.metadata, requestId);
-          callback(null, await run(call.request, { principal, requestId }));
+          principal = await this.admit(method, call.metadata, requestId);
+          answer = await run(call.request, { principal, requestId });
         } catch (err) {
-          callback(this.toStatus(method, err, requestId));
+          failure = this.toStatus(method, err, requestId);
         }
+        if (options.write && !context.audited)
+          await this.auditWrite(method, call.request, principal, requestId, failure);
+        callback(failure, answer);
       });
     };
+  }
+
+  /** A unary handler that writes: `unary` with the audit row guaranteed. */
+  write<Req, Res>(method: string, run: (request: Req, call: GrpcCall) => Promise<Res>) {
+    return this.unary(method, run, { write: true });
+  }
+
+  private async auditWrite(
+    method: string,
+    request: unknown,
+    principal: Principal | null,
+    requestId: string,
+    failure: ServerErrorResponse | null,
+  ): Promise<void> {
+    const target = request as { intent_id?: unknown; job_id?: unknown };
+    const [targetType, targetId] =
+      typeof target.intent_id === 'string' && target.intent_id
+        ? ['intent', target.intent_id]
+        : typeof target.job_id === 'string' && target.job_id
+          ? ['exec_job', target.job_id]
+          : [null, null];
+    const code: number = failure?.code ?? GRPC_STATUS.OK;
+    // As REST's 401, 403 and 429: refused by identity, role or limits.
+    const denied: number[] = [
+      GRPC_STATUS.UNAUTHENTICATED,
+      GRPC_STATUS.PERMISSION_DENIED,
+      GRPC_STATUS.RESOURCE_EXHAUSTED,
+    ];
+    try {
+      await this.audit.record({
+        orgId: principal?.orgId ?? null,
+        actorType: principal?.kind ?? 'anonymous',
+        actorId: principal?.actorId ?? null,
+        action: `grpc.${method}`,
+        targetType,
+        targetId: targetId?.slice(0, 200) ?? null,
+        outcome: code === GRPC_STATUS.OK ? 'success' : denied.includes(code) ? 'denied' : 'failure',
+        requestId,
+        details: {
+          grpc_status: code,
+          ...(failure ? { error: failure.metadata?.get(GRPC_METADATA.errorCode)[0] } : {}),
+        },
+      });
+    } catch (err) {
+      // The answer still goes out; a database outage is already its error.
+      this.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'audit row not written');
+    }
   }
 
   /** A server-streaming handler: `run` writes to the stream; the gate ends it, or errors it. */

@@ -8,13 +8,13 @@ import {
   toEventView,
   toIntentView,
 } from '@axle/intents';
-import { TERMINAL_STATUSES, ValidationFailedError } from '@axle/protocol';
+import { TERMINAL_STATUSES } from '@axle/protocol';
 import { type ServerWritableStream, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { Injectable } from '@nestjs/common';
 import { type GrpcCall, GrpcCallGate } from './grpc-call';
+import { given, json, type Json, text } from './grpc-fields';
 import { pipeSource } from './grpc-stream';
 
-type Json = Record<string, unknown>;
 type CreateIntentRequest = {
   intent_type: string;
   to_agent: string;
@@ -67,7 +67,7 @@ export class IntentsGrpcService {
   handlers(): UntypedServiceImplementation {
     const { gate } = this;
     return {
-      CreateIntent: gate.unary('CreateIntent', (req: CreateIntentRequest, call) => this.create(req, call)),
+      CreateIntent: gate.write('CreateIntent', (req: CreateIntentRequest, call) => this.create(req, call)),
       GetIntent: gate.unary('GetIntent', async (req: { intent_id: string }, { principal }) =>
         intentMessage(toIntentView(await this.queries.get(principal, req.intent_id))),
       ),
@@ -81,7 +81,7 @@ export class IntentsGrpcService {
       StreamIntentEvents: gate.serverStream('StreamIntentEvents', (req, call, stream) =>
         this.follow(req as { intent_id: string; since: number }, call, stream),
       ),
-      ResumeIntent: gate.unary('ResumeIntent', async (req: ResumeIntentRequest, { principal, requestId }) =>
+      ResumeIntent: gate.write('ResumeIntent', async (req: ResumeIntentRequest, { principal, requestId }) =>
         answer(
           await this.resumeIntent.execute({
             principal,
@@ -98,7 +98,7 @@ export class IntentsGrpcService {
           }),
         ),
       ),
-      ResolveIntent: gate.unary(
+      ResolveIntent: gate.write(
         'ResolveIntent',
         async (req: ResolveIntentRequest, { principal, requestId }) =>
           answer(
@@ -164,25 +164,6 @@ export class IntentsGrpcService {
     );
   }
 }
-
-/** The fields the caller set: proto3 has no "unset" for scalars, so "" and 0 stand for it. */
-export function given(fields: Json): Json {
-  return Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined && v !== '' && v !== 0));
-}
-
-/** A `*_json` field's value; "" is not given. Bad JSON is the same 422 as a bad REST field. */
-export function json(text: string, field: string): unknown {
-  if (!text) return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new ValidationFailedError([
-      { path: field, loc: ['body', field], message: 'must be JSON text', type: 'json_invalid' },
-    ]);
-  }
-}
-
-const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 
 function answer(body: Json) {
   const intent = (body.intent ?? {}) as Json;

@@ -4,9 +4,8 @@ import { Inject, Injectable } from '@nestjs/common';
 import { type Redis } from 'ioredis';
 import { HEARTBEAT_MS, streamsShutdown } from '../http/sse';
 import { type GrpcCall, GrpcCallGate } from './grpc-call';
-import { given, json } from './intents.grpc';
+import { given, json, type Json, text } from './grpc-fields';
 
-type Json = Record<string, unknown>;
 type StartJobRequest = {
   session_id: string;
   cap_token: string;
@@ -35,7 +34,7 @@ export class JobsGrpcService {
   handlers(): UntypedServiceImplementation {
     const { gate, jobs } = this;
     return {
-      StartJob: gate.unary('StartJob', async (req: StartJobRequest, call) =>
+      StartJob: gate.write('StartJob', async (req: StartJobRequest, call) =>
         answer(
           await jobs.create({
             ...command(call, req.cap_token),
@@ -55,7 +54,7 @@ export class JobsGrpcService {
       GetJob: gate.unary('GetJob', async (req: JobRequest, call) =>
         answer(await jobs.get({ ...command(call, req.cap_token), jobId: req.job_id })),
       ),
-      CancelJob: gate.unary('CancelJob', async (req: JobRequest, call) =>
+      CancelJob: gate.write('CancelJob', async (req: JobRequest, call) =>
         answer(await jobs.cancel({ ...command(call, req.cap_token), jobId: req.job_id, body: {} })),
       ),
       AttachJob: gate.serverStream('AttachJob', (req, call, stream) =>
@@ -101,7 +100,6 @@ function command({ principal, requestId }: GrpcCall, capToken: string): ExecComm
 
 function answer(body: Json) {
   const job = (body.job ?? {}) as Json;
-  const text = (v: unknown): string => (typeof v === 'string' ? v : '');
   return {
     job_id: text(body.job_id) || text(job.job_id),
     status: text(body.status) || text(job.status),
