@@ -218,6 +218,7 @@ async function main() {
   const lines = [
     `Axle is running (started in ${fmtSeconds(Date.now() - t0)})`,
     `  Gateway      http://127.0.0.1:${gatewayPort}`,
+    `  gRPC         127.0.0.1:${grpcPort} (docs/grpc.md)`,
     ...(stack.temporalUiUrl ? [`  Temporal UI  ${stack.temporalUiUrl}`] : []),
     `  Admin key    ${keyLine}`,
     ...(mailbox
