@@ -286,6 +286,44 @@ describe('gRPC axle.v1.Intents', () => {
     assert.equal(foreign.code, status.NOT_FOUND);
   });
 
+  test('Tasks: the handler lists its human task, decides it with ResumeIntent, and finds it decided', async () => {
+    const reviewer = await registerTestAgent(prisma, { name: `reviewer-${randomUUID().slice(0, 8)}` });
+    const created = await call(
+      'CreateIntent',
+      createRequest({
+        to_agent: reviewer.address,
+        human_task_json: JSON.stringify({ title: 'Ship 3.2.1?', task_type: 'approval' }),
+      }),
+    );
+    const mine = async (status: string) =>
+      ((await call('Tasks.ListMyTasks', { status }, reviewer.key)).tasks as Json[]).filter(
+        (t) => t.intent_id === created.intent_id,
+      );
+    const deadline = Date.now() + 30_000;
+    let open = await mine('open');
+    while (open.length === 0) {
+      assert.ok(Date.now() < deadline, 'the task never opened');
+      await new Promise((r) => setTimeout(r, 100));
+      open = await mine('open');
+    }
+    assert.equal(open[0]!.status, 'WAITING');
+    assert.ok((open[0]!.allowed_outcomes as string[]).length > 0);
+    const outcome = (open[0]!.allowed_outcomes as string[])[0];
+    const decided = await call(
+      'ResumeIntent',
+      { intent_id: created.intent_id, task_result_json: JSON.stringify({ outcome }) },
+      reviewer.key,
+    );
+    assert.ok(['COMPLETED', 'FAILED'].includes(decided.status as string), String(decided.status));
+    assert.deepEqual(
+      (await mine('decided')).map((t) => t.status),
+      ['DECIDED'],
+    );
+    assert.deepEqual(await mine('open'), []);
+    const bad = await failure('Tasks.ListMyTasks', { status: 'someday' }, reviewer.key);
+    assert.equal(bad.code, status.INVALID_ARGUMENT);
+  });
+
   test('no key, a bad key, another org, an unsigned signed agent: refused as on REST', async () => {
     const anonymous = await failure('GetIntent', { intent_id: randomUUID() }, null);
     assert.deepEqual([anonymous.code, anonymous.error], [status.UNAUTHENTICATED, 'missing_platform_api_key']);

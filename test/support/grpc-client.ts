@@ -46,9 +46,10 @@ export function axleGrpcClients(port: string | number) {
   const client = open('Intents') as unknown as IntentsGrpcClient;
   const agents = open('Agents') as unknown as AgentsGrpcClient;
   const jobs = open('Jobs') as unknown as JobsGrpcClient;
+  const tasks = open('Tasks') as unknown as Client & Record<string, Unary>;
   const call = (method: string, req: Json, apiKey: string | null): Promise<Json> => {
     const [service, name] = method.includes('.') ? method.split('.') : ['Intents', method];
-    const target = (service === 'Jobs' ? jobs : client) as Record<string, Unary>;
+    const target = ({ Jobs: jobs, Tasks: tasks }[service!] ?? client) as Record<string, Unary>;
     return new Promise((resolve, reject) =>
       target[name!]!(req, grpcMetadata(apiKey), (err, res) => (err ? reject(err) : resolve(res))),
     );
@@ -68,7 +69,7 @@ export function axleGrpcClients(port: string | number) {
     };
   };
   const close = () => {
-    for (const c of [client, agents, jobs]) c.close();
+    for (const c of [client, agents, jobs, tasks]) c.close();
   };
   return { client, agents, jobs, call, failure, close };
 }

@@ -58,6 +58,7 @@ import { GrpcCallGate } from './grpc/grpc-call';
 import { GrpcServer } from './grpc/grpc.server';
 import { IntentsGrpcService } from './grpc/intents.grpc';
 import { JobsGrpcService } from './grpc/jobs.grpc';
+import { TasksGrpcService } from './grpc/tasks.grpc';
 
 @Module({})
 export class GatewayModule {
@@ -122,6 +123,7 @@ export class GatewayModule {
         IntentsGrpcService,
         AgentsGrpcService,
         JobsGrpcService,
+        TasksGrpcService,
         GrpcServer,
         {
           provide: RateLimiter,

@@ -4,8 +4,13 @@ import { type ErrorKind } from './errors';
 
 /** The proto include root: libs/protocol/proto, copied beside the compiled code by the build. */
 export const GRPC_PROTO_ROOT = `${__dirname}/../proto`;
-/** The files under GRPC_PROTO_ROOT (package axle.v1: services Intents, Agents and Jobs). */
-export const GRPC_PROTO_FILES = ['axle/v1/intents.proto', 'axle/v1/agents.proto', 'axle/v1/jobs.proto'];
+/** The files under GRPC_PROTO_ROOT (package axle.v1: services Intents, Agents, Jobs and Tasks). */
+export const GRPC_PROTO_FILES = [
+  'axle/v1/intents.proto',
+  'axle/v1/agents.proto',
+  'axle/v1/jobs.proto',
+  'axle/v1/tasks.proto',
+];
 /** How @grpc/proto-loader must load them: field names as written, 64-bit ints as numbers. */
 export const GRPC_LOADER_OPTIONS = { keepCase: true, longs: Number, enums: String, defaults: true } as const;
 

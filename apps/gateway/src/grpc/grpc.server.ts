@@ -13,6 +13,7 @@ import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { AgentsGrpcService } from './agents.grpc';
 import { IntentsGrpcService } from './intents.grpc';
 import { JobsGrpcService } from './jobs.grpc';
+import { TasksGrpcService } from './tasks.grpc';
 
 /** How long a shutdown waits for open calls (streams end at the drain) before cutting them. */
 const SHUTDOWN_WAIT_MS = 5_000;
@@ -28,6 +29,7 @@ export class GrpcServer implements OnModuleDestroy {
     private readonly intents: IntentsGrpcService,
     private readonly agents: AgentsGrpcService,
     private readonly jobs: JobsGrpcService,
+    private readonly tasks: TasksGrpcService,
   ) {}
 
   async listen(): Promise<number> {
@@ -39,6 +41,7 @@ export class GrpcServer implements OnModuleDestroy {
     this.server.addService((v1.Intents as ServiceClientConstructor).service, this.intents.handlers());
     this.server.addService((v1.Agents as ServiceClientConstructor).service, this.agents.handlers());
     this.server.addService((v1.Jobs as ServiceClientConstructor).service, this.jobs.handlers());
+    this.server.addService((v1.Tasks as ServiceClientConstructor).service, this.tasks.handlers());
     const { host, grpcPort } = this.config.http;
     const port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`${host}:${grpcPort}`, ServerCredentials.createInsecure(), (err, bound) =>
