@@ -38,10 +38,9 @@ export class GrpcServer implements OnModuleDestroy {
       includeDirs: [GRPC_PROTO_ROOT],
     });
     const v1 = (loadPackageDefinition(definition).axle as GrpcObject).v1 as GrpcObject;
-    this.server.addService((v1.Intents as ServiceClientConstructor).service, this.intents.handlers());
-    this.server.addService((v1.Agents as ServiceClientConstructor).service, this.agents.handlers());
-    this.server.addService((v1.Jobs as ServiceClientConstructor).service, this.jobs.handlers());
-    this.server.addService((v1.Tasks as ServiceClientConstructor).service, this.tasks.handlers());
+    const services = { Intents: this.intents, Agents: this.agents, Jobs: this.jobs, Tasks: this.tasks };
+    for (const [name, service] of Object.entries(services))
+      this.server.addService((v1[name] as ServiceClientConstructor).service, service.handlers());
     const { host, grpcPort } = this.config.http;
     const port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(`${host}:${grpcPort}`, ServerCredentials.createInsecure(), (err, bound) =>
