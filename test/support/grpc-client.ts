@@ -65,7 +65,7 @@ export function axleGrpcClients(port: string | number) {
       error: err.metadata.get(GRPC_METADATA.errorCode)[0],
       details: typeof details === 'string' ? (JSON.parse(details) as Json) : null,
       retryAfter: err.metadata.get(GRPC_METADATA.retryAfter)[0],
-      requestId: err.metadata.get('x-request-id')[0],
+      requestId: err.metadata.get(GRPC_METADATA.requestId)[0],
     };
   };
   const close = () => {

@@ -21,15 +21,14 @@ export const GRPC_METADATA = {
   errorCode: 'axle-error-code',
   errorDetails: 'axle-error-details',
   retryAfter: 'retry-after',
+  requestId: 'x-request-id',
 } as const;
 
 /** gRPC status numbers (grpc/doc/statuscodes.md); kept here so the contract needs no gRPC import. */
 export const GRPC_STATUS = {
   OK: 0,
-  CANCELLED: 1,
   INVALID_ARGUMENT: 3,
   NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
   PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   FAILED_PRECONDITION: 9,

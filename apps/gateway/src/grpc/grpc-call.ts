@@ -161,7 +161,7 @@ export class GrpcCallGate {
 
   private toStatus(method: string, err: unknown, requestId: string): ServerErrorResponse {
     const metadata = new Metadata();
-    metadata.set('x-request-id', requestId);
+    metadata.set(GRPC_METADATA.requestId, requestId);
     if (err instanceof AxleError) {
       metadata.set(GRPC_METADATA.errorCode, err.code);
       if (err.details) metadata.set(GRPC_METADATA.errorDetails, JSON.stringify(err.details));
