@@ -1,5 +1,6 @@
-// @grpc/grpc-js clients of axle.v1 (Intents, Agents), loaded from the protocol lib's .proto as any client
-// would, with promise helpers: `call` answers the response, `failure` the status a call must end with.
+// @grpc/grpc-js clients of axle.v1 (Intents, Agents, Jobs, Tasks), loaded from the protocol lib's
+// protos as any client would, with promise helpers: `call` answers the response, `failure` the
+// status a call must end with.
 import { GRPC_LOADER_OPTIONS, GRPC_METADATA, GRPC_PROTO_FILES, GRPC_PROTO_ROOT } from '@axle/protocol';
 import {
   type Client,

@@ -47,7 +47,6 @@ export class JobsGrpcService {
               stalled_policy: req.stalled_policy,
               limits: json(req.limits_json, 'limits_json'),
             }),
-            idempotencyClaim: undefined,
           }),
         ),
       ),
